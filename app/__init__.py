@@ -1,0 +1,81 @@
+"""The Flask application: configuration, persistence, web UI, CLI. Wires the Flask-free domain packages."""
+
+import sqlite3
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask, current_app
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from app.config import PROJECT_ROOT, VARIABLES, Settings, environment_with_dotenv, load_settings
+from app.extensions import csrf, db, limiter, login_manager, migrate
+from app.logging_setup import configure_logging
+
+SETTINGS_EXTENSION = "steadyhand.settings"
+
+
+def create_app(config: Mapping[str, Any] | None = None, *, environ: Mapping[str, str] | None = None) -> Flask:
+    """Build the app from the environment (and .env), with `config` overriding either.
+
+    Keys of `config` that name a Steadyhand variable (README's configuration table) override the
+    environment; any other key is set on Flask's `app.config` as is.
+    """
+    overrides = dict(config or {})
+    source = dict(environment_with_dotenv() if environ is None else environ)
+    source.update({key: str(value) for key, value in overrides.items() if key in VARIABLES})
+    settings = load_settings(source)
+    configure_logging(settings.log_level, settings.log_format, settings.secret_values())
+
+    app = Flask(
+        __name__,
+        instance_path=str(settings.instance_path),
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(PROJECT_ROOT / "static"),
+    )
+    app.extensions[SETTINGS_EXTENSION] = settings
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        SQLALCHEMY_DATABASE_URI=settings.database_url,
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.is_production,
+        REMEMBER_COOKIE_SECURE=settings.is_production,
+        REMEMBER_COOKIE_HTTPONLY=True,
+        RATELIMIT_STORAGE_URI=settings.redis_url or "memory://",
+        RATELIMIT_HEADERS_ENABLED=True,
+        TESTING=settings.env == "test",
+    )
+    app.config.update({key: value for key, value in overrides.items() if key not in VARIABLES})
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
+    csrf.init_app(app)
+    limiter.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message_category = "info"
+
+    from app import models  # noqa: F401  (registers every table before migrations compare)
+    from app.cli import register_cli
+    from app.web import register_blueprints
+
+    register_blueprints(app)
+    register_cli(app)
+    return app
+
+
+def current_settings() -> Settings:
+    return current_app.extensions[SETTINGS_EXTENSION]
+
+
+@event.listens_for(Engine, "connect")
+def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    """SQLite leaves foreign keys off and fails fast on a busy file; the web workers and CLI share one file."""
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.close()

@@ -1,0 +1,108 @@
+"""Command-line tools: `flask --app wsgi COMMAND` (see README)."""
+
+from pathlib import Path
+
+import click
+from flask import Flask
+from flask.cli import with_appcontext
+
+from app import current_settings
+from app.candle_store import ImportReport, UnknownExchangeError, import_candles, market_catalog
+from app.demo import seed_demo
+from app.extensions import db
+from exchanges.candles import CandleFileError, read_candle_csv
+from exchanges.markets import UnknownSymbolError
+from exchanges.timeframes import UnknownTimeframeError
+
+GAPS_LISTED = 10
+TIME_FORMAT = "%Y-%m-%d %H:%M"
+
+
+def register_cli(app: Flask) -> None:
+    app.cli.add_command(import_candles_command)
+    app.cli.add_command(seed_demo_command)
+
+
+@click.command("import-candles")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--symbol", required=True, help="Unified symbol, e.g. BTC/USDT.")
+@click.option("--timeframe", required=True, help="Candle length, e.g. 1h or 1d.")
+@click.option("--exchange", "exchange_id", default="binance", show_default=True, help="Whose market the candles are.")
+@with_appcontext
+def import_candles_command(file: Path, symbol: str, timeframe: str, exchange_id: str) -> None:
+    """Import an OHLCV CSV (timestamp in ms UTC, open, high, low, close, volume) into the candle store.
+
+    Re-importing the same file adds nothing; the whole file is imported or none of it.
+    """
+    symbol = symbol.strip().upper()
+    try:
+        market_catalog(current_settings().data_dir, exchange_id).rules(symbol)
+        candles = read_candle_csv(file, timeframe)
+    except (CandleFileError, UnknownTimeframeError, UnknownSymbolError, UnknownExchangeError) as error:
+        raise click.ClickException(str(error)) from None
+    try:
+        report = import_candles(db.session, exchange_id, symbol, timeframe, candles)
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    click.echo(f"{file}: {_describe(report)}")
+    _echo_details(report)
+
+
+@click.command("seed-demo")
+@click.option("--reset-password", is_flag=True, help="Give the demo user a new password.")
+@with_appcontext
+def seed_demo_command(reset_password: bool) -> None:
+    """Create the demo user, a 100 USDT paper account, BTC/USDT and ETH/USDT watches, and import the bundled candles."""
+    settings = current_settings()
+    if settings.is_production:
+        raise click.ClickException("seed-demo is for local instances: it creates a user with a known password")
+    try:
+        report = seed_demo(db.session, settings, reset_password=reset_password)
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    for imported in report.imports:
+        click.echo(f"candles {_describe(imported)}")
+    created = [
+        "user" if report.created_user else None,
+        "paper account (100 USDT)" if report.created_account else None,
+        f"{report.created_watches} watch(es)" if report.created_watches else None,
+    ]
+    created_text = ", ".join(part for part in created if part) or "nothing new (already seeded)"
+    click.echo(f"demo: created {created_text}")
+    click.echo("")
+    click.echo(f"  Sign in as  {report.email}")
+    if report.password is not None:
+        click.echo(f"  password    {report.password}")
+    else:
+        click.echo("  password    (changed since seeding; run seed-demo --reset-password for a new one)")
+
+
+def _describe(report: ImportReport) -> str:
+    gaps = f"{len(report.gaps)} gap(s), {report.missing_bars} missing bar(s)" if report.gaps else "no gaps"
+    return (
+        f"{report.exchange_id} {report.symbol} {report.timeframe} "
+        f"{report.first:{TIME_FORMAT}} -> {report.last:{TIME_FORMAT}} UTC: "
+        f"{report.rows_read:,} read, {report.inserted:,} new, {report.already_stored:,} already stored; {gaps}"
+    )
+
+
+def _echo_details(report: ImportReport) -> None:
+    for gap in report.gaps[:GAPS_LISTED]:
+        click.echo(
+            f"  gap: {gap.first_missing:{TIME_FORMAT}} -> {gap.last_missing:{TIME_FORMAT}} UTC "
+            f"({gap.missing_bars} bar(s) missing)"
+        )
+    if len(report.gaps) > GAPS_LISTED:
+        click.echo(f"  ... and {len(report.gaps) - GAPS_LISTED} more gap(s)")
+    if report.zero_volume_bars:
+        click.echo(f"  {report.zero_volume_bars} zero-volume bar(s) kept as recorded (exchange downtime)")
+    if report.conflicting:
+        click.echo(
+            f"  warning: {len(report.conflicting)} row(s) differ from the stored candles and were not changed "
+            f"(first at {report.conflicting[0]:{TIME_FORMAT}} UTC)",
+            err=True,
+        )

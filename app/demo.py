@@ -1,0 +1,128 @@
+"""The local demo: a user, a 100 USDT paper account, two watches on the offline rules analyst, real candles."""
+
+import secrets
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.candle_store import ImportReport, import_candles
+from app.config import Settings, instance_secret
+from app.models import Account, AccountKind, User, Watch
+from exchanges.candles import read_candle_csv
+
+DEMO_EMAIL = "demo@steadyhand.local"
+DEMO_ACCOUNT = "Demo paper account"
+DEMO_BALANCE = Decimal("100")
+DEMO_EXCHANGE = "binance"
+DEMO_SIGNAL_SOURCE = "rules:ema_rsi_volume"
+DEMO_SYMBOLS = ("BTC/USDT", "ETH/USDT")
+DEMO_TIMEFRAME = "1h"
+# (file in data/candles, symbol, timeframe): the bundled real Binance candles (see data/PROVENANCE.md).
+DEMO_CANDLE_FILES = (
+    ("binance_BTCUSDT_1h_2017-08_2021-06.csv", "BTC/USDT", "1h"),
+    ("binance_BTCUSDT_1h_2024-01_2024-09.csv", "BTC/USDT", "1h"),
+    ("binance_BTCUSDT_1d_2017-08_2021-06.csv", "BTC/USDT", "1d"),
+    ("binance_BTCUSDT_1d_2024-01_2024-09.csv", "BTC/USDT", "1d"),
+    ("binance_ETHUSDT_1h_2017-08_2021-06.csv", "ETH/USDT", "1h"),
+    ("binance_ETHUSDT_1h_2024-01_2024-09.csv", "ETH/USDT", "1h"),
+    ("binance_ETHUSDT_1d_2017-08_2021-06_resampled.csv", "ETH/USDT", "1d"),
+    ("binance_ETHUSDT_1d_2024-01_2024-09.csv", "ETH/USDT", "1d"),
+)
+
+
+@dataclass
+class DemoSeedReport:
+    email: str
+    # None when the demo user's password was changed after seeding: it is not ours to print.
+    password: str | None
+    created_user: bool
+    created_account: bool
+    created_watches: int
+    imports: list[ImportReport]
+
+
+def seed_demo(session: Session, settings: Settings, reset_password: bool = False) -> DemoSeedReport:
+    """Create whatever part of the demo is missing; running it again changes nothing.
+
+    The caller commits, so a failure leaves no half-seeded demo behind.
+    """
+    password_file = settings.instance_path / "demo_password"
+    if reset_password:
+        password_file.unlink(missing_ok=True)
+    password = instance_secret(password_file, lambda: secrets.token_urlsafe(12))
+    user = session.scalar(select(User).where(User.email == DEMO_EMAIL))
+    created_user = user is None
+    if user is None:
+        user = User(email=DEMO_EMAIL, display_name="Demo trader")
+        user.set_password(password)
+        session.add(user)
+        session.flush()
+    elif reset_password:
+        user.set_password(password)
+
+    account = session.scalar(select(Account).where(Account.user_id == user.id, Account.name == DEMO_ACCOUNT))
+    created_account = account is None
+    if account is None:
+        account = Account(
+            user=user,
+            name=DEMO_ACCOUNT,
+            kind=AccountKind.PAPER,
+            exchange_id=DEMO_EXCHANGE,
+            quote_currency="USDT",
+            starting_balance=DEMO_BALANCE,
+            current_balance=DEMO_BALANCE,
+            peak_equity=DEMO_BALANCE,
+        )
+        session.add(account)
+        session.flush()
+
+    created_watches = 0
+    for symbol in DEMO_SYMBOLS:
+        exists = session.scalar(
+            select(Watch.id).where(
+                Watch.user_id == user.id,
+                Watch.exchange_id == DEMO_EXCHANGE,
+                Watch.symbol == symbol,
+                Watch.timeframe == DEMO_TIMEFRAME,
+                Watch.signal_source == DEMO_SIGNAL_SOURCE,
+            )
+        )
+        if exists is None:
+            session.add(
+                Watch(
+                    user=user,
+                    account=account,
+                    exchange_id=DEMO_EXCHANGE,
+                    symbol=symbol,
+                    timeframe=DEMO_TIMEFRAME,
+                    cadence_minutes=60,
+                    signal_source=DEMO_SIGNAL_SOURCE,
+                )
+            )
+            created_watches += 1
+
+    imports = [
+        import_candles(
+            session,
+            DEMO_EXCHANGE,
+            symbol,
+            timeframe,
+            read_candle_csv(_candle_file(settings, name), timeframe),
+        )
+        for name, symbol, timeframe in DEMO_CANDLE_FILES
+    ]
+    return DemoSeedReport(
+        email=DEMO_EMAIL,
+        password=password if user.check_password(password) else None,
+        created_user=created_user,
+        created_account=created_account,
+        created_watches=created_watches,
+        imports=imports,
+    )
+
+
+def _candle_file(settings: Settings, name: str) -> Path:
+    return settings.data_dir / "candles" / name

@@ -1,0 +1,32 @@
+"""All persistent models; importing this package registers every table on the metadata."""
+
+from app.models.analysis import Analysis, BudgetLedgerEntry
+from app.models.audit import AuditEvent
+from app.models.backtests import Backtest
+from app.models.enums import AccountKind, AnalysisStatus, BacktestStatus, LedgerStatus, PositionStatus
+from app.models.market import Candle
+from app.models.trading import Account, Decision, Order, Position, Trade, Watch
+from app.models.users import ApiKey, ExchangeCredential, LlmCredential, User
+
+__all__ = [
+    "Account",
+    "AccountKind",
+    "Analysis",
+    "AnalysisStatus",
+    "ApiKey",
+    "AuditEvent",
+    "Backtest",
+    "BacktestStatus",
+    "BudgetLedgerEntry",
+    "Candle",
+    "Decision",
+    "ExchangeCredential",
+    "LedgerStatus",
+    "LlmCredential",
+    "Order",
+    "Position",
+    "PositionStatus",
+    "Trade",
+    "User",
+    "Watch",
+]

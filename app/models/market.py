@@ -1,0 +1,30 @@
+"""The candle store."""
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import CheckConstraint, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.extensions import db
+from app.models.types import Amount, UTCDateTime
+
+
+class Candle(db.Model):
+    """One OHLCV bar; the primary key makes re-imports idempotent."""
+
+    __tablename__ = "candles"
+    __table_args__ = (
+        CheckConstraint("high >= low", name="high_not_below_low"),
+        CheckConstraint("volume >= 0", name="volume_not_negative"),
+    )
+
+    exchange_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    symbol: Mapped[str] = mapped_column(String(32), primary_key=True)
+    timeframe: Mapped[str] = mapped_column(String(8), primary_key=True)
+    open_time: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    open: Mapped[Decimal] = mapped_column(Amount)
+    high: Mapped[Decimal] = mapped_column(Amount)
+    low: Mapped[Decimal] = mapped_column(Amount)
+    close: Mapped[Decimal] = mapped_column(Amount)
+    volume: Mapped[Decimal] = mapped_column(Amount)

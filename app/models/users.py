@@ -1,0 +1,92 @@
+"""People and their secrets: users, API keys (hashed), exchange and LLM credentials (encrypted)."""
+
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from flask_login import UserMixin
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from app.extensions import db
+from app.models.types import Amount, UTCDateTime, utcnow
+
+if TYPE_CHECKING:
+    from app.models.trading import Account, Watch
+
+DEFAULT_DAILY_BUDGET_USD = Decimal("1.00")
+DEFAULT_MONTHLY_BUDGET_USD = Decimal("10.00")
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    display_name: Mapped[str] = mapped_column(String(80))
+    is_active: Mapped[bool] = mapped_column(default=True)
+    daily_budget_usd: Mapped[Decimal] = mapped_column(Amount, default=DEFAULT_DAILY_BUDGET_USD)
+    monthly_budget_usd: Mapped[Decimal] = mapped_column(Amount, default=DEFAULT_MONTHLY_BUDGET_USD)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    accounts: Mapped[list["Account"]] = relationship(back_populates="user", cascade="all, delete-orphan")
+    watches: Mapped[list["Watch"]] = relationship(back_populates="user", cascade="all, delete-orphan")
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = generate_password_hash(password)
+
+    def check_password(self, password: str) -> bool:
+        return check_password_hash(self.password_hash, password)
+
+
+class ApiKey(db.Model):
+    """A REST API key. Only its SHA-256 is stored; the prefix lets a user tell keys apart."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(80))
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[str] = mapped_column(String(80), default="read")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ExchangeCredential(db.Model):
+    """Exchange API keys, Fernet-encrypted; `api_key_hint` is the masked form shown to the user."""
+
+    __tablename__ = "exchange_credentials"
+    __table_args__ = (UniqueConstraint("user_id", "label"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    exchange_id: Mapped[str] = mapped_column(String(32))
+    label: Mapped[str] = mapped_column(String(80))
+    api_key_encrypted: Mapped[str] = mapped_column(Text)
+    api_secret_encrypted: Mapped[str] = mapped_column(Text)
+    passphrase_encrypted: Mapped[str | None] = mapped_column(Text)
+    api_key_hint: Mapped[str] = mapped_column(String(24))
+    sandbox: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class LlmCredential(db.Model):
+    """A user's own LLM provider key (overrides the service's environment key), Fernet-encrypted."""
+
+    __tablename__ = "llm_credentials"
+    __table_args__ = (UniqueConstraint("user_id", "provider"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    provider: Mapped[str] = mapped_column(String(16))
+    api_key_encrypted: Mapped[str] = mapped_column(Text)
+    api_key_hint: Mapped[str] = mapped_column(String(24))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -1,0 +1,22 @@
+"""Web UI and operational endpoints."""
+
+from flask import Flask
+
+from app.extensions import db, login_manager
+from app.models import User
+
+
+def register_blueprints(app: Flask) -> None:
+    from app.web.auth import blueprint as auth
+    from app.web.health import blueprint as health
+    from app.web.home import blueprint as home
+
+    app.register_blueprint(auth)
+    app.register_blueprint(health)
+    app.register_blueprint(home)
+
+
+@login_manager.user_loader
+def _load_user(user_id: str) -> User | None:
+    user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
+    return user if user is not None and user.is_active else None

@@ -1,0 +1,1 @@
+"""Exchange interface, market data, paper and ccxt connectors, credential encryption. Flask-free."""

@@ -1,0 +1,1 @@
+"""Pure, deterministic risk decisions and position sizing. No I/O, Flask-free."""
