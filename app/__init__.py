@@ -44,6 +44,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, environ: Mapping[str,
         REMEMBER_COOKIE_SECURE=settings.is_production,
         REMEMBER_COOKIE_HTTPONLY=True,
         RATELIMIT_STORAGE_URI=settings.redis_url or "memory://",
+        RATELIMIT_ENABLED=True,
         RATELIMIT_HEADERS_ENABLED=True,
         TESTING=settings.env == "test",
     )

@@ -1,0 +1,138 @@
+"""Health check, sign-in and the landing page through Flask's test client, CSRF on."""
+
+import re
+import uuid
+
+import pytest
+from flask_migrate import upgrade
+
+from app import create_app
+from app.extensions import db
+from app.models import Account, AccountKind, User
+from tests.conftest import clean_environ
+
+PASSWORD = "a long enough password"
+
+
+@pytest.fixture
+def user(app):
+    user = User(email="ada@example.com", display_name="Ada")
+    user.set_password(PASSWORD)
+    db.session.add(user)
+    db.session.flush()
+    db.session.add(
+        Account(
+            user_id=user.id,
+            name="My paper",
+            kind=AccountKind.PAPER,
+            exchange_id="binance",
+            starting_balance=100,
+            current_balance=87.5,
+            peak_equity=100,
+        )
+    )
+    db.session.commit()
+    return user
+
+
+def csrf_token(client, path="/login") -> str:
+    page = client.get(path).get_data(as_text=True)
+    return re.search(r'name="csrf_token"[^>]*?value="([^"]+)"', page).group(1)
+
+
+def sign_in(client, email="ada@example.com", password=PASSWORD, next_path=None):
+    url = "/login" + (f"?next={next_path}" if next_path else "")
+    return client.post(url, data={"email": email, "password": password, "csrf_token": csrf_token(client)})
+
+
+def test_healthz_reports_a_reachable_database(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok", "database": "ok"}
+
+
+def test_healthz_reports_an_unreachable_database_without_details(tmp_path):
+    missing = tmp_path / "no-such-folder" / "db.sqlite"
+    app = create_app(environ=clean_environ(tmp_path, f"sqlite:///{missing}"))
+    response = app.test_client().get("/healthz")
+    assert response.status_code == 503
+    assert response.get_json() == {"status": "unavailable", "database": "unreachable"}
+    assert "no-such-folder" not in response.get_data(as_text=True)
+
+
+def test_landing_page_needs_sign_in(client):
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login?next=")
+
+
+def test_sign_in_shows_the_users_accounts(client, user):
+    response = sign_in(client)
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/"
+    page = client.get("/").get_data(as_text=True)
+    assert "Welcome, Ada" in page
+    assert "My paper" in page
+    assert "87.50 USDT" in page
+    assert "No candles stored" in page
+
+
+def test_wrong_password_is_refused_without_saying_which_part_was_wrong(client, user):
+    response = sign_in(client, password="nope")
+    assert response.status_code == 401
+    assert "Wrong email or password." in response.get_data(as_text=True)
+    assert client.get("/").status_code == 302
+    assert sign_in(client, email="nobody@example.com").status_code == 401
+
+
+def test_a_form_without_csrf_token_is_refused(client, user):
+    response = client.post("/login", data={"email": "ada@example.com", "password": PASSWORD})
+    assert response.status_code == 400
+    assert client.get("/").status_code == 302
+
+
+def test_next_only_redirects_within_the_site(client, user):
+    assert sign_in(client, next_path="//evil.example/steal").headers["Location"] == "/"
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/")})
+    assert sign_in(client, next_path="/healthz").headers["Location"] == "/healthz"
+
+
+def test_sign_out(client, user):
+    sign_in(client)
+    response = client.post("/logout", data={"csrf_token": csrf_token(client, "/")})
+    assert response.status_code == 302
+    assert client.get("/").status_code == 302
+
+
+def test_login_attempts_are_rate_limited(tmp_path):
+    app = create_app(environ=clean_environ(tmp_path, f"sqlite:///{tmp_path / 'db.sqlite'}"), config={"WTF_CSRF_ENABLED": False})
+    with app.app_context():
+        upgrade()
+        client = app.test_client()
+        client.environ_base["REMOTE_ADDR"] = "192.0.2.77"
+        statuses = [client.post("/login", data={"email": "a@b.co", "password": "x"}).status_code for _ in range(11)]
+        db.engine.dispose()
+    assert statuses[:10] == [401] * 10
+    assert statuses[10] == 429
+
+
+def test_rate_limits_are_shared_through_redis_when_configured(tmp_path):
+    redis = pytest.importorskip("redis")
+    url = "redis://127.0.0.1:6379/15"
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except redis.RedisError as error:
+        pytest.skip(f"Redis not reachable at {url}: {error}")
+    environ = clean_environ(tmp_path, f"sqlite:///{tmp_path / 'db.sqlite'}", REDIS_URL=url)
+    address = f"2001:db8::{uuid.uuid4().hex[:4]}:{uuid.uuid4().hex[:4]}"
+    statuses = []
+    for _ in range(2):  # two app instances stand in for two web workers
+        app = create_app(environ=environ, config={"WTF_CSRF_ENABLED": False})
+        with app.app_context():
+            upgrade()
+            client = app.test_client()
+            client.environ_base["REMOTE_ADDR"] = address
+            statuses += [client.post("/login", data={"email": "a@b.co", "password": "x"}).status_code for _ in range(6)]
+            db.engine.dispose()
+    assert statuses.count(429) == 2, statuses
+    assert statuses[-2:] == [429, 429]
