@@ -9,14 +9,13 @@ import psycopg
 import pytest
 from flask import Flask
 from flask_migrate import upgrade
-from sqlalchemy import make_url, text
+from sqlalchemy import make_url
 
 from app import create_app
 from app.extensions import db
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 
 
 def _postgres_status() -> tuple[str | None, str]:
@@ -139,7 +138,3 @@ def client(app: Flask):
 @pytest.fixture
 def runner(app: Flask):
     return app.test_cli_runner()
-
-
-def count(table_model) -> int:
-    return db.session.execute(text(f"SELECT count(*) FROM {table_model.__tablename__}")).scalar_one()

@@ -51,7 +51,7 @@ def test_columns_may_come_in_any_order_and_case(tmp_path):
         (f"{T0},100,110,90\n", HEADER, "candles.csv:2: expected 6 columns, found 4"),
         (f"{T0},abc,110,90,105,1\n", HEADER, "candles.csv:2: open 'abc' is not a number"),
         (f"{T0},NaN,110,90,105,1\n", HEADER, "open 'NaN' is not a finite number"),
-        (f"2024-01-01,100,110,90,105,1\n", HEADER, "timestamp '2024-01-01' is not an integer"),
+        ("2024-01-01,100,110,90,105,1\n", HEADER, "timestamp '2024-01-01' is not an integer"),
         (f"{T0 // 1000},100,110,90,105,1\n", HEADER, "looks like seconds"),
         (f"{T0},0,110,90,105,1\n", HEADER, "open 0 must be positive"),
         (f"{T0},100,110,90,105,-1\n", HEADER, "volume -1 must not be negative"),

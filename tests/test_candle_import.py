@@ -75,7 +75,10 @@ def test_unknown_symbol_timeframe_or_exchange_fail_with_a_named_problem(runner, 
     cases = [
         (["--symbol", "XYZ/USDT", "--timeframe", "1h"], "unknown symbol 'XYZ/USDT' on binance"),
         (["--symbol", "BTC/USDT", "--timeframe", "90m"], "unknown timeframe '90m'"),
-        (["--symbol", "BTC/USDT", "--timeframe", "1h", "--exchange", "nope"], "no markets snapshot for exchange 'nope'"),
+        (
+            ["--symbol", "BTC/USDT", "--timeframe", "1h", "--exchange", "nope"],
+            "no markets snapshot for exchange 'nope'",
+        ),
     ]
     for args, message in cases:
         result = runner.invoke(args=["import-candles", str(path), *args])
@@ -85,6 +88,8 @@ def test_unknown_symbol_timeframe_or_exchange_fail_with_a_named_problem(runner, 
 
 
 def test_lowercase_symbols_are_accepted(runner, tmp_path):
-    result = runner.invoke(args=["import-candles", str(write_hours(tmp_path, range(2))), "--symbol", "btc/usdt", "--timeframe", "1h"])
+    result = runner.invoke(
+        args=["import-candles", str(write_hours(tmp_path, range(2))), "--symbol", "btc/usdt", "--timeframe", "1h"]
+    )
     assert result.exit_code == 0, result.output
     assert db.session.scalar(select(Candle.symbol).limit(1)) == "BTC/USDT"

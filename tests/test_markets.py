@@ -20,7 +20,9 @@ def test_bundled_snapshot_knows_binance_precision_and_minimums_offline():
 
 
 def test_unknown_symbol_lists_the_known_ones():
-    with pytest.raises(UnknownSymbolError, match=r"unknown symbol 'DOGE/USDT' on binance \(known: BTC/USDT, ETH/USDT\)"):
+    with pytest.raises(
+        UnknownSymbolError, match=r"unknown symbol 'DOGE/USDT' on binance \(known: BTC/USDT, ETH/USDT\)"
+    ):
         market_catalog(DATA, "binance").rules("DOGE/USDT")
 
 

@@ -270,7 +270,9 @@ def test_only_one_open_position_per_account_and_symbol(app):
             account_id=account.id, symbol="BTC/USDT", quantity=Decimal(1), entry_price=Decimal(1), status=status
         )
 
-    db.session.add_all([position(PositionStatus.CLOSED), position(PositionStatus.CLOSED), position(PositionStatus.OPEN)])
+    db.session.add_all(
+        [position(PositionStatus.CLOSED), position(PositionStatus.CLOSED), position(PositionStatus.OPEN)]
+    )
     db.session.commit()
     db.session.add(position(PositionStatus.OPEN))
     with pytest.raises(IntegrityError):

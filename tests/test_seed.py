@@ -4,9 +4,9 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
+from app.demo import DEMO_EMAIL
 from app.extensions import db
 from app.models import Account, AccountKind, Candle, User, Watch
-from app.demo import DEMO_EMAIL
 
 
 def counts():
@@ -70,7 +70,9 @@ def test_seed_refuses_to_run_in_production(app, runner, monkeypatch):
 
     from app import SETTINGS_EXTENSION
 
-    monkeypatch.setitem(app.extensions, SETTINGS_EXTENSION, replace(app.extensions[SETTINGS_EXTENSION], env="production"))
+    monkeypatch.setitem(
+        app.extensions, SETTINGS_EXTENSION, replace(app.extensions[SETTINGS_EXTENSION], env="production")
+    )
     result = runner.invoke(args=["seed-demo"])
     assert result.exit_code == 1
     assert "seed-demo is for local instances" in result.output

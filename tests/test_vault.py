@@ -35,7 +35,9 @@ def test_rotation_keeps_old_secrets_readable_and_moves_them_to_the_new_key():
 
 def test_wrong_key_gives_a_clear_error():
     token = CredentialVault([generate_key()]).encrypt("x")
-    with pytest.raises(VaultDecryptionError, match="cannot be decrypted with the configured STEADYHAND_ENCRYPTION_KEYS"):
+    with pytest.raises(
+        VaultDecryptionError, match="cannot be decrypted with the configured STEADYHAND_ENCRYPTION_KEYS"
+    ):
         CredentialVault([generate_key()]).decrypt(token)
 
 

@@ -105,7 +105,9 @@ def test_sign_out(client, user):
 
 
 def test_login_attempts_are_rate_limited(tmp_path):
-    app = create_app(environ=clean_environ(tmp_path, f"sqlite:///{tmp_path / 'db.sqlite'}"), config={"WTF_CSRF_ENABLED": False})
+    app = create_app(
+        environ=clean_environ(tmp_path, f"sqlite:///{tmp_path / 'db.sqlite'}"), config={"WTF_CSRF_ENABLED": False}
+    )
     with app.app_context():
         upgrade()
         client = app.test_client()
