@@ -3,7 +3,7 @@
 import os
 import secrets
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,7 +107,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     )
 
 
-def _choice(environ: Mapping[str, str], name: str, allowed: tuple[str, ...], default: str, upper=False) -> str:
+def _choice(environ: Mapping[str, str], name: str, allowed: tuple[str, ...], default: str, upper: bool = False) -> str:
     value = (environ.get(name) or default).strip()
     value = value.upper() if upper else value.lower()
     if value not in allowed:
@@ -189,7 +189,7 @@ def _encryption_keys(environ: Mapping[str, str], instance_path: Path, production
         raise ConfigError(str(exc)) from None
 
 
-def instance_secret(path: Path, generate) -> str:
+def instance_secret(path: Path, generate: Callable[[], str]) -> str:
     """Read a generated secret of the local instance, creating it (mode 0600) on first use.
 
     The value is written to a private temporary file and hard-linked into place, so concurrent first

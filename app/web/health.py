@@ -3,6 +3,7 @@
 import logging
 
 from flask import Blueprint, jsonify
+from flask.typing import ResponseReturnValue
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -14,7 +15,7 @@ log = logging.getLogger(__name__)
 
 @blueprint.get("/healthz")
 @limiter.exempt
-def healthz():
+def healthz() -> ResponseReturnValue:
     try:
         db.session.execute(text("SELECT 1"))
     except SQLAlchemyError:

@@ -1,6 +1,7 @@
 """The signed-in landing page: accounts, watches and the market data on hand."""
 
 from flask import Blueprint, render_template
+from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
 
@@ -12,7 +13,7 @@ blueprint = Blueprint("home", __name__)
 
 @blueprint.get("/")
 @login_required
-def index():
+def index() -> ResponseReturnValue:
     accounts = db.session.scalars(
         select(Account).where(Account.user_id == current_user.id).order_by(Account.name)
     ).all()
