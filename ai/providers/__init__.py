@@ -1,0 +1,1 @@
+"""LLM providers behind one interface: one structured-signal call in, parsed arguments and usage out."""
