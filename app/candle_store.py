@@ -7,14 +7,13 @@ from decimal import Decimal
 from pathlib import Path
 
 from sqlalchemy import Row, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from app.db_writes import insert_ignoring_duplicates
 from app.models import Candle as CandleRecord
 from exchanges.candles import Candle, Gap, find_gaps
 from exchanges.markets import MarketCatalog
 
-_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 # SQLite keeps NUMERIC as a float: a stored value may differ from the file in the 15th digit.
 _SAME_VALUE_TOLERANCE = Decimal("1e-12")
 
@@ -97,10 +96,8 @@ def import_candles(
         for c in candles
         if c.open_time not in stored
     ]
-    if new_rows:
-        insert = _INSERTS[session.get_bind().dialect.name]
-        # A concurrent import of the same file must not fail on rows the other one just added.
-        session.execute(insert(CandleRecord).on_conflict_do_nothing(), new_rows)
+    # A concurrent import of the same file must not fail on rows the other one just added.
+    insert_ignoring_duplicates(session, CandleRecord, new_rows)
     conflicting = [c.open_time for c in candles if c.open_time in stored and not _same(stored[c.open_time], c)]
     series = sorted({*stored, *(c.open_time for c in candles)})
     return ImportReport(

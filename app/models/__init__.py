@@ -1,6 +1,6 @@
 """All persistent models; importing this package registers every table on the metadata."""
 
-from app.models.analysis import Analysis, BudgetLedgerEntry
+from app.models.analysis import Analysis, BudgetLedgerEntry, ResponseCacheEntry
 from app.models.audit import AuditEvent
 from app.models.backtests import Backtest
 from app.models.enums import AccountKind, AnalysisStatus, BacktestStatus, LedgerStatus, PositionStatus
@@ -26,6 +26,7 @@ __all__ = [
     "Order",
     "Position",
     "PositionStatus",
+    "ResponseCacheEntry",
     "Trade",
     "User",
     "Watch",

@@ -77,3 +77,25 @@ class BudgetLedgerEntry(db.Model):
     settled_usd: Mapped[Decimal | None] = mapped_column(Amount)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ResponseCacheEntry(db.Model):
+    """A provider's answer to one exact request (key = sha256 of everything that shapes it; see ai/cache.py)."""
+
+    __tablename__ = "response_cache_entries"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(16))
+    model: Mapped[str] = mapped_column(String(64))
+    prompt_version: Mapped[str] = mapped_column(String(32))
+    schema_version: Mapped[str] = mapped_column(String(16))
+    arguments: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
+    problem: Mapped[str | None] = mapped_column(String(32))
+    raw: Mapped[str] = mapped_column(Text)
+    input_tokens: Mapped[int] = mapped_column(default=0)
+    cache_read_tokens: Mapped[int] = mapped_column(default=0)
+    cache_write_tokens: Mapped[int] = mapped_column(default=0)
+    output_tokens: Mapped[int] = mapped_column(default=0)
+    reasoning_tokens: Mapped[int] = mapped_column(default=0)
+    cost_usd: Mapped[Decimal] = mapped_column(Amount)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

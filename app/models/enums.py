@@ -2,17 +2,14 @@
 
 from enum import StrEnum
 
+from ai.outcome import AnalysisStatus
+
+__all__ = ["AccountKind", "AnalysisStatus", "BacktestStatus", "LedgerStatus", "PositionStatus"]
+
 
 class AccountKind(StrEnum):
     PAPER = "paper"
     LIVE = "live"
-
-
-class AnalysisStatus(StrEnum):
-    OK = "ok"  # a validated signal
-    INVALID = "invalid"  # the provider answered, the answer failed validation: HOLD, nothing executes
-    FAILED = "failed"  # no usable answer (network, provider error, cache miss in replay)
-    REFUSED = "refused"  # not attempted: the budget did not allow it
 
 
 class LedgerStatus(StrEnum):

@@ -1,0 +1,64 @@
+"""Hard spending caps: reserve the worst case before a paid call, settle with the real cost, release on failure.
+
+The rules live here; the storage (one database transaction per reservation) is the app's `BudgetLedger`.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class BudgetCaps:
+    """USD limits; None means no limit of that kind."""
+
+    per_request: Decimal | None = None
+    user_daily: Decimal | None = None
+    user_monthly: Decimal | None = None
+    watch_daily: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class BudgetScope:
+    user_id: int
+    watch_id: int | None = None
+
+
+class BudgetExceededError(Exception):
+    """A call refused before it was made. The message shows the cap, what is already spent and the estimate."""
+
+    code = "BUDGET_EXCEEDED"
+
+    def __init__(self, cap_name: str, cap: Decimal, spent: Decimal, estimate: Decimal) -> None:
+        self.cap_name, self.cap, self.spent, self.estimate = cap_name, cap, spent, estimate
+        super().__init__(
+            f"BUDGET_EXCEEDED: {cap_name} cap {_usd(cap)}, already spent or reserved {_usd(spent)}, "
+            f"this call could cost up to {_usd(estimate)}"
+        )
+
+
+def _usd(amount: Decimal) -> str:
+    return f"${amount:.6f}"
+
+
+def check_request_cap(caps: BudgetCaps, estimate: Decimal) -> None:
+    if caps.per_request is not None and estimate > caps.per_request:
+        raise BudgetExceededError("per-request", caps.per_request, Decimal(0), estimate)
+
+
+def check_period_cap(cap_name: str, cap: Decimal | None, spent: Decimal, estimate: Decimal) -> None:
+    if cap is not None and spent + estimate > cap:
+        raise BudgetExceededError(cap_name, cap, spent, estimate)
+
+
+class BudgetLedger(Protocol):
+    def reserve(
+        self, scope: BudgetScope, caps: BudgetCaps, amount: Decimal, provider: str, model: str, now: datetime
+    ) -> int:
+        """Atomically check every cap and record a reservation; raises BudgetExceededError. Returns its id."""
+        ...
+
+    def settle(self, reservation_id: int, actual: Decimal, now: datetime) -> None: ...
+
+    def release(self, reservation_id: int, now: datetime) -> None: ...
