@@ -42,7 +42,8 @@ def test_reserve_settle_release_and_the_refusal_message(app, user):
     with pytest.raises(BudgetExceededError) as refusal:
         ledger.reserve(scope, caps, Decimal("0.0006"), "deepseek", "deepseek-flash", NOW)
     assert str(refusal.value) == (
-        "BUDGET_EXCEEDED: daily cap $0.001000, already spent or reserved $0.000600, this call could cost up to $0.000600"
+        "BUDGET_EXCEEDED: daily cap $0.001000, already spent or reserved $0.000600, "
+        "this call could cost up to $0.000600"
     )
     ledger.settle(first, Decimal("0.0001"), NOW)
     second = ledger.reserve(scope, caps, Decimal("0.0006"), "deepseek", "deepseek-flash", NOW)
