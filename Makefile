@@ -45,7 +45,7 @@ lint: install-dev
 	$(BIN)/ruff format --check .
 
 test: install-dev browser lint
-	$(BIN)/python -m pytest -rs $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -rs -n 2 $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

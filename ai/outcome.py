@@ -59,6 +59,7 @@ class SignalOutcome:
     cached: bool = False
     raw_responses: list[str] = field(default_factory=list)
     attempts: list[Attempt] = field(default_factory=list)
+    ledger_entry_ids: list[int] = field(default_factory=list)  # the budget reservations this request made
 
     @property
     def executable(self) -> bool:

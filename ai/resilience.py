@@ -34,7 +34,11 @@ def call_with_retries[T](
         except ProviderError as error:
             if not error.retryable or attempt >= policy.max_attempts:
                 raise
-            sleep(policy.delay(attempt, rng))
+            wait = policy.delay(attempt, rng)
+            if error.retry_after_seconds is not None:
+                # Honour the provider's Retry-After, but never wait longer than the policy's cap.
+                wait = max(wait, min(error.retry_after_seconds, policy.max_delay_seconds))
+            sleep(wait)
             attempt += 1
 
 

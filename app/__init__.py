@@ -59,7 +59,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, environ: Mapping[str,
     login_manager.login_message_category = "info"
 
     from app import models  # noqa: F401  (registers every table before migrations compare)
-    from app.cli import register_cli
+    from app.commands import register_cli
     from app.web import register_blueprints
 
     register_blueprints(app)

@@ -67,3 +67,23 @@ def test_retry_waits_grow_with_jitter_and_stop_at_the_limit():
     with pytest.raises(ProviderError):
         call_with_retries(always_busy, RetryPolicy(max_attempts=2), halves.append, lambda: 0.5)
     assert halves == [0.5]
+
+
+def test_retry_after_is_honoured_up_to_the_cap():
+    waits: list[float] = []
+    script = [ProviderError("RATE_LIMITED", "429", retryable=True, retry_after_seconds=5.0)] * 2
+
+    def busy():
+        if script:
+            raise script.pop()
+        return "answered"
+
+    assert (
+        call_with_retries(busy, RetryPolicy(max_attempts=3, max_delay_seconds=8), waits.append, lambda: 0.1)
+        == "answered"
+    )
+    assert waits == [5.0, 5.0]
+    script[:] = [ProviderError("RATE_LIMITED", "429", retryable=True, retry_after_seconds=600.0)]
+    waits.clear()
+    call_with_retries(busy, RetryPolicy(max_delay_seconds=8), waits.append, lambda: 0.1)
+    assert waits == [8.0]

@@ -59,11 +59,20 @@ class ProviderResponse:
 class ProviderError(Exception):
     """A call that produced no answer. `retryable` is true only for 429, 5xx, timeouts and connection errors."""
 
-    def __init__(self, code: str, message: str, *, retryable: bool, status: int | None = None) -> None:
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        retryable: bool,
+        status: int | None = None,
+        retry_after_seconds: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.retryable = retryable
         self.status = status
+        self.retry_after_seconds = retry_after_seconds  # the provider's own Retry-After, when it sent one
 
 
 class SignalProvider(Protocol):

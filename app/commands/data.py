@@ -1,9 +1,8 @@
-"""Command-line tools: `flask --app wsgi COMMAND` (see README)."""
+"""Data commands: importing candles and seeding the local demo."""
 
 from pathlib import Path
 
 import click
-from flask import Flask
 from flask.cli import with_appcontext
 
 from app import current_settings
@@ -16,11 +15,6 @@ from exchanges.timeframes import UnknownTimeframeError
 
 GAPS_LISTED = 10
 TIME_FORMAT = "%Y-%m-%d %H:%M"
-
-
-def register_cli(app: Flask) -> None:
-    app.cli.add_command(import_candles_command)
-    app.cli.add_command(seed_demo_command)
 
 
 @click.command("import-candles")

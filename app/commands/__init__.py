@@ -1,0 +1,12 @@
+"""Command-line tools: `flask --app wsgi COMMAND` (see README)."""
+
+from flask import Flask
+
+from app.commands.analysis import analyze_command
+from app.commands.cache import cache_group
+from app.commands.data import import_candles_command, seed_demo_command
+
+
+def register_cli(app: Flask) -> None:
+    for command in (import_candles_command, seed_demo_command, analyze_command, cache_group):
+        app.cli.add_command(command)
