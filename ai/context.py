@@ -95,7 +95,7 @@ class ContextOptions:
     symbol: str
     timeframe: str
     blind: bool = False
-    recent_bars: int = 12
+    recent_bars: int = 8
 
     def __post_init__(self) -> None:
         if not 1 <= self.recent_bars <= MAX_RECENT_BARS:
@@ -160,12 +160,12 @@ def rsi_with_warmup(close: pd.Series, length: int = RSI_LENGTH) -> pd.Series:
     return rsi
 
 
-def price_decimals(reference: float) -> int:
-    """About six significant digits for prices near `reference`, never fewer than two decimals."""
+def price_decimals(reference: float, significant: int = 6, minimum: int = 2) -> int:
+    """Decimals that give about `significant` digits for prices near `reference`, never fewer than `minimum`."""
     if not math.isfinite(reference) or reference <= 0:
-        return 2
+        return max(minimum, 2)
     digits = math.floor(math.log10(reference)) + 1
-    return min(10, max(2, 6 - digits))
+    return min(10, max(minimum, significant - digits))
 
 
 def compute_indicators(candles: pd.DataFrame) -> pd.DataFrame:
@@ -260,7 +260,8 @@ def build_context(
     else:
         scale = 1.0
         price_factor = Decimal(1)
-    fmt = _Formatter(scale, price_decimals(start_close * scale))
+    # Five significant digits are plenty to decide on and save tokens: digits tokenize densely.
+    fmt = _Formatter(scale, price_decimals(start_close * scale, significant=5, minimum=0))
     bar_time = _moment(int(table.open_ns[index]))
     actions = allowed_actions(position, account, last_close)
 

@@ -1,6 +1,6 @@
 """The prompt: a static system text (cacheable prefix) and the variable market context last."""
 
-PROMPT_VERSION = "1"
+PROMPT_VERSION = "2"
 TOOL_NAME = "trading_signal"
 TOOL_DESCRIPTION = "Submit exactly one trading decision for the market described."
 
@@ -22,6 +22,14 @@ take_profit null. HOLD: all three prices null.
 - horizon_bars: how many bars you expect the trade to need.
 - reasoning: at most three short sentences. key_factors: up to five short items naming the indicators that \
 matter most.
+
+Context keys (prices in the quote currency, % signed, "na" = not enough history):
+close; ret_N = % change over N bars; emaN and close_vs_emaN = % distance from it; rsi14; macd, macd_signal, \
+macd_hist (12/26/9); bb_lower/mid/upper (20, 2 sd), bb_pct_b (0 lower band, 1 upper), bb_width (% of mid); \
+atr14 and atr_pct (stops closer than ~1 ATR get hit by noise); volume_ratio20 = volume / its 20-bar mean; \
+high50, low50 and the close's % distance from them; bars = offset,open,high,low,close,volume, offset 0 = latest \
+closed bar; htf = higher timeframe, closed bars only; position = open long or none; account = equity, free \
+balance, minimum order value.
 """
 
 REPAIR_NOTE = (

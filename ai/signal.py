@@ -33,14 +33,14 @@ class Signal(BaseModel):
     action: Annotated[Action, WithJsonSchema({"type": "string", "enum": [a.value for a in Action]})] = Field(
         description="BUY opens or adds to a long, SELL closes it, HOLD does nothing."
     )
-    confidence: int = Field(ge=0, le=100, description="0-100: how sure you are that the action is right now.")
-    entry_price: OptionalPrice = Field(description="Expected fill price; null for HOLD.")
-    stop_loss: OptionalPrice = Field(description="Price that proves the idea wrong; required for BUY, below entry.")
-    take_profit: OptionalPrice = Field(description="Target price above entry for BUY; null if none.")
+    confidence: int = Field(ge=0, le=100, description="0-100, calibrated.")
+    entry_price: OptionalPrice = Field(description="Near the last close; null for HOLD.")
+    stop_loss: OptionalPrice = Field(description="BUY: below entry; else null.")
+    take_profit: OptionalPrice = Field(description="BUY: above entry or null; else null.")
     horizon_bars: int = Field(ge=1, le=HORIZON_MAX_BARS, description="Expected holding time in bars.")
-    reasoning: str = Field(max_length=REASONING_MAX_CHARS, description="Why, in at most a few sentences.")
+    reasoning: str = Field(max_length=REASONING_MAX_CHARS, description="At most three short sentences.")
     key_factors: list[Annotated[str, Field(max_length=KEY_FACTOR_MAX_CHARS)]] = Field(
-        max_length=KEY_FACTORS_MAX, description="The main indicators behind the decision, most important first."
+        max_length=KEY_FACTORS_MAX, description="Main indicators, most important first."
     )
 
     @classmethod

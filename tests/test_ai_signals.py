@@ -84,7 +84,7 @@ def test_a_valid_answer_is_billed_cached_and_replayed_for_free():
     [
         {"text": "close 50001"},
         {"model": "deepseek-v4-pro"},
-        {"prompt_version": "2"},
+        {"prompt_version": "next"},
     ],
 )
 def test_any_change_in_model_prompt_version_or_context_misses_the_cache(change, monkeypatch):
