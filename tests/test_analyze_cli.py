@@ -11,11 +11,12 @@ from sqlalchemy import select
 
 from ai.pricing import call_cost
 from ai.providers.base import Usage
-from app import create_app
+from app import create_app, current_settings
 from app.candle_store import import_candles
 from app.extensions import db
-from app.models import Account, AccountKind, Analysis, BudgetLedgerEntry, LedgerStatus, User
+from app.models import Account, AccountKind, Analysis, BudgetLedgerEntry, LedgerStatus, LlmCredential, User
 from exchanges.candles import read_candle_csv
+from exchanges.vault import CredentialVault, mask_secret
 from tests.conftest import PROJECT_ROOT, clean_environ, make_empty_database
 from tests.fakes.llm_servers import (
     answer,
@@ -294,3 +295,24 @@ def test_bad_input_is_named(make_app, args, message):
     result, _ = analyze(app, *args)
     assert result.exit_code != 0
     assert message in result.output
+
+
+def test_a_users_own_stored_key_overrides_the_service_key(make_app, deepseek_server):
+    app = make_app()
+    seed(app)
+    with app.app_context():
+        vault = CredentialVault(current_settings().encryption_keys)
+        user = db.session.scalars(select(User)).one()
+        db.session.add(
+            LlmCredential(
+                user_id=user.id,
+                provider="deepseek",
+                api_key_encrypted=vault.encrypt("sk-users-own-key-9999"),
+                api_key_hint=mask_secret("sk-users-own-key-9999"),
+            )
+        )
+        db.session.commit()
+    deepseek_server.queue(answer(HOLD))
+    result, _ = analyze(app, "--signals", "deepseek")
+    assert result.exit_code == 0, result.output
+    assert deepseek_server.requests[0].headers["authorization"] == "Bearer sk-users-own-key-9999"
