@@ -9,13 +9,13 @@ from decimal import Decimal
 from typing import Any
 
 import pandas as pd
-from ai.context import WARMUP_BARS, AccountFacts, ContextOptions, PositionFacts, build_context, compute_indicators
-from ai.rules import parse_params
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ai.budget import BudgetCaps, BudgetScope
+from ai.context import WARMUP_BARS, AccountFacts, ContextOptions, PositionFacts, build_context, compute_indicators
 from ai.outcome import SignalOutcome
+from ai.rules import parse_params
 from ai.signals import SignalQuery, SignalServices, propose_signal
 from ai.sources import parse_chain
 from app.candle_store import market_catalog
