@@ -20,6 +20,8 @@ from exchanges.markets import MarketCatalog, MarketRules
 from exchanges.orders import OrderSide, OrderStatus, OrderType
 
 BPS = Decimal(10_000)
+# The database keeps 10 decimals; amounts the book derives by division are rounded to that here, not later.
+AMOUNT_QUANTUM = Decimal("1e-10")
 
 
 @dataclass
@@ -68,7 +70,7 @@ class PaperBook:
             self.positions[symbol] = PaperPosition(symbol, quantity, price, cost, at)
         else:
             total = held.quantity + quantity
-            held.entry_price = (held.entry_price * held.quantity + price * quantity) / total
+            held.entry_price = ((held.entry_price * held.quantity + price * quantity) / total).quantize(AMOUNT_QUANTUM)
             held.quantity = total
             held.cost_basis += cost
         return self._record(PaperFill(order_id, symbol, OrderSide.BUY, quantity, price, fee, None, at))
@@ -80,7 +82,11 @@ class PaperBook:
         if held is None or quantity > held.quantity:
             have = held.quantity if held else Decimal(0)
             raise InsufficientFundsError(f"paper: cannot sell {quantity} {symbol}, holding {have}")
-        basis_sold = held.cost_basis * quantity / held.quantity
+        # Quantized to the stored scale, so cash + cost basis - realized PnL stays exactly constant.
+        if quantity == held.quantity:
+            basis_sold = held.cost_basis
+        else:
+            basis_sold = (held.cost_basis * quantity / held.quantity).quantize(AMOUNT_QUANTUM)
         proceeds = quantity * price - fee
         self.cash += proceeds
         held.quantity -= quantity
@@ -153,7 +159,7 @@ class PaperExchange:
         rules = self.market_rules(request.symbol)
         price = self._fill_price(request.side, self._price_of(request.symbol), rules)
         _check_rules(request, price, rules)
-        fee = (request.amount * price * self._fee(rules)).quantize(Decimal("1e-10"))
+        fee = (request.amount * price * self._fee(rules)).quantize(AMOUNT_QUANTUM)
         at = self._clock()
         apply = self.book.apply_buy if request.side is OrderSide.BUY else self.book.apply_sell
         apply(request.client_order_id, request.symbol, request.amount, price, fee, at)
