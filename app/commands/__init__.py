@@ -5,8 +5,9 @@ from flask import Flask
 from app.commands.analysis import analyze_command
 from app.commands.cache import cache_group
 from app.commands.data import import_candles_command, seed_demo_command
+from app.commands.security import rotate_keys_command
 
 
 def register_cli(app: Flask) -> None:
-    for command in (import_candles_command, seed_demo_command, analyze_command, cache_group):
+    for command in (import_candles_command, seed_demo_command, analyze_command, cache_group, rotate_keys_command):
         app.cli.add_command(command)
