@@ -158,6 +158,8 @@ class Position(db.Model):
     status: Mapped[PositionStatus] = mapped_column(enum_column(PositionStatus), default=PositionStatus.OPEN)
     quantity: Mapped[Decimal] = mapped_column(Amount)
     entry_price: Mapped[Decimal] = mapped_column(Amount)
+    # Quote spent on the quantity held, buy fees included: what realized PnL is measured against.
+    cost_basis: Mapped[Decimal] = mapped_column(Amount, default=zero)
     stop_loss: Mapped[Decimal | None] = mapped_column(Amount)
     take_profit: Mapped[Decimal | None] = mapped_column(Amount)
     # The best price since entry, from which a trailing stop is measured.
