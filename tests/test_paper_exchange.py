@@ -31,7 +31,7 @@ def order(side, amount, client_id="c1", symbol="BTC/USDT"):
 
 
 def test_a_round_trip_pays_the_fee_twice_and_reports_it_as_realized_loss():
-    paper, prices = exchange()
+    paper, _ = exchange()
     bought = paper.create_order(order(OrderSide.BUY, "0.00083", "b1"))
     # 0.00083 BTC x 60,000 = 49.80 USDT, fee 0.1% = 0.0498
     assert (bought.status, bought.filled, bought.average_price, bought.fee) == (

@@ -1,0 +1,255 @@
+"""The `Exchange` of a real exchange through ccxt: orders keyed by our client order id, ccxt errors translated."""
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import ccxt
+
+from exchanges.base import (
+    Balance,
+    ExchangeError,
+    OrderRequest,
+    OrderState,
+    PermanentExchangeError,
+    Ticker,
+)
+from exchanges.candles import Candle
+from exchanges.errors import translate_ccxt_error
+from exchanges.markets import MarketRules, UnknownSymbolError, market_rules_from_ccxt
+from exchanges.orders import OrderSide, OrderStatus, OrderType
+from exchanges.timeframes import timeframe_duration
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+# ccxt logs every request's headers at DEBUG level, and those carry the API key: its log goes nowhere. A logger
+# outside the logging registry, so no logging configuration (nor a test's capture) can switch it back on.
+_WIRE_LOG = logging.Logger("ccxt wire log (silenced)")
+_WIRE_LOG.disabled = True
+
+# "canceling" (Binance PENDING_CANCEL) may still fill. Any status ccxt does not unify, and a missing one (an
+# acknowledgement without a status), count as open: a non-final state keeps the order under reconciliation.
+_STATUSES = {
+    "open": OrderStatus.OPEN,
+    "canceling": OrderStatus.OPEN,
+    "closed": OrderStatus.CLOSED,
+    "canceled": OrderStatus.CANCELED,
+    "expired": OrderStatus.EXPIRED,
+    "rejected": OrderStatus.REJECTED,
+}
+
+# Most ccxt exchanges take our id as the unified `clientOrderId` param and send it under their own name (Binance:
+# newClientOrderId, Kraken: cl_ord_id). ccxt's coinbase drops that param and only passes its raw field through.
+_CLIENT_ORDER_ID_PARAM = {"coinbase": "client_order_id"}
+
+# Exchanges whose ccxt fetch_order/cancel_order are known to address an order by `clientOrderId` alone and to report
+# a missing one as OrderNotFound (Binance: origClientOrderId, -2013). A lookup wrongly answering "no such order" would
+# let place_order_once send a second order, so elsewhere it refuses until the exchange's lookup has been verified
+# (coinbase looks orders up by its own id only, Kraken's fetch_order reads the id as an integer userref).
+_LOOKUP_BY_CLIENT_ID = frozenset({"binance", "binanceus"})
+
+
+class CcxtExchange:
+    """Any ccxt exchange id behind our `Exchange` protocol.
+
+    `markets`: a bundled ccxt markets snapshot, so no markets request is made; without it the markets are loaded
+    on first use, once. `options`: extra ccxt constructor settings (e.g. {"timeout": 10_000}).
+    """
+
+    def __init__(
+        self,
+        exchange_id: str,
+        api_key: str | None = None,
+        secret: str | None = None,
+        password: str | None = None,
+        sandbox: bool = False,
+        markets: dict[str, Any] | None = None,
+        options: dict[str, Any] | None = None,
+    ) -> None:
+        exchange_class = getattr(ccxt, exchange_id, None)
+        if not isinstance(exchange_class, type) or not issubclass(exchange_class, ccxt.Exchange):
+            raise ValueError(f"ccxt has no exchange {exchange_id!r}")
+        self.id = exchange_id
+        self.sandbox = sandbox
+        self._secrets = (api_key, secret, password)
+        config: dict[str, Any] = {"timeout": 15_000, **(options or {}), "enableRateLimit": True, "logger": _WIRE_LOG}
+        credentials = {"apiKey": api_key, "secret": secret, "password": password}
+        config.update({name: value for name, value in credentials.items() if value})
+        # Binance refuses open orders without a symbol unless told that its heavier rate-limit weight is accepted.
+        config["options"] = {"warnOnFetchOpenOrdersWithoutSymbol": False, **config.get("options", {})}
+        self._client: ccxt.Exchange = exchange_class(config)
+        if sandbox:
+            # Checked here: for exchanges without one (coinbase, kraken) ccxt fails with a bare TypeError.
+            if not self._client.urls.get("test"):
+                raise ValueError(f"{exchange_id} has no sandbox/testnet in ccxt")
+            self._client.set_sandbox_mode(True)
+        if markets:
+            self._client.set_markets(markets)
+
+    def __repr__(self) -> str:
+        return f"CcxtExchange({self.id!r}, sandbox={self.sandbox}, authenticated={bool(self._secrets[0])})"
+
+    def market_rules(self, symbol: str) -> MarketRules:
+        return market_rules_from_ccxt(self._market(symbol))
+
+    def fetch_candles(self, symbol: str, timeframe: str, limit: int, now: datetime) -> list[Candle]:
+        """The last `limit` candles that have closed by `now` (the still-forming candle is left out)."""
+        self._market(symbol)
+        step = timeframe_duration(timeframe)
+        rows = self._call("fetch candles", lambda: self._client.fetch_ohlcv(symbol, timeframe, limit=limit + 1))
+        candles = [
+            Candle(
+                open_time=_EPOCH + timedelta(milliseconds=int(row[0])),
+                open=_decimal(row[1]),
+                high=_decimal(row[2]),
+                low=_decimal(row[3]),
+                close=_decimal(row[4]),
+                volume=_decimal(row[5]),
+            )
+            for row in rows
+        ]
+        return [candle for candle in candles if candle.open_time + step <= now][-limit:]
+
+    def fetch_ticker(self, symbol: str) -> Ticker:
+        self._market(symbol)
+        ticker = self._call("fetch ticker", lambda: self._client.fetch_ticker(symbol))
+        if ticker.get("last") is None:
+            raise PermanentExchangeError(f"{self.id} has no last price for {symbol}")
+        return Ticker(
+            symbol=symbol,
+            last=_decimal(ticker["last"]),
+            bid=_optional_decimal(ticker.get("bid")),
+            ask=_optional_decimal(ticker.get("ask")),
+            # Some exchanges send no ticker time; the moment we received it is the best estimate then.
+            at=_time(ticker.get("timestamp")) or datetime.now(UTC),
+        )
+
+    def fetch_balances(self) -> dict[str, Balance]:
+        """Balances of the assets held; assets at zero are left out (Binance lists every asset it trades)."""
+        raw = self._call("fetch balances", self._client.fetch_balance)
+        balances = {}
+        for asset, total in raw.get("total", {}).items():
+            entry = raw.get(asset, {})
+            free, used = _decimal(entry.get("free")), _decimal(entry.get("used"))
+            if free or used or _decimal(total):
+                balances[asset] = Balance(asset=asset, free=free, used=used)
+        return balances
+
+    def create_order(self, request: OrderRequest) -> OrderState:
+        self._market(request.symbol)
+        params = {_CLIENT_ORDER_ID_PARAM.get(self.id, "clientOrderId"): request.client_order_id}
+        order = self._call(
+            "create order",
+            lambda: self._client.create_order(
+                request.symbol,
+                request.order_type.value,
+                request.side.value,
+                float(request.amount),
+                float(request.price) if request.price is not None else None,
+                params,
+            ),
+            placing_order=True,
+        )
+        return _order_state(order, request.client_order_id, request)
+
+    def fetch_order(self, client_order_id: str, symbol: str) -> OrderState | None:
+        """The order with this client order id, or None if the exchange says it has no such order."""
+        self._check_lookup_by_client_id("look up order")
+        self._market(symbol)
+        try:
+            order = self._client.fetch_order(None, symbol, {"clientOrderId": client_order_id})
+        except ccxt.OrderNotFound:
+            return None
+        except ccxt.BaseError as error:
+            raise self._translate(error, "look up order") from None
+        return _order_state(order, client_order_id)
+
+    def cancel_order(self, client_order_id: str, symbol: str) -> OrderState:
+        self._check_lookup_by_client_id("cancel order")
+        self._market(symbol)
+        order = self._call(
+            "cancel order", lambda: self._client.cancel_order(None, symbol, {"clientOrderId": client_order_id})
+        )
+        # Binance answers with the cancel request's own generated id as clientOrderId; ours is the one asked for.
+        return _order_state(order, client_order_id)
+
+    def fetch_open_orders(self, symbol: str | None = None) -> list[OrderState]:
+        if symbol is not None:
+            self._market(symbol)
+        orders = self._call("fetch open orders", lambda: self._client.fetch_open_orders(symbol))
+        return [_order_state(order) for order in orders]
+
+    def _check_lookup_by_client_id(self, action: str) -> None:
+        if self.id not in _LOOKUP_BY_CLIENT_ID:
+            raise PermanentExchangeError(f"{self.id}: {action} by client order id is not supported yet")
+
+    def _market(self, symbol: str) -> dict[str, Any]:
+        markets = self._call("load markets", self._client.load_markets)
+        try:
+            return markets[symbol]
+        except KeyError:
+            raise UnknownSymbolError(f"unknown symbol {symbol!r} on {self.id}") from None
+
+    def _call[T](self, action: str, call: Callable[[], T], *, placing_order: bool = False) -> T:
+        try:
+            return call()
+        except ccxt.BaseError as error:
+            # `from None`: ccxt's own message holds request URLs; ours keeps the useful part, scrubbed.
+            raise self._translate(error, action, placing_order=placing_order) from None
+
+    def _translate(self, error: Exception, action: str, *, placing_order: bool = False) -> ExchangeError:
+        return translate_ccxt_error(error, self.id, action, secrets=self._secrets, placing_order=placing_order)
+
+
+def _order_state(
+    order: dict[str, Any], client_order_id: str | None = None, request: OrderRequest | None = None
+) -> OrderState:
+    side = order.get("side") or (request.side.value if request else None)
+    fee, fee_currency = _fee(order)
+    return OrderState(
+        client_order_id=client_order_id or order.get("clientOrderId") or "",
+        exchange_order_id=order.get("id"),
+        symbol=order.get("symbol") or (request.symbol if request else ""),
+        side=OrderSide(side),
+        order_type=_order_type(order, request),
+        status=_STATUSES.get(order.get("status") or "", OrderStatus.OPEN),
+        amount=_optional_decimal(order.get("amount")) or (request.amount if request else Decimal(0)),
+        filled=_decimal(order.get("filled")),
+        average_price=_optional_decimal(order.get("average")),
+        fee=fee,
+        fee_currency=fee_currency,
+        updated_at=_time(order.get("lastUpdateTimestamp") or order.get("timestamp")),
+    )
+
+
+def _order_type(order: dict[str, Any], request: OrderRequest | None) -> OrderType:
+    kind = order.get("type")
+    if kind in OrderType._value2member_map_:
+        return OrderType(kind)
+    if request is not None:
+        return request.order_type
+    # Orders placed by hand (stop-limit, ...) still lock funds and must be seen; a priced order rests like a limit.
+    return OrderType.LIMIT if order.get("price") else OrderType.MARKET
+
+
+def _fee(order: dict[str, Any]) -> tuple[Decimal, str | None]:
+    """The fee charged, summed per currency by ccxt; when paid in several currencies, the first one."""
+    fees = [fee for fee in order.get("fees") or [order.get("fee")] if fee and fee.get("cost") is not None]
+    if not fees:
+        return Decimal(0), None
+    return _decimal(fees[0]["cost"]), fees[0].get("currency")
+
+
+def _decimal(value: Any) -> Decimal:
+    # str() first: Decimal(0.1) would carry the float's binary noise into our money.
+    return Decimal(str(value)) if value is not None else Decimal(0)
+
+
+def _optional_decimal(value: Any) -> Decimal | None:
+    return Decimal(str(value)) if value is not None else None
+
+
+def _time(milliseconds: Any) -> datetime | None:
+    return _EPOCH + timedelta(milliseconds=int(milliseconds)) if milliseconds is not None else None
