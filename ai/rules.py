@@ -3,7 +3,7 @@
 `prepare` computes every array once over a whole history, after which `signal_at` is a few lookups, so a backtest
 over 33k bars costs milliseconds. As with the context, the answer at bar t depends on rows <= t only.
 
-Strategies (parameters and defaults in STRATEGIES; all take atr_length=14, stop_atr=2, target_atr=3):
+Strategies (parameters and defaults in STRATEGIES; all take atr_length=14, stop_atr=2, target_atr=4):
 - sma_cross: BUY when SMA(fast=10) crosses strictly above SMA(slow=30) (fast < slow on the previous bar, fast > slow
   on this one, as backtesting.py's `crossover`); SELL on the mirror cross down. Confidence 50 + 100 x the change of
   the spread over the crossing bar in ATRs, capped at 90: a decisive cross scores higher than a graze.
@@ -370,7 +370,8 @@ def _check_ema_rsi_volume(params: Params) -> None:
 _RISK_PARAMS = (
     ParamSpec("atr_length", int, 14, 1, 200),
     ParamSpec("stop_atr", float, 2.0, 0, 20, above_minimum=True),
-    ParamSpec("target_atr", float, 3.0, 0, 50),
+    # 2:1 reward to risk by default: comfortably above the risk manager's 1.5 minimum after price rounding.
+    ParamSpec("target_atr", float, 4.0, 0, 50),
 )
 
 STRATEGIES: Mapping[str, _Strategy] = MappingProxyType(

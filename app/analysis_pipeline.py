@@ -22,6 +22,7 @@ from app.candle_store import market_catalog
 from app.config import Settings
 from app.market_store import HIGHER_TIMEFRAME, exchange_candles, require_bars, stored_candles
 from app.models import Account, Analysis, BudgetLedgerEntry, Position, PositionStatus, User, Watch
+from app.trading import TradeResult, decide_and_execute
 from exchanges.timeframes import timeframe_duration
 
 # Enough history for every indicator's warm-up plus the bars the context shows.
@@ -47,12 +48,15 @@ class AnalysisRequest:
     blind: bool = False
     max_cost_usd: Decimal | None = None
     until: datetime | None = None  # analyse as of this bar in the store (default: the latest)
+    # With an explicit account the risk manager judges the signal; `execute` then lets an approved order through.
+    execute: bool = False
 
 
 @dataclass
 class AnalysisResult:
     analysis: Analysis
     outcome: SignalOutcome
+    trade: TradeResult | None = None
 
 
 def run_analysis(
@@ -62,6 +66,8 @@ def run_analysis(
     services: SignalServices,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> AnalysisResult:
+    if request.execute and request.account_id is None:
+        raise AnalysisInputError("--execute needs --account: orders go to one named account")
     chain = parse_chain(request.signals)
     rule_params = _rule_params(chain, request.rule_params)
     timeframe_duration(request.timeframe)
@@ -112,7 +118,11 @@ def run_analysis(
             .values(analysis_id=analysis.id)
         )
     session.commit()
-    return AnalysisResult(analysis, outcome)
+    trade = None
+    if request.account_id is not None:
+        bar = {name: Decimal(str(candles[name].iloc[-1])) for name in ("open", "high", "low", "close")}
+        trade = decide_and_execute(session, settings, account, analysis, outcome.signal, bar, request.execute, now)
+    return AnalysisResult(analysis, outcome, trade)
 
 
 def _rule_params(chain: list, raw: Mapping[str, str]) -> dict[str, Any]:

@@ -93,7 +93,7 @@ def test_buy_carries_entry_stop_and_target_from_the_atr():
         close = frame["close"].iloc[index]
         assert signal.entry_price == Decimal(repr(float(close)))
         assert float(signal.stop_loss) == pytest.approx(close - 2 * atr[index], abs=0.006)
-        assert float(signal.take_profit) == pytest.approx(close + 3 * atr[index], abs=0.006)
+        assert float(signal.take_profit) == pytest.approx(close + 4 * atr[index], abs=0.006)
         assert signal.horizon_bars == 30
         assert check_signal(signal, signal.entry_price, ALL) == []
         assert 50 <= signal.confidence <= 90
@@ -198,7 +198,7 @@ def test_prepare_is_deterministic():
 
 def test_parse_params_fills_defaults_with_the_right_types():
     params = parse_params("sma_cross", {"fast": "5", "stop_atr": "1.5"})
-    assert params == {"fast": 5, "slow": 30, "atr_length": 14, "stop_atr": 1.5, "target_atr": 3.0}
+    assert params == {"fast": 5, "slow": 30, "atr_length": 14, "stop_atr": 1.5, "target_atr": 4.0}
     assert isinstance(params["fast"], int) and isinstance(params["target_atr"], float)
 
 

@@ -15,6 +15,7 @@ from app.analysis_pipeline import AnalysisRequest, AnalysisResult, run_analysis
 from app.extensions import db
 from app.models import User
 from app.signal_services import signal_services
+from app.trading import TradeResult
 from exchanges.market_data import MarketDataError
 
 # Bad input of every kind (unknown symbol, timeframe, source, model, parameter, too few candles) is a
@@ -44,6 +45,7 @@ INPUT_ERRORS = (ValueError, MarketDataError)
     help="Analyse as of this bar open time (UTC) in the candle store.",
 )
 @click.option("--blind/--no-blind", default=False, help="Hide ticker and dates, rebase prices to 100.")
+@click.option("--execute", is_flag=True, help="Place the order if the risk manager approves (needs --account).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @with_appcontext
 def analyze_command(
@@ -128,7 +130,36 @@ def _as_json(result: AnalysisResult) -> dict:
         },
         "latency_ms": outcome.latency_ms,
         "attempts": [{"source": a.source, "result": a.result, "cost_usd": str(a.cost_usd)} for a in outcome.attempts],
+        **({"decision": _decision_json(result.trade)} if result.trade else {}),
     }
+
+
+def _decision_json(trade: TradeResult) -> dict:
+    decision, order = trade.decision, trade.order
+    return {
+        "id": decision.id,
+        "approved": decision.approved,
+        "reasons": decision.reasons,
+        "order_spec": decision.order_spec,
+        "order": None
+        if order is None
+        else {
+            "client_order_id": order.client_order_id,
+            "status": order.status.value,
+            "side": order.side.value,
+            "quantity": str(order.quantity),
+            "filled": str(order.filled_quantity),
+            "average_price": str(order.average_fill_price) if order.average_fill_price is not None else None,
+            "fee": str(order.fee),
+            "error_code": order.error_code,
+        },
+        "notes": trade.notes,
+    }
+
+
+def _plain(value: Decimal) -> str:
+    """A stored amount without the database's trailing zeros."""
+    return format(value.normalize(), "f")
 
 
 def _price(value: Decimal | None) -> str:
@@ -157,4 +188,24 @@ def _as_text(result: AnalysisResult) -> str:
             f" {cache_note}"
         )
     lines.append(f"  recorded as analysis #{analysis.id} ({datetime.now(UTC):%H:%M:%S} UTC)")
+    if result.trade is not None:
+        lines += _decision_text(result.trade)
     return "\n".join(lines)
+
+
+def _decision_text(trade: TradeResult) -> list[str]:
+    decision, order = trade.decision, trade.order
+    lines = [f"  note: {note}" for note in trade.notes]
+    lines.append(f"  risk decision #{decision.id}: {'APPROVED' if decision.approved else 'REFUSED'}")
+    lines += [f"    {reason['code']}: {reason['message']}" for reason in decision.reasons]
+    if order is not None:
+        price = f" at {_plain(order.average_fill_price)}" if order.average_fill_price is not None else ""
+        error = f" ({order.error_code}: {order.error_message})" if order.error_code else ""
+        lines.append(
+            f"  order {order.client_order_id}: {order.side.value} {_plain(order.filled_quantity)}/"
+            f"{_plain(order.quantity)} {order.symbol}{price}, fee {_plain(order.fee)} {order.fee_currency or ''}"
+            f" [{order.status.value}]{error}"
+        )
+    elif decision.approved:
+        lines.append("  not executed: add --execute to place the order")
+    return lines

@@ -1,0 +1,85 @@
+"""An account's money and positions as a `PaperBook`, loaded from and saved to the database.
+
+Paper and live accounts keep their records through the same book, so fees, cost basis and realized PnL are
+computed one way everywhere (paper trading, live trading, backtests).
+"""
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.models import Account, Order, Position, PositionStatus, Trade
+from exchanges.paper import PaperBook, PaperFill, PaperPosition
+
+
+def load_book(session: Session, account: Account) -> PaperBook:
+    positions = session.scalars(
+        select(Position).where(Position.account_id == account.id, Position.status == PositionStatus.OPEN)
+    )
+    return PaperBook(
+        quote_currency=account.quote_currency,
+        cash=account.current_balance,
+        positions={
+            p.symbol: PaperPosition(p.symbol, p.quantity, p.entry_price, p.cost_basis, p.opened_at) for p in positions
+        },
+    )
+
+
+def save_book(session: Session, account: Account, book: PaperBook, fills: Sequence[PaperFill], order: Order) -> None:
+    """Write the book's cash and positions back, with one Trade per new fill of `order`."""
+    account.current_balance = book.cash
+    open_rows = {
+        p.symbol: p
+        for p in session.scalars(
+            select(Position).where(Position.account_id == account.id, Position.status == PositionStatus.OPEN)
+        )
+    }
+    for fill in fills:
+        row = open_rows.get(fill.symbol)
+        held = book.positions.get(fill.symbol)
+        if row is None:
+            row = Position(
+                account_id=account.id,
+                symbol=fill.symbol,
+                quantity=0,
+                entry_price=fill.price,
+                cost_basis=0,
+                opened_at=fill.executed_at,
+                highest_price=fill.price,
+                stop_loss=order.stop_loss,
+                take_profit=order.take_profit,
+            )
+            session.add(row)
+            session.flush()
+            open_rows[fill.symbol] = row
+        row.fees_paid += fill.fee
+        if fill.realized_pnl is not None:
+            row.realized_pnl += fill.realized_pnl
+        if held is None:
+            _close(row, fill.executed_at)
+        else:
+            row.quantity, row.entry_price, row.cost_basis = held.quantity, held.entry_price, held.cost_basis
+        session.add(
+            Trade(
+                account_id=account.id,
+                order_id=order.id,
+                position_id=row.id,
+                symbol=fill.symbol,
+                side=fill.side,
+                quantity=fill.quantity,
+                price=fill.price,
+                fee=fill.fee,
+                fee_currency=book.quote_currency,
+                realized_pnl=fill.realized_pnl,
+                executed_at=fill.executed_at,
+            )
+        )
+
+
+def _close(row: Position, at: datetime) -> None:
+    row.status = PositionStatus.CLOSED
+    row.quantity = 0
+    row.cost_basis = 0
+    row.closed_at = at
