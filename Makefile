@@ -31,6 +31,7 @@ install-dev: $(VENV)/.dev-installed
 run: install
 	$(BIN)/flask --app wsgi db upgrade
 	$(BIN)/flask --app wsgi seed-demo
+	$(BIN)/flask --app wsgi reconcile || echo "reconcile deferred: an exchange was unreachable; it runs again on the next start"
 	@echo "Serving Steadyhand on http://$(HOST):$(PORT) (Ctrl-C to stop)"
 	$(BIN)/gunicorn --bind $(HOST):$(PORT) --workers $(WORKERS) --preload --access-logfile - wsgi:app
 

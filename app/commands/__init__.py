@@ -6,8 +6,17 @@ from app.commands.analysis import analyze_command
 from app.commands.cache import cache_group
 from app.commands.data import import_candles_command, seed_demo_command
 from app.commands.security import rotate_keys_command
+from app.commands.trading import reconcile_command
 
 
 def register_cli(app: Flask) -> None:
-    for command in (import_candles_command, seed_demo_command, analyze_command, cache_group, rotate_keys_command):
+    commands = (
+        import_candles_command,
+        seed_demo_command,
+        analyze_command,
+        cache_group,
+        rotate_keys_command,
+        reconcile_command,
+    )
+    for command in commands:
         app.cli.add_command(command)

@@ -1,0 +1,136 @@
+"""Reconciliation: the exchange is the source of truth for orders and holdings; every difference is recorded.
+
+Runs on start-up (`make run`) and on demand (`flask --app wsgi reconcile`). When the exchange cannot be reached,
+nothing is changed and the run is recorded as deferred: the next run picks the same differences up again.
+"""
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.account_book import save_book
+from app.config import Settings
+from app.exchange_access import account_exchange
+from app.models import Account, AccountKind, AuditEvent, Order, Position, PositionStatus
+from app.trading import record_fill
+from exchanges.base import Balance, Exchange, ExchangeError, OrderState, TemporaryExchangeError
+from exchanges.execution import retry_temporary
+from exchanges.orders import OrderStatus
+from exchanges.paper import PaperBook
+
+UNSETTLED = (OrderStatus.PENDING, OrderStatus.OPEN)
+
+
+@dataclass
+class ReconcileReport:
+    account_id: int
+    deferred: bool = False
+    differences: list[str] = field(default_factory=list)
+
+
+def reconcile_account(
+    session: Session,
+    settings: Settings,
+    account: Account,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    sleep: Callable[[float], None] = time.sleep,
+) -> ReconcileReport:
+    report = ReconcileReport(account.id)
+    exchange, book = account_exchange(session, settings, account, _no_price, clock)
+    try:
+        remote_orders = {
+            order.client_order_id: retry_temporary(
+                lambda order=order: exchange.fetch_order(order.client_order_id, order.symbol), sleep=sleep
+            )
+            for order in session.scalars(
+                select(Order).where(Order.account_id == account.id, Order.status.in_(UNSETTLED))
+            )
+        }
+        balances = retry_temporary(exchange.fetch_balances, sleep=sleep) if account.kind is AccountKind.LIVE else {}
+    except TemporaryExchangeError as error:
+        session.rollback()
+        _audit(session, account, "reconcile.deferred", f"{exchange.id} unreachable, nothing changed: {error}")
+        session.commit()
+        report.deferred = True
+        return report
+    except ExchangeError as error:
+        session.rollback()
+        _audit(session, account, "reconcile.failed", f"{exchange.id} refused: {error}")
+        session.commit()
+        raise
+
+    for client_order_id, remote in remote_orders.items():
+        order = session.scalar(select(Order).where(Order.client_order_id == client_order_id))
+        report.differences += _settle_order(session, account, exchange, book, order, remote)
+    if account.kind is AccountKind.LIVE:
+        report.differences += _adopt_holdings(session, account, exchange, balances)
+    for difference in report.differences:
+        _audit(session, account, "reconcile.difference", difference)
+    session.commit()
+    return report
+
+
+def _settle_order(
+    session: Session, account: Account, exchange: Exchange, book: PaperBook, order: Order, remote: OrderState | None
+) -> list[str]:
+    if remote is None:
+        order.status = OrderStatus.REJECTED
+        order.error_code = order.error_code or "NEVER_REACHED_EXCHANGE"
+        return [f"order {order.client_order_id} never reached {exchange.id}: marked rejected"]
+    if remote.status is order.status and remote.filled == order.filled_quantity:
+        return []
+    newly_filled = remote.filled - order.filled_quantity
+    before = f"{order.status.value} {order.filled_quantity}"
+    order.status, order.filled_quantity = remote.status, remote.filled
+    order.exchange_order_id, order.average_fill_price = remote.exchange_order_id, remote.average_price
+    order.fee, order.fee_currency = remote.fee, remote.fee_currency
+    if newly_filled > 0 and account.kind is AccountKind.LIVE:
+        fills_before = len(book.fills)
+        # Only the part not recorded yet goes into the book.
+        record_fill(book, _partial(remote, newly_filled), exchange.market_rules(order.symbol))
+        session.flush()
+        save_book(session, account, book, book.fills[fills_before:], order)
+    return [f"order {order.client_order_id}: {before} -> {remote.status.value} {remote.filled} on {exchange.id}"]
+
+
+def _partial(remote: OrderState, quantity: Decimal) -> OrderState:
+    share = quantity / remote.filled
+    return replace(remote, filled=quantity, fee=remote.fee * share)
+
+
+def _adopt_holdings(session: Session, account: Account, exchange: Exchange, balances: dict[str, Balance]) -> list[str]:
+    """Positions and cash follow the exchange's balances; each adjustment is a recorded difference."""
+    differences = []
+    quote = balances.get(account.quote_currency)
+    held_quote = quote.total if quote else Decimal(0)
+    if held_quote != account.current_balance:
+        differences.append(
+            f"{account.quote_currency} balance {account.current_balance} recorded, {held_quote} on {exchange.id}"
+        )
+        account.current_balance = held_quote
+    for position in session.scalars(
+        select(Position).where(Position.account_id == account.id, Position.status == PositionStatus.OPEN)
+    ):
+        base = exchange.market_rules(position.symbol).base
+        held = balances[base].total if base in balances else Decimal(0)
+        if held != position.quantity:
+            differences.append(
+                f"{position.symbol} position {position.quantity} recorded, {held} {base} on {exchange.id}"
+            )
+            position.quantity = held
+            if held == 0:
+                position.status, position.closed_at = PositionStatus.CLOSED, datetime.now(UTC)
+    return differences
+
+
+def _no_price(symbol: str) -> Decimal:
+    raise TemporaryExchangeError(f"no price for {symbol} during reconciliation")
+
+
+def _audit(session: Session, account: Account, event: str, message: str) -> None:
+    session.add(AuditEvent(user_id=account.user_id, account_id=account.id, event=event, message=message))
