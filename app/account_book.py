@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import Account, Order, Position, PositionStatus, Trade
+from app.models import Account, AccountKind, Order, Position, PositionStatus, Trade
 from exchanges.paper import PaperBook, PaperFill, PaperPosition
 
 
@@ -21,6 +21,7 @@ def load_book(session: Session, account: Account) -> PaperBook:
     return PaperBook(
         quote_currency=account.quote_currency,
         cash=account.current_balance,
+        enforce_funds=account.kind is AccountKind.PAPER,
         positions={
             p.symbol: PaperPosition(p.symbol, p.quantity, p.entry_price, p.cost_basis, p.opened_at) for p in positions
         },

@@ -159,15 +159,22 @@ def _place(
 
 
 def record_fill(book: PaperBook, state: OrderState, rules: MarketRules) -> None:
-    """Mirror a live fill in the account's book; a fee charged in the base asset is valued at the fill price."""
+    """Mirror a live fill in the account's book, valuing the fee in the quote currency.
+
+    Binance takes a buy's fee out of the base asset bought: the account then holds `filled - fee`, for which it
+    paid `filled x price`, so the book records that quantity with the fee's value as the fee.
+    """
     if state.filled <= 0 or state.average_price is None:
         return
-    fee = state.fee if state.fee_currency in (None, rules.quote) else state.fee * state.average_price
+    price, quantity = state.average_price, state.filled
+    fee_in_base = state.fee_currency == rules.base
+    fee = state.fee * price if fee_in_base else state.fee
     at = state.updated_at or datetime.now(UTC)
     if state.side is OrderSide.BUY:
-        book.apply_buy(state.client_order_id, state.symbol, state.filled, state.average_price, fee, at)
+        held = quantity - state.fee if fee_in_base else quantity
+        book.apply_buy(state.client_order_id, state.symbol, held, price, fee, at)
     else:
-        book.apply_sell(state.client_order_id, state.symbol, state.filled, state.average_price, fee, at)
+        book.apply_sell(state.client_order_id, state.symbol, quantity, price, fee, at)
 
 
 def _update_order(order: Order, state: OrderState) -> None:

@@ -47,19 +47,25 @@ class PaperFill:
 
 @dataclass
 class PaperBook:
-    """Cash, positions and orders of one paper account. Fees are charged in the quote currency."""
+    """Cash, positions and orders of one account. Fees are charged in the quote currency.
+
+    `enforce_funds`: a paper account's book refuses what it cannot pay for or does not hold. A live account's
+    book only mirrors fills the exchange has already made, so it must record them whatever it believed before
+    (reconciliation then adopts the exchange's balances).
+    """
 
     quote_currency: str
     cash: Decimal
     positions: dict[str, PaperPosition] = field(default_factory=dict)
     orders: dict[str, OrderState] = field(default_factory=dict)
     fills: list[PaperFill] = field(default_factory=list)
+    enforce_funds: bool = True
 
     def apply_buy(
         self, order_id: str, symbol: str, quantity: Decimal, price: Decimal, fee: Decimal, at: datetime
     ) -> PaperFill:
         cost = quantity * price + fee
-        if cost > self.cash:
+        if self.enforce_funds and cost > self.cash:
             raise InsufficientFundsError(
                 f"paper: buying {quantity} {symbol} costs {cost:.8f} {self.quote_currency} with fees, "
                 f"only {self.cash:.8f} free"
@@ -79,20 +85,23 @@ class PaperBook:
         self, order_id: str, symbol: str, quantity: Decimal, price: Decimal, fee: Decimal, at: datetime
     ) -> PaperFill:
         held = self.positions.get(symbol)
-        if held is None or quantity > held.quantity:
-            have = held.quantity if held else Decimal(0)
+        have = held.quantity if held else Decimal(0)
+        if quantity > have and self.enforce_funds:
             raise InsufficientFundsError(f"paper: cannot sell {quantity} {symbol}, holding {have}")
         # Quantized to the stored scale, so cash + cost basis - realized PnL stays exactly constant.
-        if quantity == held.quantity:
+        if held is None:
+            basis_sold = Decimal(0)
+        elif quantity >= held.quantity:
             basis_sold = held.cost_basis
         else:
             basis_sold = (held.cost_basis * quantity / held.quantity).quantize(AMOUNT_QUANTUM)
         proceeds = quantity * price - fee
         self.cash += proceeds
-        held.quantity -= quantity
-        held.cost_basis -= basis_sold
-        if held.quantity == 0:
-            del self.positions[symbol]
+        if held is not None:
+            held.quantity -= min(quantity, held.quantity)
+            held.cost_basis -= basis_sold
+            if held.quantity == 0:
+                del self.positions[symbol]
         return self._record(
             PaperFill(order_id, symbol, OrderSide.SELL, quantity, price, fee, proceeds - basis_sold, at)
         )

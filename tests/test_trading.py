@@ -1,0 +1,283 @@
+"""Risk and execution through `analyze --account ID --execute` on SQLite and PostgreSQL: paper and live (ccxt
+against recorded Binance responses), stops, refusals with coded reasons, and reconciliation."""
+
+import json
+import re
+from decimal import Decimal
+
+import pytest
+import requests
+import responses
+from sqlalchemy import select
+
+from app import current_settings
+from app.candle_store import import_candles
+from app.extensions import db
+from app.models import (
+    Account,
+    AccountKind,
+    AuditEvent,
+    Decision,
+    ExchangeCredential,
+    Order,
+    Position,
+    PositionStatus,
+    Trade,
+    User,
+)
+from app.reconcile import reconcile_account
+from exchanges.candles import read_candle_csv
+from exchanges.orders import OrderSide, OrderStatus, OrderType
+from exchanges.vault import CredentialVault, mask_secret
+from tests.conftest import PROJECT_ROOT
+
+CANDLES = PROJECT_ROOT / "data" / "candles"
+RECORDINGS = PROJECT_ROOT / "tests" / "recordings" / "binance"
+ORDER_URL = re.compile(r"https://api\.binance\.com/api/v3/order(\?.*)?$")
+ACCOUNT_URL = re.compile(r"https://api\.binance\.com/api/v3/account(\?.*)?$")
+# rsi_reversion on BTC/USDT 1h: a BUY at 16:00 (entry 43,624.00, stop 42,434.55); at 15:00 its confidence is 54.
+BUY_BAR, WEAK_BUY_BAR, STOP_BAR = "2024-01-12 16:00", "2024-01-12 15:00", "2024-01-12 22:00"
+
+
+def recording(name):
+    return json.loads((RECORDINGS / name).read_text())
+
+
+@pytest.fixture
+def trader(app):
+    user = User(email="trader@example.com", display_name="Trader")
+    user.set_password("password password")
+    db.session.add(user)
+    db.session.flush()
+    paper = Account(
+        user_id=user.id,
+        name="Paper",
+        kind=AccountKind.PAPER,
+        exchange_id="binance",
+        starting_balance=Decimal(100),
+        current_balance=Decimal(100),
+        peak_equity=Decimal(100),
+    )
+    db.session.add(paper)
+    for name, timeframe in (("binance_BTCUSDT_1h_2024-01_2024-09.csv", "1h"),):
+        import_candles(db.session, "binance", "BTC/USDT", timeframe, read_candle_csv(CANDLES / name, timeframe))
+    db.session.commit()
+    return user, paper
+
+
+def live_account(user):
+    vault = CredentialVault(current_settings().encryption_keys)
+    credential = ExchangeCredential(
+        user_id=user.id,
+        exchange_id="binance",
+        label="main",
+        api_key_encrypted=vault.encrypt("live-api-key-0123456789"),
+        api_secret_encrypted=vault.encrypt("live-secret-9876543210"),
+        api_key_hint=mask_secret("live-api-key-0123456789"),
+    )
+    db.session.add(credential)
+    db.session.flush()
+    account = Account(
+        user_id=user.id,
+        name="Live",
+        kind=AccountKind.LIVE,
+        exchange_id="binance",
+        credential_id=credential.id,
+        starting_balance=Decimal(100),
+        current_balance=Decimal(100),
+        peak_equity=Decimal(100),
+    )
+    db.session.add(account)
+    db.session.commit()
+    return account
+
+
+def analyze(runner, account, until, *extra):
+    result = runner.invoke(
+        args=[
+            "analyze",
+            "BTC/USDT",
+            "--signals",
+            "rules:rsi_reversion",
+            "--account",
+            str(account.id),
+            "--until",
+            until,
+            "--json",
+            *extra,
+        ]
+    )
+    assert result.output.strip().startswith("{"), result.output
+    return result, json.loads(result.output)
+
+
+def test_an_approved_buy_is_executed_on_paper_and_recorded(runner, trader):
+    _, paper = trader
+    result, payload = analyze(runner, paper, BUY_BAR, "--execute")
+    assert result.exit_code == 0
+    decision = payload["decision"]
+    assert decision["approved"] is True
+    assert [r["code"] for r in decision["reasons"]][:2] == ["APPROVED", "SIZED"]
+    # 1% of 100 USDT = 1.00 at risk over a 1,189.45 stop distance = 0.000840... -> 0.00084 BTC = 36.64 USDT
+    assert decision["order_spec"]["quantity"] == "0.00084"
+    assert decision["order"]["status"] == "closed"
+
+    db.session.expire_all()
+    order = db.session.scalars(select(Order)).one()
+    assert order.client_order_id == f"sh{paper.id}d{decision['id']}"
+    assert (order.filled_quantity, order.average_fill_price) == (Decimal("0.00084"), Decimal("43624"))
+    fee = Decimal("0.00084") * Decimal("43624") * Decimal("0.001")
+    assert order.fee == fee
+    account = db.session.get(Account, paper.id)
+    assert account.current_balance == Decimal(100) - Decimal("36.64416") - fee
+    position = db.session.scalars(select(Position)).one()
+    assert (position.status, position.quantity, position.stop_loss) == (
+        PositionStatus.OPEN,
+        Decimal("0.00084"),
+        Decimal("42434.55"),
+    )
+    assert position.cost_basis == Decimal("36.64416") + fee
+    trade = db.session.scalars(select(Trade)).one()
+    assert (trade.side, trade.order_id, trade.position_id) == (OrderSide.BUY, order.id, position.id)
+    assert "order.filled" in [e.event for e in db.session.scalars(select(AuditEvent))]
+
+
+def test_an_approved_decision_is_not_executed_without_execute(runner, trader):
+    _, paper = trader
+    result = runner.invoke(
+        args=["analyze", "BTC/USDT", "--signals", "rules:rsi_reversion", "--account", str(paper.id), "--until", BUY_BAR]
+    )
+    assert result.exit_code == 0
+    assert "APPROVED" in result.output and "not executed: add --execute to place the order" in result.output
+    assert db.session.scalars(select(Order)).all() == []
+    assert db.session.scalars(select(Decision)).one().approved is True
+
+
+def test_a_refusal_carries_its_coded_reason_and_places_nothing(runner, trader):
+    _, paper = trader
+    _, payload = analyze(runner, paper, WEAK_BUY_BAR, "--execute")
+    assert payload["decision"]["approved"] is False
+    [reason] = payload["decision"]["reasons"]
+    assert (reason["code"], reason["message"]) == ("CONFIDENCE_BELOW_MIN", "confidence 54 < 55")
+    assert payload["decision"]["order"] is None
+    assert db.session.scalars(select(Order)).all() == []
+
+
+def test_execute_needs_an_account(runner, trader):
+    result = runner.invoke(args=["analyze", "BTC/USDT", "--signals", "rules:rsi_reversion", "--execute"])
+    assert result.exit_code == 1
+    assert "--execute needs --account" in result.output
+
+
+def test_the_stop_closes_the_position_on_the_bar_that_hits_it(runner, trader):
+    _, paper = trader
+    analyze(runner, paper, BUY_BAR, "--execute")
+    _, payload = analyze(runner, paper, STOP_BAR, "--execute")
+    assert any("STOP_HIT" in note for note in payload["decision"]["notes"])
+    db.session.expire_all()
+    position = db.session.scalars(select(Position)).one()
+    assert position.status is PositionStatus.CLOSED
+    sell = db.session.scalars(select(Trade).where(Trade.side == OrderSide.SELL)).one()
+    assert sell.price == Decimal("42434.55")  # filled at the stop
+    buy_fee = Decimal("0.00084") * Decimal("43624") * Decimal("0.001")
+    sell_fee = Decimal("0.00084") * Decimal("42434.55") * Decimal("0.001")
+    expected = (Decimal("42434.55") - Decimal("43624")) * Decimal("0.00084") - buy_fee - sell_fee
+    assert abs(sell.realized_pnl - expected) <= Decimal("1e-9")
+    assert db.session.get(Account, paper.id).current_balance == Decimal(100) + sell.realized_pnl
+
+
+@responses.activate
+def test_live_order_goes_to_binance_once_and_its_fill_is_recorded(runner, trader):
+    user, _ = trader
+    account = live_account(user)
+    body = recording("order_create_full_market_buy.json")
+
+    def create(request):
+        raw = request.body.decode() if isinstance(request.body, bytes) else request.body
+        params = dict(pair.split("=") for pair in raw.split("&"))
+        body.update(
+            clientOrderId=params["newClientOrderId"],
+            origQty="0.00084000",
+            executedQty="0.00084000",
+            cummulativeQuoteQty="36.64920000",
+        )
+        body["fills"] = [{"price": "43630.00", "qty": "0.00084", "commission": "0.00000084", "commissionAsset": "BTC"}]
+        return 200, {}, json.dumps(body)
+
+    responses.add_callback(responses.POST, ORDER_URL, callback=create)
+    result, payload = analyze(runner, account, BUY_BAR, "--execute")
+    assert result.exit_code == 0, result.output
+    assert payload["decision"]["order"]["status"] == "closed"
+    [call] = [c for c in responses.calls if c.request.method == "POST"]
+    assert call.request.headers["X-MBX-APIKEY"] == "live-api-key-0123456789"
+    db.session.expire_all()
+    position = db.session.scalars(select(Position).where(Position.account_id == account.id)).one()
+    # Binance took the fee in BTC: the account holds 0.00084 - 0.00000084 BTC.
+    assert position.quantity == Decimal("0.00083916")
+    assert db.session.get(Account, account.id).current_balance == Decimal(100) - Decimal("0.00084") * Decimal("43630")
+    assert "live-secret-9876543210" not in result.output
+
+
+@responses.activate
+def test_insufficient_funds_on_binance_is_recorded_not_retried(runner, trader):
+    user, _ = trader
+    account = live_account(user)
+    responses.post(ORDER_URL, status=400, json=recording("errors/insufficient_balance_400.json"))
+    _, payload = analyze(runner, account, BUY_BAR, "--execute")
+    order = payload["decision"]["order"]
+    assert (order["status"], order["error_code"]) == ("rejected", "INSUFFICIENT_FUNDS")
+    assert len([c for c in responses.calls if c.request.method == "POST"]) == 1
+    assert db.session.scalars(select(Position)).all() == []
+    assert "order.rejected" in [e.event for e in db.session.scalars(select(AuditEvent))]
+
+
+def pending_order(account, client_order_id="sh9d9", quantity="0.00053"):
+    order = Order(
+        account_id=account.id,
+        client_order_id=client_order_id,
+        symbol="BTC/USDT",
+        side=OrderSide.BUY,
+        order_type=OrderType.MARKET,
+        status=OrderStatus.PENDING,
+        quantity=Decimal(quantity),
+    )
+    db.session.add(order)
+    db.session.commit()
+    return order
+
+
+def test_reconcile_marks_a_paper_order_that_never_reached_the_exchange(app, trader):
+    _, paper = trader
+    pending_order(paper)
+    report = reconcile_account(db.session, current_settings(), paper, sleep=lambda s: None)
+    assert report.differences == ["order sh9d9 never reached paper: marked rejected"]
+    order = db.session.scalars(select(Order)).one()
+    assert (order.status, order.error_code) == (OrderStatus.REJECTED, "NEVER_REACHED_EXCHANGE")
+    assert "reconcile.difference" in [e.event for e in db.session.scalars(select(AuditEvent))]
+
+
+@responses.activate
+def test_reconcile_defers_while_binance_is_down_and_settles_later(app, trader):
+    user, _ = trader
+    account = live_account(user)
+    pending_order(account)
+    responses.get(ORDER_URL, body=requests.ConnectionError("down"))
+    waits = []
+    report = reconcile_account(db.session, current_settings(), account, sleep=waits.append)
+    assert report.deferred and report.differences == []
+    assert len(waits) == 3  # retried with backoff before deferring
+    assert db.session.scalars(select(Order)).one().status is OrderStatus.PENDING
+    assert [e.event for e in db.session.scalars(select(AuditEvent))] == ["reconcile.deferred"]
+
+    responses.replace(responses.GET, ORDER_URL, json=recording("order_query_filled.json") | {"clientOrderId": "sh9d9"})
+    responses.get(ACCOUNT_URL, json=recording("account.json"))
+    report = reconcile_account(db.session, current_settings(), account, sleep=waits.append)
+    assert not report.deferred
+    assert report.differences[0] == "order sh9d9: pending 0E-10 -> closed 0.00053 on binance"
+    db.session.expire_all()
+    order = db.session.scalars(select(Order)).one()
+    assert (order.status, order.filled_quantity) == (OrderStatus.CLOSED, Decimal("0.00053"))
+    position = db.session.scalars(select(Position)).one()
+    assert position.quantity == Decimal("0.00052947")  # adopted from the exchange's balance
+    events = [e.event for e in db.session.scalars(select(AuditEvent).order_by(AuditEvent.id))]
+    assert events.count("reconcile.difference") == len(report.differences) >= 2
