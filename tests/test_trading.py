@@ -281,3 +281,27 @@ def test_reconcile_defers_while_binance_is_down_and_settles_later(app, trader):
     assert position.quantity == Decimal("0.00052947")  # adopted from the exchange's balance
     events = [e.event for e in db.session.scalars(select(AuditEvent).order_by(AuditEvent.id))]
     assert events.count("reconcile.difference") == len(report.differences) >= 2
+
+
+def test_risk_settings_are_validated_before_they_are_saved(runner, trader):
+    _, paper = trader
+    changed = runner.invoke(args=["account", "risk", str(paper.id), "--set", "risk_per_trade_pct=2"])
+    assert changed.exit_code == 0 and "* risk_per_trade_pct       2" in changed.output
+    refused = runner.invoke(args=["account", "risk", str(paper.id), "--set", "risk_per_trade_pct=50"])
+    assert refused.exit_code == 1 and "risk_per_trade_pct" in refused.output
+    db.session.expire_all()
+    assert db.session.get(Account, paper.id).risk_settings == {"risk_per_trade_pct": "2"}
+
+
+def test_add_live_stores_keys_encrypted_and_never_prints_them(runner, trader):
+    result = runner.invoke(
+        args=["account", "add-live", "--name", "Binance main"], input="my-api-key-123456\nmy-secret-abcdef\n\n"
+    )
+    assert result.exit_code == 0, result.output
+    assert "with key my******3456" in result.output
+    assert "my-secret-abcdef" not in result.output
+    credential = db.session.scalars(select(ExchangeCredential)).one()
+    assert "my-api-key" not in credential.api_key_encrypted
+    vault = CredentialVault(current_settings().encryption_keys)
+    assert vault.decrypt(credential.api_secret_encrypted) == "my-secret-abcdef"
+    assert credential.passphrase_encrypted is None

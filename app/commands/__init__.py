@@ -2,6 +2,7 @@
 
 from flask import Flask
 
+from app.commands.accounts import account_group
 from app.commands.analysis import analyze_command
 from app.commands.cache import cache_group
 from app.commands.data import import_candles_command, seed_demo_command
@@ -17,6 +18,7 @@ def register_cli(app: Flask) -> None:
         cache_group,
         rotate_keys_command,
         reconcile_command,
+        account_group,
     )
     for command in commands:
         app.cli.add_command(command)

@@ -55,7 +55,7 @@ def analyze_command(
     until = options.pop("until")
     as_json = options.pop("as_json")
     request = AnalysisRequest(
-        user_id=_user(email).id,
+        user_id=resolve_user(email).id,
         symbol=symbol.strip().upper(),
         rule_params=_params(params),
         max_cost_usd=_usd(max_cost),
@@ -73,7 +73,8 @@ def analyze_command(
         raise SystemExit(1)
 
 
-def _user(email: str | None) -> User:
+def resolve_user(email: str | None) -> User:
+    """The user named by email, or the only user there is."""
     if email:
         user = db.session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
         if user is None:
