@@ -30,14 +30,16 @@ def update_stops(
     close: Decimal,
     config: RiskConfig,
     market: MarketLimits,
+    open_: Decimal | None = None,
 ) -> StopUpdate:
     """Apply one finished bar to a long position.
 
     Exits are judged against the levels in force when the bar began: the bar's own high only moves the
     trailing stop for later bars, because within a bar we cannot know whether the high came before the low.
     When both the stop and the take-profit lie inside one bar, the stop is assumed hit first. A stop exit fills
-    at the stop, or at the bar's high if the whole bar traded below it (a gap); a take-profit fills at the
-    target, or at the bar's low after a gap up. A trailing stop raised above the close exits at the close.
+    at the stop, or at the bar's open when the bar opened below it (a gap: the stop order fills at the first
+    price there is), or at the bar's high without an open; a take-profit likewise fills at the target, or at the
+    open after a gap up. A trailing stop raised above the close exits at the close.
     """
     if not low <= close <= high:
         raise ValueError(f"not a bar: low {low}, close {close}, high {high}")
@@ -46,7 +48,7 @@ def update_stops(
         stop, target = position.stop_loss, position.take_profit
         highest = max(position.highest_price, high)
         if stop is not None and low <= stop:
-            exit_price = min(stop, high)
+            exit_price = min(stop, open_ if open_ is not None else high)
             low_text, stop_text, exit_text = on_grid(step, low, stop, exit_price)
             hit = Reason(
                 Code.STOP_HIT,
@@ -55,7 +57,7 @@ def update_stops(
             )
             return StopUpdate(highest, stop, exit_price, (hit,))
         if target is not None and high >= target:
-            exit_price = max(target, low)
+            exit_price = max(target, open_ if open_ is not None else low)
             high_text, target_text, exit_text = on_grid(step, high, target, exit_price)
             hit = Reason(
                 Code.TAKE_PROFIT_HIT,

@@ -601,3 +601,21 @@ def test_bad_overrides_name_the_setting(overrides, match):
 
 def test_every_setting_is_explained():
     assert list(MEANINGS) == list(RiskConfig.__dataclass_fields__)
+
+
+def test_a_gap_below_the_stop_fills_at_the_open_not_at_the_stop():
+    position = OpenPosition(
+        "BTC/USDT", Decimal("0.001"), Decimal("60000"), Decimal("58800"), Decimal("63000"), Decimal("60000")
+    )
+    gap_down = update_stops(
+        position, Decimal("58500"), Decimal("57000"), Decimal("57500"), RiskConfig(), BTC, open_=Decimal("58000")
+    )
+    assert gap_down.exit_price == Decimal("58000")  # opened below the stop: the first price there is
+    inside = update_stops(
+        position, Decimal("60500"), Decimal("58700"), Decimal("59000"), RiskConfig(), BTC, open_=Decimal("60000")
+    )
+    assert inside.exit_price == Decimal("58800")
+    gap_up = update_stops(
+        position, Decimal("64000"), Decimal("63100"), Decimal("63500"), RiskConfig(), BTC, open_=Decimal("63200")
+    )
+    assert gap_up.exit_price == Decimal("63200")
