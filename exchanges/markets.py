@@ -48,15 +48,21 @@ def market_rules_from_ccxt(market: dict[str, Any]) -> MarketRules:
 class MarketCatalog:
     """The markets one exchange offers, looked up by unified symbol (e.g. BTC/USDT)."""
 
-    def __init__(self, exchange_id: str, markets: dict[str, dict[str, Any]]) -> None:
+    def __init__(
+        self, exchange_id: str, rules: dict[str, MarketRules], raw_markets: dict[str, dict[str, Any]] | None = None
+    ) -> None:
         self.exchange_id = exchange_id
-        self.raw_markets = markets
-        self._rules = {symbol: market_rules_from_ccxt(m) for symbol, m in markets.items()}
+        self.raw_markets = raw_markets or {}  # the ccxt markets dict, when the catalog came from one
+        self._rules = rules
+
+    @classmethod
+    def from_ccxt(cls, exchange_id: str, markets: dict[str, dict[str, Any]]) -> "MarketCatalog":
+        return cls(exchange_id, {symbol: market_rules_from_ccxt(m) for symbol, m in markets.items()}, markets)
 
     @classmethod
     def from_snapshot(cls, exchange_id: str, path: Path) -> "MarketCatalog":
         with path.open(encoding="utf-8") as handle:
-            return cls(exchange_id, json.load(handle))
+            return cls.from_ccxt(exchange_id, json.load(handle))
 
     @property
     def symbols(self) -> list[str]:

@@ -2,10 +2,12 @@
 
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
 
 MAX_PLACES = 12
 
 
+@lru_cache(maxsize=4096)  # steps and limits repeat in every decision; a backtest makes thousands
 def _places(value: Decimal) -> int:
     exponent = value.normalize().as_tuple().exponent
     return max(0, -exponent) if isinstance(exponent, int) else 0
