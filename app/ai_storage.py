@@ -122,6 +122,19 @@ class SqlResponseCache:
             insert_ignoring_duplicates(session, ResponseCacheEntry, new_rows)
         return len(new_rows)
 
+    def load(self, provider: str, model: str, prompt_version: str, schema_version: str) -> dict[str, CachedResponse]:
+        """Every entry for one provider, model and prompt: a backtest's whole cache in one query."""
+        with Session(self._engine) as session:
+            rows = session.scalars(
+                select(ResponseCacheEntry).where(
+                    ResponseCacheEntry.provider == provider,
+                    ResponseCacheEntry.model == model,
+                    ResponseCacheEntry.prompt_version == prompt_version,
+                    ResponseCacheEntry.schema_version == schema_version,
+                )
+            )
+            return {row.key: _cached(row) for row in rows}
+
     def iter_all(self) -> Iterable[CachedResponse]:
         with Session(self._engine) as session:
             for row in session.scalars(select(ResponseCacheEntry).order_by(ResponseCacheEntry.created_at)):

@@ -39,6 +39,25 @@ def stored_candles(
     return _frame([tuple(row) for row in reversed(rows)])
 
 
+def stored_range(session: Session, exchange_id: str, symbol: str, timeframe: str) -> pd.DataFrame:
+    """Every stored candle of a series, oldest first, as a float frame (for backtests)."""
+    query = (
+        select(
+            CandleRecord.open_time,
+            CandleRecord.open,
+            CandleRecord.high,
+            CandleRecord.low,
+            CandleRecord.close,
+            CandleRecord.volume,
+        )
+        .where(
+            CandleRecord.exchange_id == exchange_id, CandleRecord.symbol == symbol, CandleRecord.timeframe == timeframe
+        )
+        .order_by(CandleRecord.open_time)
+    )
+    return _frame([tuple(row) for row in session.execute(query)])
+
+
 def exchange_candles(
     settings: Settings, market: str, symbol: str, timeframe: str, limit: int, now: datetime
 ) -> pd.DataFrame:

@@ -61,7 +61,8 @@ def run_backtest(
             "last_missing": gap.last_missing.isoformat(),
             "missing_bars": gap.missing_bars,
         }
-        for gap in find_gaps(list(times[first_decision:].to_pydatetime()), settings.timeframe)
+        # Over the warm-up too: indicators computed across a gap start the window on stale values.
+        for gap in find_gaps(list(times.to_pydatetime()), settings.timeframe)
     ]
     return BacktestReport(
         settings={

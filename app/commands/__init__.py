@@ -4,6 +4,7 @@ from flask import Flask
 
 from app.commands.accounts import account_group
 from app.commands.analysis import analyze_command
+from app.commands.backtests import backtest_command
 from app.commands.cache import cache_group
 from app.commands.data import import_candles_command, seed_demo_command
 from app.commands.security import rotate_keys_command
@@ -19,6 +20,7 @@ def register_cli(app: Flask) -> None:
         rotate_keys_command,
         reconcile_command,
         account_group,
+        backtest_command,
     )
     for command in commands:
         app.cli.add_command(command)

@@ -57,7 +57,7 @@ def analyze_command(
     request = AnalysisRequest(
         user_id=resolve_user(email).id,
         symbol=symbol.strip().upper(),
-        rule_params=_params(params),
+        rule_params=parse_key_values(params, "--param"),
         max_cost_usd=_usd(max_cost),
         until=until.replace(tzinfo=UTC) if until else None,
         **options,
@@ -86,12 +86,12 @@ def resolve_user(email: str | None) -> User:
     return users[0]
 
 
-def _params(raw: tuple[str, ...]) -> dict[str, str]:
+def parse_key_values(raw: tuple[str, ...], option: str) -> dict[str, str]:
     params = {}
     for item in raw:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--param")
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint=option)
         params[key.strip()] = value.strip()
     return params
 

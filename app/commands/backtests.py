@@ -1,0 +1,148 @@
+"""`backtest`: run a signal source over history with the live risk manager and paper accounting."""
+
+import json
+from pathlib import Path
+
+import click
+from flask.cli import with_appcontext
+
+from app import current_settings
+from app.backtests import BacktestRequest, create_backtest, reports_dir, run_stored_backtest
+from app.commands.analysis import parse_key_values, resolve_user
+from app.extensions import db
+from backtest.results import BacktestReport, report_json
+
+SHOWN_METRICS = (
+    ("total_return_pct", "total return %"),
+    ("cagr_pct", "CAGR %"),
+    ("max_drawdown_pct", "max drawdown %"),
+    ("sharpe", "Sharpe"),
+    ("sortino", "Sortino"),
+    ("trades", "trades"),
+    ("win_rate_pct", "win rate %"),
+    ("profit_factor", "profit factor"),
+    ("exposure_pct", "exposure %"),
+    ("fees_paid", "fees paid"),
+    ("net_return_after_ai_pct", "return after AI cost %"),
+)
+
+
+@click.command("backtest")
+@click.option("--symbol", required=True)
+@click.option("--timeframe", default="1h", show_default=True)
+@click.option(
+    "--data", "data_file", type=click.Path(exists=True, dir_okay=False), help="A candle CSV instead of the store."
+)
+@click.option("--start", help="First decision day (UTC, YYYY-MM-DD).")
+@click.option("--end", help="Last day (UTC, YYYY-MM-DD).")
+@click.option(
+    "--signals", required=True, help="rules:STRATEGY, replay[:PROVIDER[:MODEL]], deepseek[:MODEL], claude[:MODEL]"
+)
+@click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="A rules strategy parameter.")
+@click.option("--every", default=1, show_default=True, type=click.IntRange(min=1), help="Decide every N bars.")
+@click.option("--fee-rate", default="0.001", show_default=True)
+@click.option("--slippage-bps", default="0", show_default=True)
+@click.option("--balance", default="100", show_default=True, help="Starting balance in the quote currency.")
+@click.option("--risk", "risk_file", type=click.Path(exists=True, dir_okay=False), help="JSON risk-setting overrides.")
+@click.option("--cache-only", is_flag=True, help="AI answers from the response cache only: never calls a provider.")
+@click.option("--max-cost", help="Refuse a paid run whose estimated AI cost is above this many USD.")
+@click.option("--blind/--no-blind", default=None, help="Hide ticker and dates from the model (default: on).")
+@click.option("--exchange", "exchange_id", default="binance", show_default=True)
+@click.option("--user", "email", help="Whose budget pays for AI calls (default: the only user).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@with_appcontext
+def backtest_command(
+    params: tuple[str, ...], risk_file: str | None, email: str | None, as_json: bool, **options: object
+) -> None:
+    """Backtest a signal source; writes an HTML report, trades CSV and JSON summary under instance/reports/."""
+    risk = _risk_overrides(risk_file)
+    request = BacktestRequest(
+        user_id=resolve_user(email).id,
+        params=parse_key_values(params, "--param"),
+        risk=risk,
+        **{key: value for key, value in options.items()},
+    )
+    settings = current_settings()
+    record = create_backtest(db.session, request)
+
+    def announce(preview: dict) -> None:
+        if as_json:
+            return
+        first, last = preview["window"]
+        click.echo(
+            f"backtest #{record.id}: {request.symbol} {request.timeframe} {first} -> {last}, "
+            f"{preview['decisions']:,} decision bar(s)"
+        )
+        if "estimated_cost_usd" in preview:
+            cost = "none (cache only)" if not preview["paid"] else f"about ${preview['estimated_cost_usd']}"
+            click.echo(f"  AI: {preview['cached_entries']:,} cached answer(s) loaded; estimated cost {cost}")
+
+    with click.progressbar(length=1000, label="backtesting", file=None if not as_json else _Null()) as bar:
+        done = [0]
+
+        def progress(fraction: float) -> None:
+            step = int(fraction * 1000) - done[0]
+            if step > 0:
+                bar.update(step)
+                done[0] += step
+
+        record, report = run_stored_backtest(db.session, settings, record.id, progress, announce)
+    if report is None:
+        raise click.ClickException(record.error_message)
+    folder = reports_dir(settings, record.id)
+    if as_json:
+        click.echo(json.dumps({"backtest_id": record.id, **report_json(report), "reports": str(folder)}))
+        return
+    click.echo(_summary(report, record.id, folder))
+
+
+def _risk_overrides(path: str | None) -> dict:
+    if path is None:
+        return {}
+    try:
+        overrides = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise click.ClickException(f"--risk {path}: not a JSON file ({error})") from None
+    if not isinstance(overrides, dict):
+        raise click.ClickException(f"--risk {path}: expected a JSON object of risk settings")
+    return overrides
+
+
+def _summary(report: BacktestReport, backtest_id: int, folder: Path) -> str:
+    names = ["strategy", *report.baselines]
+    columns = [report.metrics, *report.baselines.values()]
+    width = max(len(name) for name in names) + 2
+    lines = ["", f"{'':<24}" + "".join(f"{name:>{width}}" for name in names)]
+    for key, label in SHOWN_METRICS:
+        lines.append(f"{label:<24}" + "".join(f"{_shown(column.get(key)):>{width}}" for column in columns))
+    ai = report.ai
+    if ai.decisions:
+        lines.append(
+            f"\nAI: {ai.decisions:,} decisions, {ai.cache_hits:,} cache hits, {ai.cache_misses:,} misses, "
+            f"cost ${ai.cost_usd:.6f}"
+        )
+    lines += [f"\nwarning: {warning}" for warning in report.warnings]
+    if report.gaps:
+        lines.append(
+            f"\n{len(report.gaps)} gap(s) in the data: {sum(g['missing_bars'] for g in report.gaps)} bars missing"
+        )
+    lines.append(f"\nbacktest #{backtest_id}: {folder / 'report.html'} (trades.csv, summary.json beside it)")
+    return "\n".join(lines)
+
+
+def _shown(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.2f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+class _Null:
+    """Swallows the progress bar when the output must be one JSON object."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        return None
