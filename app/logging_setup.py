@@ -71,3 +71,6 @@ def configure_logging(level: str, log_format: str, secrets: Iterable[str]) -> No
         root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(level)
+    # The SDKs' HTTP clients log every request at INFO: our own records say more, and say it once.
+    for noisy in ("httpx2", "httpcore2", "httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))

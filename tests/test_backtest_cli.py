@@ -1,0 +1,162 @@
+"""`flask --app wsgi backtest` on SQLite and PostgreSQL: rules, CSV input, cached AI re-runs at $0, cache-only,
+cost refusals, persisted records and report files, background runs."""
+
+import json
+from decimal import Decimal
+
+import pytest
+from flask_migrate import upgrade
+from sqlalchemy import select
+
+from app import create_app, current_settings
+from app.backtests import BacktestRequest, create_backtest, reports_dir, start_in_background
+from app.candle_store import import_candles
+from app.extensions import db
+from app.models import Backtest, BacktestStatus, User
+from exchanges.candles import read_candle_csv
+from tests.conftest import PROJECT_ROOT, clean_environ
+from tests.fakes.llm_servers import answer, deepseek_server_fixture  # noqa: F401
+
+BTC_2024_1H = PROJECT_ROOT / "data" / "candles" / "binance_BTCUSDT_1h_2024-01_2024-09.csv"
+HOLD = {
+    "action": "HOLD",
+    "confidence": 30,
+    "entry_price": None,
+    "stop_loss": None,
+    "take_profit": None,
+    "horizon_bars": 3,
+    "reasoning": "No edge.",
+    "key_factors": ["flat"],
+}
+AI_WINDOW = ["--start", "2024-09-05", "--end", "2024-09-06", "--every", "4"]
+
+
+@pytest.fixture
+def ai_app(empty_database, tmp_path, deepseek_server):
+    app = create_app(
+        environ=clean_environ(
+            tmp_path / "instance",
+            empty_database,
+            DEEPSEEK_API_KEY="sk-test-backtest-0001",
+            DEEPSEEK_BASE_URL=deepseek_server.url,
+        )
+    )
+    with app.app_context():
+        upgrade()
+        seed_user_and_candles()
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
+def seed_user_and_candles():
+    user = User(email="bt@example.com", display_name="BT")
+    user.set_password("password password")
+    db.session.add(user)
+    import_candles(db.session, "binance", "BTC/USDT", "1h", read_candle_csv(BTC_2024_1H, "1h"))
+    db.session.commit()
+
+
+def backtest(app, *args):
+    result = app.test_cli_runner().invoke(args=["backtest", "--symbol", "BTC/USDT", "--json", *args])
+    payload = json.loads(result.output) if result.output.strip().startswith("{") else None
+    return result, payload
+
+
+def test_rules_backtest_reports_metrics_baselines_trades_and_files(app):
+    seed_user_and_candles()
+    result, report = backtest(app, "--signals", "rules:sma_cross", "--param", "fast=10", "--param", "slow=30")
+    assert result.exit_code == 0, result.output
+    assert {"metrics", "baselines", "ai", "trades", "settings", "gaps", "warnings"} <= set(report)
+    assert set(report["baselines"]) == {"buy_and_hold", "rules:sma_cross"}
+    assert report["metrics"]["trades"] == len(report["trades"]) > 10
+    trade = report["trades"][0]
+    assert set(trade) == {"entry_time", "exit_time", "entry_price", "exit_price", "qty", "pnl", "fees", "exit_reason"}
+    assert trade["entry_time"].endswith("Z")
+    assert report["ai"]["decisions"] == 0 and Decimal(report["ai"]["cost_usd"]) == 0
+    record = db.session.get(Backtest, report["backtest_id"])
+    assert (record.status, record.progress) == (BacktestStatus.SUCCEEDED, 1.0)
+    assert record.metrics["trades"] == report["metrics"]["trades"]
+    folder = reports_dir(current_settings(), record.id)
+    html = (folder / "report.html").read_text()
+    assert "<svg" in html and "https://" not in html
+    assert len((folder / "trades.csv").read_text().splitlines()) == len(report["trades"]) + 1
+    assert json.loads((folder / "summary.json").read_text())["metrics"] == report["metrics"]
+
+
+def test_csv_input_gives_the_same_result_as_the_store(app, tmp_path):
+    seed_user_and_candles()
+    _, stored = backtest(app, "--signals", "rules:rsi_reversion", "--start", "2024-06-01")
+    _, from_file = backtest(
+        app, "--signals", "rules:rsi_reversion", "--start", "2024-06-01", "--data", str(BTC_2024_1H)
+    )
+    assert stored["metrics"] == from_file["metrics"]
+    assert stored["trades"] == from_file["trades"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--signals", "rules:sma_cross", "--start", "2030-01-01"], "not enough candles"),
+        (["--signals", "rules:nope"], "unknown rules strategy 'nope'"),
+        (["--signals", "rules:sma_cross", "--fee-rate", "abc"], "--fee-rate 'abc' is not a number"),
+        (["--signals", "deepseek -> rules:sma_cross"], "one signal source"),
+        (["--signals", "rules:sma_cross", "--cache-only"], "--cache-only applies to AI"),
+    ],
+)
+def test_bad_input_fails_with_a_named_problem_and_a_failed_record(app, args, message):
+    seed_user_and_candles()
+    result, _ = backtest(app, *args)
+    assert result.exit_code == 1
+    assert message in result.output
+    assert db.session.scalars(select(Backtest)).one().status is BacktestStatus.FAILED
+
+
+def test_a_cached_ai_backtest_costs_nothing_the_second_time_and_repeats_exactly(ai_app, deepseek_server):
+    decisions = 7  # 28 bars from 2024-09-05 00:00 to 2024-09-06 03:00, every 4th: bars 0, 4, .., 24
+    deepseek_server.queue(*[answer(HOLD) for _ in range(decisions)])
+    result, first = backtest(ai_app, "--signals", "deepseek", "--max-cost", "0.05", *AI_WINDOW)
+    assert result.exit_code == 0, result.output
+    assert first["ai"]["decisions"] == decisions == len(deepseek_server.requests)
+    assert Decimal(first["ai"]["cost_usd"]) > 0 and first["ai"]["cache_hits"] == 0
+    prompt = deepseek_server.requests[0].body["messages"][1]["content"]
+    assert "BTC" not in prompt and "2024" not in prompt  # blind by default
+
+    result, second = backtest(ai_app, "--signals", "deepseek", "--max-cost", "0.05", *AI_WINDOW)
+    assert result.exit_code == 0, result.output
+    assert len(deepseek_server.requests) == decisions  # not one more call
+    assert Decimal(second["ai"]["cost_usd"]) == 0 and second["ai"]["cache_hits"] == decisions
+    paid_only = {"ai_cost_usd": None, "net_return_after_ai_pct": None}  # the first run paid, the second did not
+    assert second["metrics"] | paid_only == first["metrics"] | paid_only
+    assert second["trades"] == first["trades"]
+
+
+def test_cache_only_never_calls_a_provider_and_counts_the_misses(ai_app, deepseek_server):
+    result, report = backtest(ai_app, "--signals", "deepseek", "--cache-only", *AI_WINDOW)
+    assert result.exit_code == 0, result.output
+    assert deepseek_server.requests == []
+    assert report["ai"]["cache_misses"] == report["ai"]["decisions"] == 7
+    assert Decimal(report["ai"]["cost_usd"]) == 0
+    assert any("knowledge cutoff" in warning for warning in report["warnings"])
+
+
+def test_paid_runs_need_an_allowance_that_covers_the_estimate(ai_app, deepseek_server):
+    result, _ = backtest(ai_app, "--signals", "deepseek", *AI_WINDOW)
+    assert result.exit_code == 1 and "set --max-cost USD" in result.output
+    result, _ = backtest(ai_app, "--signals", "deepseek", "--max-cost", "0.0000001", *AI_WINDOW)
+    assert result.exit_code == 1 and "is above --max-cost $0.0000" in result.output
+    assert deepseek_server.requests == []
+
+
+def test_a_background_run_reports_progress_and_results_on_its_record(app):
+    seed_user_and_candles()
+    user = db.session.scalars(select(User)).one()
+    record = create_backtest(
+        db.session, BacktestRequest(user_id=user.id, symbol="BTC/USDT", timeframe="1h", signals="rules:ema_rsi_volume")
+    )
+    assert record.status is BacktestStatus.QUEUED
+    start_in_background(app, record.id).join(timeout=120)
+    db.session.expire_all()
+    record = db.session.get(Backtest, record.id)
+    assert (record.status, record.progress, record.error_message) == (BacktestStatus.SUCCEEDED, 1.0, None)
+    assert record.window_start is not None and record.metrics["trades"] >= 0
