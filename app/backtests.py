@@ -39,7 +39,7 @@ from backtest.report import write_html, write_summary_json, write_trades_csv
 from backtest.results import AiUsage, BacktestReport, report_json
 from backtest.runner import contamination_warning, run_backtest, settings_dict
 from backtest.sources import BarSignalSource, LlmSource, RulesSource
-from exchanges.candles import read_candle_csv
+from exchanges.candles import find_gaps, read_candle_csv
 from exchanges.markets import MarketRules
 from risk import RiskConfig
 
@@ -203,10 +203,21 @@ def _prepare(session: Session, settings: Settings, request: BacktestRequest) -> 
     first = WARMUP_BARS
     if start is not None:
         first = max(first, int(candles.index.searchsorted(start)))
+    # Only the warm-up before the first decision is needed; older history would only be iterated over.
+    candles = candles.iloc[first - WARMUP_BARS :]
+    first = WARMUP_BARS
     if len(candles) - first < 2:
         raise BacktestInputError(
             f"not enough candles: {len(candles)} bars, the first {WARMUP_BARS} warm the indicators up, "
             f"leaving {max(len(candles) - first, 0)} to trade on (need at least 2)"
+        )
+    warmup_gaps = find_gaps(list(candles.index[: first + 1].to_pydatetime()), request.timeframe)
+    warnings: list[str] = []
+    if warmup_gaps:
+        missing = sum(gap.missing_bars for gap in warmup_gaps)
+        warnings.append(
+            f"the {WARMUP_BARS}-bar indicator warm-up before {candles.index[first]:%Y-%m-%d %H:%M} UTC spans "
+            f"{missing:,} missing bar(s): the first decisions see indicators computed across that gap"
         )
     engine_settings = BacktestSettings(
         symbol=request.symbol,
@@ -224,7 +235,6 @@ def _prepare(session: Session, settings: Settings, request: BacktestRequest) -> 
         "params": dict(request.params),
         "data": request.data_file or f"candle store ({request.exchange_id})",
     }
-    warnings: list[str] = []
     preview = {"window": (candles.index[first].isoformat(), candles.index[-1].isoformat()), "decisions": decisions}
     if spec.kind == "rules":
         source: BarSignalSource = RulesSource(spec.strategy, parse_params(spec.strategy, request.params), candles)

@@ -36,6 +36,7 @@ from risk import (
 )
 
 PROGRESS_EVERY_BARS = 2_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -337,7 +338,7 @@ class _Run:
 
 
 def _utc(value: int) -> datetime:
-    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(value) // 1000)
+    return _EPOCH + timedelta(microseconds=int(value) // 1000)
 
 
 def _decimal(value: float) -> Decimal:

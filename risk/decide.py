@@ -273,12 +273,18 @@ def _open_long(
         notional=quantity * reference,
         risk_amount=quantity * (reference - stop),
     )
-    quantity_text = on_grid(market.amount_step, quantity)[0]
-    notional_text, risk_text = money(order.notional, order.risk_amount)
+
+    def approval() -> str:
+        quantity_text = on_grid(market.amount_step, quantity)[0]
+        notional_text, risk_text = money(order.notional, order.risk_amount)
+        return (
+            f"buy {quantity_text} {market.base} at about {on_grid(market.price_step, reference)[0]} = {notional_text} "
+            f"{market.quote}, stop {on_grid(market.price_step, stop)[0]} risks {risk_text} {market.quote}"
+        )
+
     approved = Reason(
         Code.APPROVED,
-        f"buy {quantity_text} {market.base} at about {on_grid(market.price_step, reference)[0]} = {notional_text} "
-        f"{market.quote}, stop {on_grid(market.price_step, stop)[0]} risks {risk_text} {market.quote}",
-        exact(quantity=quantity, notional=order.notional, risk_amount=order.risk_amount, stop_loss=stop),
+        approval,
+        lambda: exact(quantity=quantity, notional=order.notional, risk_amount=order.risk_amount, stop_loss=stop),
     )
     return Decision(approved=True, order=order, reasons=(approved, *notes, *sizing.reasons))

@@ -1,5 +1,6 @@
 """Position sizing for a spot long: risk-based quantity, caps, and the exchange minimum."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -21,9 +22,12 @@ class Sizing:
 
 @dataclass(frozen=True, slots=True)
 class _Cap:
+    """A limit on the quantity. Its explanations are written only when it matters: a backtest sizes thousands
+    of orders, and most caps never bind."""
+
     quantity: Decimal
-    capped: Reason  # when this cap is what cut the risk-based quantity
-    blocks_minimum: Reason  # when this cap leaves no room for the exchange minimum
+    capped: Callable[[], Reason]  # when this cap is what cut the risk-based quantity
+    blocks_minimum: Callable[[], Reason]  # when this cap leaves no room for the exchange minimum
 
 
 def minimum_quantity(market: MarketLimits, stop: Decimal) -> Decimal:
@@ -59,11 +63,11 @@ def size_long(
 
     if quantity >= minimum:
         binding = next((cap for cap in caps if cap.quantity == quantity < by_risk), None)
-        return Sizing(quantity, (sized,) if binding is None else (sized, binding.capped))
+        return Sizing(quantity, (sized,) if binding is None else (sized, binding.capped()))
 
     allowed_risk = target_risk * (1 + config.min_raise_tolerance_pct / HUNDRED)
     minimum_risk = minimum * distance
-    blockers = [cap.blocks_minimum for cap in caps if cap.quantity < minimum]
+    blockers = [cap.blocks_minimum() for cap in caps if cap.quantity < minimum]
     if minimum_risk > allowed_risk:
         blockers.append(_over_tolerance(market, config, minimum, reference, minimum_risk, target_risk, allowed_risk))
     if blockers:
@@ -97,14 +101,20 @@ def _sized_reason(
     reference: Decimal,
 ) -> Reason:
     raw = target_risk / distance
-    risk_text, equity_text = money(target_risk, account.equity)
-    raw_text, quantity_text = on_grid(market.amount_step, raw, quantity)
+
+    def text() -> str:
+        risk_text, equity_text = money(target_risk, account.equity)
+        raw_text, quantity_text = on_grid(market.amount_step, raw, quantity)
+        return (
+            f"risk {risk_text} {market.quote} ({percent(config.risk_per_trade_pct)[0]} of {equity_text}) / "
+            f"stop distance {on_grid(market.price_step, distance)[0]} = {raw_text} {market.base}; "
+            f"within limits and steps {quantity_text} {market.base} = {money(quantity * reference)[0]} {market.quote}"
+        )
+
     return Reason(
         Code.SIZED,
-        f"risk {risk_text} {market.quote} ({percent(config.risk_per_trade_pct)[0]} of {equity_text}) / "
-        f"stop distance {on_grid(market.price_step, distance)[0]} = {raw_text} {market.base}; "
-        f"within limits and steps {quantity_text} {market.base} = {money(quantity * reference)[0]} {market.quote}",
-        exact(
+        text,
+        lambda: exact(
             equity=account.equity,
             target_risk=target_risk,
             stop_distance=distance,
@@ -124,64 +134,75 @@ def _caps(
 
     position_limit = account.equity * config.max_position_pct / HUNDRED
     by_position = steps_within(position_limit, reference, step)
-    value, limit = money(by_position * reference, position_limit)
-    min_text, limit_text = money(minimum_value, position_limit)
-    position_cap = _Cap(
-        by_position,
-        Reason(
+
+    def position_capped() -> Reason:
+        value, limit = money(by_position * reference, position_limit)
+        return Reason(
             Code.CAPPED_BY_MAX_POSITION,
             f"max position {percent(config.max_position_pct)[0]} of equity = {limit} {quote} caps the order at "
             f"{on_grid(step, by_position)[0]} {base} ({value} {quote})",
             exact(limit=position_limit, quantity=by_position),
-        ),
-        Reason(
+        )
+
+    def position_blocks() -> Reason:
+        min_text, limit_text = money(minimum_value, position_limit)
+        return Reason(
             Code.CAPPED_BY_MAX_POSITION,
             f"the minimum order {min_text} {quote} exceeds the max position {limit_text} {quote} "
             f"({percent(config.max_position_pct)[0]} of equity)",
             exact(limit=position_limit, minimum_notional=minimum_value),
-        ),
-    )
+        )
 
     by_balance = steps_within(account.free_quote, reference * (1 + market.fee_rate), step)
-    cost, free = money(by_balance * reference * (1 + market.fee_rate), account.free_quote)
-    min_cost_text, free_text = money(minimum_cost, account.free_quote)
-    balance_cap = _Cap(
-        by_balance,
-        Reason(
+
+    def balance_capped() -> Reason:
+        cost, free = money(by_balance * reference * (1 + market.fee_rate), account.free_quote)
+        return Reason(
             Code.CAPPED_BY_FREE_BALANCE,
             f"free balance {free} {quote} caps the order at {on_grid(step, by_balance)[0]} {base} "
             f"({cost} {quote} with {percent(market.fee_rate * HUNDRED)[0]} fee)",
             exact(free_quote=account.free_quote, quantity=by_balance, fee_rate=market.fee_rate),
-        ),
-        Reason(
+        )
+
+    def balance_blocks() -> Reason:
+        min_cost_text, free_text = money(minimum_cost, account.free_quote)
+        return Reason(
             Code.INSUFFICIENT_BALANCE,
             f"the minimum order costs {min_cost_text} {quote} with fees > free balance {free_text} {quote}",
             exact(free_quote=account.free_quote, minimum_cost=minimum_cost, fee_rate=market.fee_rate),
-        ),
-    )
+        )
 
     exposure_limit = account.equity * config.max_total_exposure_pct / HUNDRED
     open_value = sum((p.quantity * p.entry_price for p in account.open_positions), Decimal(0))
     room = exposure_limit - open_value
     by_exposure = steps_within(room, reference, step)
-    room_text, open_text, limit_text = money(room, open_value, exposure_limit)
-    min_text, room_min_text = money(minimum_value, room)
-    exposure_of = f"{percent(config.max_total_exposure_pct)[0]} of equity = {limit_text} - {open_text} open at cost"
-    exposure_cap = _Cap(
-        by_exposure,
-        Reason(
+
+    def exposure_of() -> str:
+        _, open_text, limit_text = money(room, open_value, exposure_limit)
+        return f"{percent(config.max_total_exposure_pct)[0]} of equity = {limit_text} - {open_text} open at cost"
+
+    def exposure_capped() -> Reason:
+        room_text = money(room, open_value, exposure_limit)[0]
+        return Reason(
             Code.CAPPED_BY_EXPOSURE,
-            f"exposure room {room_text} {quote} ({exposure_of}) caps the order at "
+            f"exposure room {room_text} {quote} ({exposure_of()}) caps the order at "
             f"{on_grid(step, by_exposure)[0]} {base} ({money(by_exposure * reference)[0]} {quote})",
             exact(limit=exposure_limit, open_value=open_value, room=room, quantity=by_exposure),
-        ),
-        Reason(
+        )
+
+    def exposure_blocks() -> Reason:
+        min_text, room_min_text = money(minimum_value, room)
+        return Reason(
             Code.CAPPED_BY_EXPOSURE,
-            f"the minimum order {min_text} {quote} exceeds the exposure room {room_min_text} {quote} ({exposure_of})",
+            f"the minimum order {min_text} {quote} exceeds the exposure room {room_min_text} {quote} ({exposure_of()})",
             exact(limit=exposure_limit, open_value=open_value, room=room, minimum_notional=minimum_value),
-        ),
-    )
-    return [position_cap, balance_cap, exposure_cap]
+        )
+
+    return [
+        _Cap(by_position, position_capped, position_blocks),
+        _Cap(by_balance, balance_capped, balance_blocks),
+        _Cap(by_exposure, exposure_capped, exposure_blocks),
+    ]
 
 
 def _below_minimum(market: MarketLimits, quantity: Decimal, minimum: Decimal, stop: Decimal) -> Reason:

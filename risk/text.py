@@ -14,6 +14,8 @@ def _places(value: Decimal) -> int:
 
 
 def _render(values: tuple[Decimal, ...], places: list[int]) -> list[str]:
+    if len(values) == 1:  # nothing to tell apart
+        return [f"{values[0]:,.{min(places[0], MAX_PLACES)}f}"]
     # Add decimals until unequal values read differently: "5.00 < 5.00" would explain nothing.
     extra = 0
     while True:

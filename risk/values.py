@@ -1,12 +1,14 @@
 """The plain values risk judges and returns: what it is asked about, and what it answers."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from enum import StrEnum
 from typing import Literal, Protocol
 
 from risk.states import TradingState
+from risk.steps import EXACT
 
 
 class ActionLike(Protocol):
@@ -124,13 +126,46 @@ class Code(StrEnum):
     TAKE_PROFIT_HIT = "TAKE_PROFIT_HIT"
 
 
-@dataclass(frozen=True, slots=True)
 class Reason:
-    """A coded reason; `message` is for people, `values` holds the exact numbers (as strings) for machines."""
+    """A coded reason; `message` is for people, `values` holds the exact numbers (as strings) for machines.
 
-    code: str
-    message: str
-    values: dict[str, str]
+    Both may be given as functions and are then written on first use: a backtest decides thousands of times
+    and reads few of the explanations, while formatting them is most of a decision's cost.
+    """
+
+    __slots__ = ("_message", "_values", "code")
+
+    def __init__(
+        self, code: str, message: str | Callable[[], str], values: dict[str, str] | Callable[[], dict[str, str]]
+    ) -> None:
+        self.code = code
+        self._message = message
+        self._values = values
+
+    @property
+    def message(self) -> str:
+        if not isinstance(self._message, str):
+            # Written in the same exact arithmetic as the decision, whatever context the reader is in.
+            with localcontext(EXACT):
+                self._message = self._message()
+        return self._message
+
+    @property
+    def values(self) -> dict[str, str]:
+        if not isinstance(self._values, dict):
+            with localcontext(EXACT):
+                self._values = self._values()
+        return self._values
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Reason):
+            return NotImplemented
+        return (self.code, self.message, self.values) == (other.code, other.message, other.values)
+
+    __hash__ = None  # type: ignore[assignment]  # `values` is a dict: reasons were never hashable
+
+    def __repr__(self) -> str:
+        return f"Reason(code={self.code!r}, message={self.message!r}, values={self.values!r})"
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message}"

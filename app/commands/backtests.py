@@ -124,7 +124,7 @@ def _summary(report: BacktestReport, backtest_id: int, folder: Path) -> str:
     lines += [f"\nwarning: {warning}" for warning in report.warnings]
     if report.gaps:
         lines.append(
-            f"\n{len(report.gaps)} gap(s) in the data: {sum(g['missing_bars'] for g in report.gaps)} bars missing"
+            f"\n{len(report.gaps)} gap(s) in the data: {sum(g['missing_bars'] for g in report.gaps):,} bars missing"
         )
     lines.append(f"\nbacktest #{backtest_id}: {folder / 'report.html'} (trades.csv, summary.json beside it)")
     return "\n".join(lines)
