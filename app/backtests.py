@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from flask import Flask
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ai.actions import Action
 from ai.budget import BudgetCaps, BudgetScope
 from ai.cache import CachedResponse
 from ai.context import WARMUP_BARS, AccountFacts, ContextOptions, IndicatorTable, build_context, compute_indicators
@@ -32,13 +32,13 @@ from app.candle_store import market_catalog
 from app.config import Settings
 from app.extensions import db
 from app.market_store import HIGHER_TIMEFRAME, stored_range
-from app.models import Backtest, BacktestStatus, User
+from app.models import Backtest, BacktestJournal, BacktestStatus, User
 from app.signal_services import signal_services
 from backtest.engine import BacktestSettings
 from backtest.report import write_html, write_summary_json, write_trades_csv
 from backtest.results import AiUsage, BacktestReport, report_json
 from backtest.runner import contamination_warning, run_backtest, settings_dict
-from backtest.sources import BarSignalSource, LlmSource, RulesSource
+from backtest.sources import BarSignalSource, JournalSource, LlmSource, RulesSource
 from exchanges.candles import find_gaps, read_candle_csv
 from exchanges.markets import MarketRules
 from risk import RiskConfig
@@ -166,6 +166,8 @@ def run_stored_backtest(
     record.ai_cost_usd = report.ai.cost_usd
     record.ai_cache_hits, record.ai_cache_misses = report.ai.cache_hits, report.ai.cache_misses
     record.settings = {**record.settings, "run": summary["settings"], "warnings": report.warnings}
+    if setup.after_success is not None:
+        setup.after_success(session)
     session.commit()
     folder = reports_dir(settings, backtest_id)
     folder.mkdir(parents=True, exist_ok=True)
@@ -186,6 +188,7 @@ class _Setup:
     ai_usage: Callable[[], AiUsage]
     warnings: list[str]
     preview: dict  # shown before a run starts: window, decisions, cost estimate
+    after_success: Callable[[Session], None] | None = None
 
 
 def _prepare(session: Session, settings: Settings, request: BacktestRequest) -> _Setup:
@@ -251,49 +254,76 @@ def _prepare(session: Session, settings: Settings, request: BacktestRequest) -> 
     options = ContextOptions(request.symbol, request.timeframe, blind=blind)
     indicators = IndicatorTable.from_frame(compute_indicators(candles))
     higher = _higher_timeframe(session, request, candles) if not request.data_file else None
+    fingerprint = _fingerprint(request, candles, provider, model, len(higher) if higher is not None else 0)
+    described.update(model=model, fingerprint=fingerprint)
+    warning = contamination_warning(model, model_info(provider, model).knowledge_cutoff, candles.index[-1].date())
+    if warning:
+        warnings.append(warning)
+    journal = session.get(BacktestJournal, fingerprint)
+    if journal is not None:
+        answers = {int(index): Signal.model_validate(signal) for index, signal in journal.answers.items()}
+        preview.update(estimated_cost_usd="0", paid=False, cached_entries=journal.decisions, journal=True)
+        return _Setup(
+            candles,
+            market,
+            engine_settings,
+            JournalSource(answers, journal.decisions),
+            first,
+            described,
+            lambda: AiUsage(journal.decisions, journal.decisions, 0, Decimal(0), None),
+            warnings,
+            preview,
+        )
+
     estimate = _cost_estimate(indicators, options, provider, model, first, decisions, market)
     cache = PreloadedCache(SqlResponseCache(session.get_bind()), provider, model)
-    fingerprint = _fingerprint(request, candles)
-    reruns = session.scalar(
-        select(db.func.count())
-        .select_from(Backtest)
-        .where(
-            Backtest.status == BacktestStatus.SUCCEEDED,
-            Backtest.settings["run"]["fingerprint"].as_string() == fingerprint,
-        )
-    )
-    expected = Decimal(0) if reruns else estimate
-    preview.update(estimated_cost_usd=str(expected), paid=paid, cached_entries=len(cache))
+    preview.update(estimated_cost_usd=str(estimate), paid=paid, cached_entries=len(cache))
     if paid:
         if request.max_cost is None:
             raise BacktestInputError(
-                f"this run may call {provider} {decisions:,} times (about ${expected:.4f}); "
+                f"this run may call {provider} {decisions:,} times (about ${estimate:.4f}); "
                 "set --max-cost USD to allow it, or use --cache-only"
             )
         limit = _decimal(request.max_cost, "--max-cost")
-        if expected > limit:
+        if estimate > limit:
             raise BacktestInputError(
-                f"estimated AI cost ${expected:.4f} for {decisions:,} decisions is above --max-cost ${limit:.4f}"
+                f"estimated AI cost ${estimate:.4f} for {decisions:,} decisions is above --max-cost ${limit:.4f}"
             )
     user = session.get(User, request.user_id)
     services = signal_services(session, settings, request.user_id)
     services.cache = cache
-    chain_used = [spec if paid else replay]
     caps = BudgetCaps(user_daily=user.daily_budget_usd, user_monthly=user.monthly_budget_usd)
-    source = LlmSource(chain_used, indicators, higher, options, services, BudgetScope(user.id), caps)
-    cutoff = model_info(provider, model).knowledge_cutoff
-    warning = contamination_warning(model, cutoff, candles.index[-1].date())
-    if warning:
-        warnings.append(warning)
-    described.update(model=model, fingerprint=fingerprint)
+    answered: dict[int, Signal] = {}
+
+    def remember(index: int, signal: Signal) -> None:
+        if signal.action is not Action.HOLD:
+            answered[index] = signal
+
+    source = LlmSource(
+        [spec if paid else replay], indicators, higher, options, services, BudgetScope(user.id), caps, remember
+    )
 
     def usage() -> AiUsage:
         tally = source.tally
-        return AiUsage(
-            tally.decisions, tally.cache_hits, tally.cache_misses, tally.cost_usd, expected if paid else None
+        estimated = estimate if paid else None
+        return AiUsage(tally.decisions, tally.cache_hits, tally.cache_misses, tally.cost_usd, estimated)
+
+    def keep_journal(session: Session) -> None:
+        """Only a run whose every decision was answered is worth replaying."""
+        if source.tally.failures or source.tally.decisions != decisions:
+            return
+        session.merge(
+            BacktestJournal(
+                fingerprint=fingerprint,
+                provider=provider,
+                model=model,
+                decisions=decisions,
+                answers={str(index): signal.model_dump(mode="json") for index, signal in answered.items()},
+                original_cost_usd=source.tally.cost_usd,
+            )
         )
 
-    return _Setup(candles, market, engine_settings, source, first, described, usage, warnings, preview)
+    return _Setup(candles, market, engine_settings, source, first, described, usage, warnings, preview, keep_journal)
 
 
 class PreloadedCache:
@@ -363,11 +393,15 @@ def _cost_estimate(
     return per_decision * decisions
 
 
-def _fingerprint(request: BacktestRequest, candles: pd.DataFrame) -> str:
-    """Identifies a run's inputs: a re-run with the same fingerprint is answered from the cache."""
+def _fingerprint(request: BacktestRequest, candles: pd.DataFrame, provider: str, model: str, higher_bars: int) -> str:
+    """Every input an AI run's answers depend on; how the answers were obtained (paid, cached) is not one."""
+    ignored = ("max_cost", "cache_only", "signals", "user_id")
     material = json.dumps(
         {
-            "request": {k: v for k, v in asdict(request).items() if k not in ("max_cost", "cache_only")},
+            "request": {k: v for k, v in asdict(request).items() if k not in ignored},
+            "provider": provider,
+            "model": model,
+            "higher_timeframe_bars": higher_bars,
             "prompt": PROMPT_VERSION,
             "schema": SCHEMA_VERSION,
             "bars": len(candles),

@@ -12,7 +12,7 @@ from ai import rules
 from ai.actions import Action
 from ai.budget import BudgetCaps, BudgetScope
 from ai.context import AccountFacts, ContextOptions, IndicatorTable, PositionFacts, build_context
-from ai.outcome import AnalysisStatus
+from ai.outcome import AnalysisStatus, hold
 from ai.signal import Signal
 from ai.signals import SignalQuery, SignalServices, propose_signal
 from ai.sources import SourceSpec
@@ -100,3 +100,26 @@ class LlmSource:
         if self._on_answer is not None:
             self._on_answer(view.index, outcome.signal)
         return outcome.signal
+
+
+class JournalSource:
+    """The answers an identical earlier AI run got, by bar: a re-run replays them without rebuilding contexts.
+
+    Valid only for the same inputs (data, settings, provider, model, prompt and schema versions), which the
+    caller guarantees by keying the journal on a fingerprint of all of them; the run is deterministic, so the
+    account states, and with them the allowed actions, come out the same.
+    """
+
+    def __init__(self, answers: dict[int, Signal], decisions: int) -> None:
+        self.answers = answers
+        self.tally = AiTally(decisions=decisions, cache_hits=decisions)
+        self._not_allowed = hold("The recorded action is not allowed now.")
+
+    def active_bars(self, length: int) -> np.ndarray:
+        mask = np.zeros(length, dtype=bool)
+        mask[[index for index in self.answers if index < length]] = True
+        return mask
+
+    def signal_at(self, view: BarView) -> Signal:
+        signal = self.answers[view.index]
+        return signal if signal.action in view.allowed_actions else self._not_allowed

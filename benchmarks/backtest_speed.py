@@ -31,12 +31,10 @@ from ai import rules
 from ai.actions import Action
 from ai.budget import BudgetCaps, BudgetScope
 from ai.context import WARMUP_BARS, ContextOptions, IndicatorTable, compute_indicators
-from ai.outcome import hold
-from ai.signal import Signal
 from ai.signals import SignalServices
 from ai.sources import parse_chain
 from backtest.engine import BacktestSettings, EngineResult, run_engine
-from backtest.sources import BarView, LlmSource, RulesSource
+from backtest.sources import JournalSource, LlmSource, RulesSource
 from exchanges.candles import read_candle_csv
 from exchanges.markets import MarketCatalog
 from risk import RiskConfig
@@ -119,31 +117,18 @@ class SmaCross(Strategy):
             self.position.close()
 
 
-# --- a replayed source answering on every bar ---------------------------------------------------------------------
+# --- a cached AI run, replayed from its journal -------------------------------------------------------------------
 
 
-class ReplayedSignals:
-    """Pre-recorded answers for every bar, from memory: the engine's cost when a source decides on each bar."""
+def journal_of(prepared: rules.Prepared) -> JournalSource:
+    """A journal as an AI run on every bar would leave it: an answer per bar, BUY/SELL where the rules fire.
 
-    def __init__(self, signals: list[Signal]) -> None:
-        self.signals = signals
-        self._hold = hold("The recorded action is not allowed now.")
-
-    def active_bars(self, length: int) -> np.ndarray:
-        return np.ones(length, dtype=bool)
-
-    def signal_at(self, view: BarView) -> Signal:
-        signal = self.signals[view.index]
-        return signal if signal.action in view.allowed_actions else self._hold
-
-
-def recorded_signals(prepared: rules.Prepared) -> list[Signal]:
-    """A Signal per bar from the sma_cross rules: BUY/SELL where they fire, one shared HOLD elsewhere."""
-    quiet = hold("No rule fired on this bar.")
+    No provider is reachable here, so the sma_cross answers stand in for the model's; the replay path is the real
+    one an identical re-run of a cached AI backtest takes (app/backtests.py).
+    """
     everything = (Action.BUY, Action.SELL, Action.HOLD)
-    return [
-        rules.signal_at(prepared, i, everything) if code else quiet for i, code in enumerate(prepared.action.tolist())
-    ]
+    answers = {i: rules.signal_at(prepared, i, everything) for i, code in enumerate(prepared.action.tolist()) if code}
+    return JournalSource(answers, decisions=len(prepared.action))
 
 
 # --- main ---------------------------------------------------------------------------------------------------------
@@ -182,7 +167,7 @@ def main() -> None:
     peer = Backtest(data, SmaCross, cash=10_000_000, commission=0.001, finalize_trades=True)
 
     # 4a. Replayed answers on every bar, from memory.
-    replayed = ReplayedSignals(recorded_signals(source.prepared))
+    replayed = journal_of(source.prepared)
 
     # 4b. The real LlmSource over a replay:deepseek chain, its cache filled in memory by a first (scripted) run.
     window = candles.iloc[-(args.llm_bars + WARMUP_BARS) :]
@@ -225,7 +210,7 @@ def main() -> None:
         ("ours: run_engine, rules source prepared", n, ours_s, len(ours.trades)),
         ("ours: RulesSource prepare + run_engine", n, prepared_s, len(ours.trades)),
         ("backtesting.py 0.6.6: Backtest.run", n, peer_s, len(peer_trades)),
-        ("ours: replayed Signal list, every bar", n, replay_s, len(replay.trades)),
+        ("ours: cached AI run replayed (journal)", n, replay_s, len(replay.trades)),
         (
             f"ours: LlmSource replay:deepseek, last {args.llm_bars:,}",
             llm_result.decisions,
@@ -242,7 +227,8 @@ def main() -> None:
         "  ours + prepare: the same plus rules.prepare (pandas-ta SMA(10), SMA(30), ATR(14) over all bars).\n"
         "  backtesting.py: Backtest.run() = Strategy.init (its two rolling means), the bar loop and its statistics\n"
         "    (compute_stats); the Backtest object (data checks) is built once before.\n"
-        f"  replayed signals: ours asked on all {replay.decisions:,} decision bars, answering from a list in memory.\n"
+        f"  journal replay: an AI answer for each of the {replayed.tally.decisions:,} decision bars, replayed from\n"
+        "    the run's journal as an identical re-run of a cached AI backtest does (no context building, $0).\n"
         f"  LlmSource: a real context (build_context) and propose_signal per bar, each answered from the in-memory\n"
         f"    response cache; {llm_result.decisions:,} decisions, {llm.tally.cache_hits:,} cache hits, "
         f"0 provider calls\n    (the cache was filled by one scripted run: {filled_calls:,} calls)."
@@ -279,9 +265,9 @@ def main() -> None:
     )
     print(f"Our exits: {dict(Counter(t.exit_reason for t in ours.trades))}; risk refusals: {ours.refusals or 'none'}")
     if replay.trades == ours.trades:
-        print("The replayed Signal list made exactly the rules source's trades.")
+        print("The journal replay made exactly the rules source's trades.")
     else:
-        print(f"The replayed Signal list made {len(replay.trades)} trades, the rules source {len(ours.trades)}.")
+        print(f"The journal replay made {len(replay.trades)} trades, the rules source {len(ours.trades)}.")
     causes: Counter[str] = Counter(why(i, who) for i, who in only)
     if only:
         print(
@@ -309,14 +295,14 @@ def main() -> None:
         "strategy's safety rule instead: a BUY whose stop (close - 20 x ATR) would be at or below zero is not "
         "proposed, which happens on the most volatile crosses. Our timing runs the live risk manager and Decimal "
         "paper book at every event; backtesting.py's includes its statistics. The LlmSource row builds a real "
-        "market context on every bar, so it is far slower than the replayed Signal list: it measures context "
-        "building and cache lookups more than the engine."
+        "market context on every bar (a first cached run), so it is far slower than the journal replay: it "
+        "measures context building and cache lookups more than the engine."
     )
     print(textwrap.fill(note, width=118))
     ratio = peer_s / ours_s
     print(f"\nours vs backtesting.py: {ratio:.1f}x (goal >= 2x)  [backtesting.py seconds / our seconds]")
     print(f"ours incl. prepare vs backtesting.py: {peer_s / prepared_s:.1f}x")
-    print(f"replayed signals every bar: {n / replay_s:,.0f} bars/s (goal >= 100,000)")
+    print(f"cached AI decisions on every bar, replayed: {n / replay_s:,.0f} bars/s (goal >= 100,000)")
     print(f"LlmSource replay:deepseek from cache: {llm_result.decisions / llm_s:,.0f} bars/s")
 
 

@@ -12,7 +12,7 @@ from app import create_app, current_settings
 from app.backtests import BacktestRequest, create_backtest, reports_dir, start_in_background
 from app.candle_store import import_candles
 from app.extensions import db
-from app.models import Backtest, BacktestStatus, User
+from app.models import Backtest, BacktestJournal, BacktestStatus, User
 from exchanges.candles import read_candle_csv
 from tests.conftest import PROJECT_ROOT, clean_environ
 from tests.fakes.llm_servers import answer, deepseek_server_fixture  # noqa: F401
@@ -160,3 +160,18 @@ def test_a_background_run_reports_progress_and_results_on_its_record(app):
     record = db.session.get(Backtest, record.id)
     assert (record.status, record.progress, record.error_message) == (BacktestStatus.SUCCEEDED, 1.0, None)
     assert record.window_start is not None and record.metrics["trades"] >= 0
+
+
+def test_an_identical_rerun_replays_the_journal_even_from_the_cache_only_mode(ai_app, deepseek_server):
+    deepseek_server.queue(*[answer(HOLD) for _ in range(7)])
+    backtest(ai_app, "--signals", "deepseek", "--max-cost", "0.05", *AI_WINDOW)
+    journal = db.session.scalars(select(BacktestJournal)).one()
+    assert (journal.provider, journal.model, journal.decisions) == ("deepseek", "deepseek-flash", 7)
+    result = ai_app.test_cli_runner().invoke(
+        args=["backtest", "--symbol", "BTC/USDT", "--signals", "replay:deepseek", *AI_WINDOW]
+    )
+    assert result.exit_code == 0, result.output
+    assert "7 cached answer(s)" in result.output and "estimated cost none (cache only)" in result.output
+    assert len(deepseek_server.requests) == 7
+    _, other_window = backtest(ai_app, "--signals", "deepseek", "--cache-only", "--every", "2", *AI_WINDOW[:4])
+    assert other_window["ai"]["cache_misses"] > 0  # a different run has no journal to lean on

@@ -2,7 +2,7 @@
 
 from app.models.analysis import Analysis, BudgetLedgerEntry, ResponseCacheEntry
 from app.models.audit import AuditEvent
-from app.models.backtests import Backtest
+from app.models.backtests import Backtest, BacktestJournal
 from app.models.enums import AccountKind, AnalysisStatus, BacktestStatus, LedgerStatus, PositionStatus
 from app.models.market import Candle
 from app.models.trading import Account, Decision, Order, Position, Trade, Watch
@@ -16,6 +16,7 @@ __all__ = [
     "ApiKey",
     "AuditEvent",
     "Backtest",
+    "BacktestJournal",
     "BacktestStatus",
     "BudgetLedgerEntry",
     "Candle",

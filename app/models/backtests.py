@@ -41,3 +41,21 @@ class Backtest(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class BacktestJournal(db.Model):
+    """What an AI backtest's source answered, by bar, keyed by a fingerprint of every input of the run.
+
+    An identical re-run replays it instead of rebuilding a market context per bar to look each answer up.
+    """
+
+    __tablename__ = "backtest_journals"
+
+    fingerprint: Mapped[str] = mapped_column(String(64), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(16))
+    model: Mapped[str] = mapped_column(String(64))
+    decisions: Mapped[int]
+    # {bar index: signal} for the bars where the answer was not HOLD.
+    answers: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+    original_cost_usd: Mapped[Decimal] = mapped_column(Amount)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
