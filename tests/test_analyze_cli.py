@@ -2,10 +2,12 @@
 fake provider on 127.0.0.1 -> budget ledger -> response cache -> recorded Analysis."""
 
 import json
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+import responses
 from flask_migrate import upgrade
 from sqlalchemy import select
 
@@ -316,3 +318,16 @@ def test_a_users_own_stored_key_overrides_the_service_key(make_app, deepseek_ser
     result, _ = analyze(app, "--signals", "deepseek")
     assert result.exit_code == 0, result.output
     assert deepseek_server.requests[0].headers["authorization"] == "Bearer sk-users-own-key-9999"
+
+
+@responses.activate
+def test_live_public_candles_through_ccxt(make_app):
+    app = make_app()
+    seed(app)
+    klines = json.loads((PROJECT_ROOT / "tests" / "recordings" / "binance_klines_BTCUSDT_1h.json").read_text())
+    responses.get(re.compile(r"https://api\.binance\.com/api/v3/klines\?.*"), json=klines)
+    responses.add_passthru(re.compile(r"http://127\.0\.0\.1:\d+/.*"))
+    result, payload = analyze(app, "--signals", "rules:sma_cross", "--market", "ccxt:binance")
+    assert result.exit_code == 0, result.output
+    assert payload["bar_time"] == "2024-09-06T03:00:00+00:00"  # the recording's last closed candle
+    assert "symbol=BTCUSDT" in responses.calls[0].request.url
