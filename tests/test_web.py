@@ -7,9 +7,11 @@ import pytest
 from flask_migrate import upgrade
 
 from app import create_app
+from app.candle_store import import_candles
 from app.extensions import db
-from app.models import Account, AccountKind, User
-from tests.conftest import clean_environ
+from app.models import Account, AccountKind, Backtest, User
+from exchanges.candles import read_candle_csv
+from tests.conftest import PROJECT_ROOT, clean_environ
 
 PASSWORD = "a long enough password"
 
@@ -138,3 +140,32 @@ def test_rate_limits_are_shared_through_redis_when_configured(tmp_path):
             db.engine.dispose()
     assert statuses.count(429) == 2, statuses
     assert statuses[-2:] == [429, 429]
+
+
+def test_landing_page_lists_analyses_and_backtests_and_serves_only_own_reports(client, user, runner):
+    path = PROJECT_ROOT / "data" / "candles" / "binance_BTCUSDT_1h_2024-01_2024-09.csv"
+    import_candles(db.session, "binance", "BTC/USDT", "1h", read_candle_csv(path, "1h"))
+    db.session.commit()
+    assert runner.invoke(args=["analyze", "BTC/USDT", "--signals", "rules:sma_cross"]).exit_code == 0
+    assert (
+        runner.invoke(
+            args=["backtest", "--symbol", "BTC/USDT", "--signals", "rules:sma_cross", "--start", "2024-08-01"]
+        ).exit_code
+        == 0
+    )
+    sign_in(client)
+    page = client.get("/").get_data(as_text=True)
+    assert "rules:sma_cross" in page and "Recent analyses" in page
+    link = re.search(r'href="(/backtests/\d+/report)"', page).group(1)
+    response = client.get(link)
+    assert response.status_code == 200 and b"<svg" in response.data
+    assert client.get("/backtests/999999/report").status_code == 404
+    other = User(email="eve@example.com", display_name="Eve", password_hash="x")
+    db.session.add(other)
+    db.session.flush()
+    theirs = Backtest(
+        user_id=other.id, exchange_id="binance", symbol="BTC/USDT", timeframe="1h", signal_source="rules:sma_cross"
+    )
+    db.session.add(theirs)
+    db.session.commit()
+    assert client.get(f"/backtests/{theirs.id}/report").status_code == 404
