@@ -34,19 +34,6 @@ class TradeResult:
     notes: list[str]  # trading-state changes and stop exits that happened on the way
 
 
-def risk_limits(rules: MarketRules) -> MarketLimits:
-    return MarketLimits(
-        symbol=rules.symbol,
-        base=rules.base,
-        quote=rules.quote,
-        amount_step=rules.amount_step,
-        price_step=rules.price_step,
-        min_amount=rules.min_amount,
-        min_notional=rules.min_notional,
-        fee_rate=rules.taker_fee,
-    )
-
-
 def decide_and_execute(
     session: Session,
     settings: Settings,
@@ -64,7 +51,8 @@ def decide_and_execute(
     # What the paper exchange fills at: the close, except for a stop exit, which fills at its own price.
     prices = {analysis.symbol: last_price}
     exchange, book = account_exchange(session, settings, account, prices.__getitem__, clock)
-    limits = risk_limits(exchange.market_rules(analysis.symbol))
+    rules = exchange.market_rules(analysis.symbol)
+    limits = MarketLimits.of(rules, rules.taker_fee)
     config = RiskConfig.from_overrides(account.risk_settings)
     notes = _manage_stops(session, account, exchange, book, limits, config, bar, prices)
     prices[analysis.symbol] = last_price

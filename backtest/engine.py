@@ -117,16 +117,7 @@ class _Run:
         self.times = index.asi8  # ns since the epoch, UTC
         self.curve_times = index.tz_convert(UTC).tz_localize(None).to_numpy()
         self.bar_length = timeframe_duration(settings.timeframe)
-        self.limits = MarketLimits(
-            market.symbol,
-            market.base,
-            market.quote,
-            market.amount_step,
-            market.price_step,
-            market.min_amount,
-            market.min_notional,
-            settings.fee_rate,
-        )
+        self.limits = MarketLimits.of(market, settings.fee_rate)
         self.book = PaperBook(market.quote, settings.starting_balance)
         # The paper exchange fills at whatever the engine sets here: the next open, a stop, the last close.
         self.fill_price = Decimal(0)

@@ -57,6 +57,32 @@ class MarketLimits:
         if not 0 <= self.fee_rate < 1:
             raise ValueError(f"{self.symbol}: fee_rate must be a fraction in [0, 1), e.g. 0.001 for 0.1%")
 
+    @classmethod
+    def of(cls, rules: "MarketRulesLike", fee_rate: Decimal) -> "MarketLimits":
+        """From an exchange's market rules (any object with these attributes) and the fee rate to assume."""
+        return cls(
+            rules.symbol,
+            rules.base,
+            rules.quote,
+            rules.amount_step,
+            rules.price_step,
+            rules.min_amount,
+            rules.min_notional,
+            fee_rate,
+        )
+
+
+class MarketRulesLike(Protocol):
+    """What `MarketLimits.of` reads; exchanges.markets.MarketRules has it, without risk importing exchanges."""
+
+    symbol: str
+    base: str
+    quote: str
+    amount_step: Decimal
+    price_step: Decimal
+    min_amount: Decimal
+    min_notional: Decimal
+
 
 @dataclass(frozen=True, slots=True)
 class OpenPosition:
