@@ -34,6 +34,7 @@ import pandas_ta as ta
 
 from ai.actions import Action
 from ai.context import price_decimals, rsi_with_warmup
+from ai.outcome import hold
 from ai.signal import Signal
 
 Params = Mapping[str, int | float]
@@ -88,23 +89,10 @@ class _Strategy:
     horizon: Callable[[Params], int]
 
 
-def _hold(reasoning: str) -> Signal:
-    return Signal(
-        action=Action.HOLD,
-        confidence=0,
-        entry_price=None,
-        stop_loss=None,
-        take_profit=None,
-        horizon_bars=1,
-        reasoning=reasoning,
-        key_factors=[],
-    )
-
-
-_HOLD = _hold("No rule fired on this bar.")
+_HOLD = hold("No rule fired on this bar.")
 _HOLD_INSTEAD = {
-    Action.BUY: _hold("The BUY rule fired but BUY is not allowed now."),
-    Action.SELL: _hold("The SELL rule fired but SELL is not allowed now (no sellable position)."),
+    Action.BUY: hold("The BUY rule fired but BUY is not allowed now."),
+    Action.SELL: hold("The SELL rule fired but SELL is not allowed now (no sellable position)."),
 }
 
 

@@ -3,9 +3,11 @@
 Semantic checks live here too, because "well-formed JSON" is not the same as "a signal we may act on".
 """
 
+import json
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cache
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
@@ -45,13 +47,11 @@ class Signal(BaseModel):
 
     @classmethod
     def tool_schema(cls) -> dict[str, Any]:
-        """The closed JSON Schema sent to providers (no titles, no $defs: strict modes want it flat)."""
-        schema = cls.model_json_schema()
-        schema.pop("title", None)
-        _strip_titles(schema)
-        schema["additionalProperties"] = False
-        schema["required"] = list(schema["properties"])
-        return schema
+        """The closed JSON Schema sent to providers (no titles, no $defs: strict modes want it flat).
+
+        Every signal request sends it, so it is generated once; each caller gets its own copy to change freely.
+        """
+        return json.loads(_tool_schema_text())
 
     def scaled(self, factor: Decimal) -> "Signal":
         """The same signal with every price multiplied by `factor` (blind-mode prices mapped back)."""
@@ -61,6 +61,16 @@ class Signal(BaseModel):
                 for name in ("entry_price", "stop_loss", "take_profit")
             }
         )
+
+
+@cache
+def _tool_schema_text() -> str:
+    schema = Signal.model_json_schema()
+    schema.pop("title", None)
+    _strip_titles(schema)
+    schema["additionalProperties"] = False
+    schema["required"] = list(schema["properties"])
+    return json.dumps(schema)
 
 
 def _strip_titles(node: Any) -> None:

@@ -31,7 +31,7 @@ from app.ai_storage import SqlResponseCache
 from app.candle_store import market_catalog
 from app.config import Settings
 from app.extensions import db
-from app.market_store import HIGHER_TIMEFRAME, stored_range
+from app.market_store import HIGHER_TIMEFRAME, candles_frame, stored_range
 from app.models import Backtest, BacktestJournal, BacktestStatus, User
 from app.signal_services import signal_services
 from backtest.engine import BacktestSettings
@@ -252,7 +252,6 @@ def _prepare(session: Session, settings: Settings, request: BacktestRequest) -> 
     blind = True if request.blind is None else request.blind
     described["blind"] = blind
     options = ContextOptions(request.symbol, request.timeframe, blind=blind)
-    indicators = IndicatorTable.from_frame(compute_indicators(candles))
     higher = _higher_timeframe(session, request, candles) if not request.data_file else None
     fingerprint = _fingerprint(request, candles, provider, model, len(higher) if higher is not None else 0)
     described.update(model=model, fingerprint=fingerprint)
@@ -275,6 +274,8 @@ def _prepare(session: Session, settings: Settings, request: BacktestRequest) -> 
             preview,
         )
 
+    # Only a run without a journal builds contexts, and needs the indicators for them.
+    indicators = IndicatorTable.from_frame(compute_indicators(candles))
     estimate = _cost_estimate(indicators, options, provider, model, first, decisions, market)
     cache = PreloadedCache(SqlResponseCache(session.get_bind()), provider, model)
     preview.update(estimated_cost_usd=str(estimate), paid=paid, cached_entries=len(cache))
@@ -349,13 +350,7 @@ class PreloadedCache:
 
 def _candles(session: Session, request: BacktestRequest) -> pd.DataFrame:
     if request.data_file:
-        candles = read_candle_csv(Path(request.data_file), request.timeframe)
-        frame = pd.DataFrame(
-            [(c.open_time, c.open, c.high, c.low, c.close, c.volume) for c in candles],
-            columns=["open_time", "open", "high", "low", "close", "volume"],
-        )
-        frame.index = pd.DatetimeIndex(frame.pop("open_time"))
-        return frame.astype(np.float64)
+        return candles_frame(read_candle_csv(Path(request.data_file), request.timeframe))
     frame = stored_range(session, request.exchange_id, request.symbol, request.timeframe)
     if frame.empty:
         raise BacktestInputError(

@@ -3,7 +3,7 @@
 from datetime import datetime
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from app.candle_store import market_catalog
@@ -25,14 +25,7 @@ def stored_candles(
     session: Session, exchange_id: str, symbol: str, timeframe: str, limit: int, until: datetime | None = None
 ) -> pd.DataFrame:
     """The last `limit` stored candles (up to `until`, inclusive), oldest first, as a float frame."""
-    query = select(
-        CandleRecord.open_time,
-        CandleRecord.open,
-        CandleRecord.high,
-        CandleRecord.low,
-        CandleRecord.close,
-        CandleRecord.volume,
-    ).where(CandleRecord.exchange_id == exchange_id, CandleRecord.symbol == symbol, CandleRecord.timeframe == timeframe)
+    query = _series(exchange_id, symbol, timeframe)
     if until is not None:
         query = query.where(CandleRecord.open_time <= until)
     rows = session.execute(query.order_by(CandleRecord.open_time.desc()).limit(limit)).all()
@@ -41,21 +34,13 @@ def stored_candles(
 
 def stored_range(session: Session, exchange_id: str, symbol: str, timeframe: str) -> pd.DataFrame:
     """Every stored candle of a series, oldest first, as a float frame (for backtests)."""
-    query = (
-        select(
-            CandleRecord.open_time,
-            CandleRecord.open,
-            CandleRecord.high,
-            CandleRecord.low,
-            CandleRecord.close,
-            CandleRecord.volume,
-        )
-        .where(
-            CandleRecord.exchange_id == exchange_id, CandleRecord.symbol == symbol, CandleRecord.timeframe == timeframe
-        )
-        .order_by(CandleRecord.open_time)
-    )
-    return _frame([tuple(row) for row in session.execute(query)])
+    rows = session.execute(_series(exchange_id, symbol, timeframe).order_by(CandleRecord.open_time))
+    return _frame([tuple(row) for row in rows])
+
+
+def candles_frame(candles: list[Candle]) -> pd.DataFrame:
+    """Candles read from a file or an exchange, as the float frame indicators and backtests use."""
+    return _frame([(c.open_time, c.open, c.high, c.low, c.close, c.volume) for c in candles])
 
 
 def exchange_candles(
@@ -66,7 +51,7 @@ def exchange_candles(
     snapshot = settings.data_dir / "markets" / f"{exchange_id}_markets_snapshot.json"
     markets = market_catalog(settings.data_dir, exchange_id).raw_markets if snapshot.is_file() else None
     candles = fetch_closed_candles(public_exchange(exchange_id, markets), symbol, timeframe, limit, now)
-    return _frame([_values(candle) for candle in candles])
+    return candles_frame(candles)
 
 
 def require_bars(frame: pd.DataFrame, needed: int, what: str) -> None:
@@ -77,8 +62,15 @@ def require_bars(frame: pd.DataFrame, needed: int, what: str) -> None:
         )
 
 
-def _values(candle: Candle) -> tuple:
-    return candle.open_time, candle.open, candle.high, candle.low, candle.close, candle.volume
+def _series(exchange_id: str, symbol: str, timeframe: str) -> Select:
+    return select(
+        CandleRecord.open_time,
+        CandleRecord.open,
+        CandleRecord.high,
+        CandleRecord.low,
+        CandleRecord.close,
+        CandleRecord.volume,
+    ).where(CandleRecord.exchange_id == exchange_id, CandleRecord.symbol == symbol, CandleRecord.timeframe == timeframe)
 
 
 def _frame(rows: list[tuple]) -> pd.DataFrame:

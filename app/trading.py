@@ -6,7 +6,7 @@ reconciled), its fills, the position, the account's balance, and an audit event.
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -58,7 +58,7 @@ def decide_and_execute(
     prices[analysis.symbol] = last_price
     state = _account_state(session, account, book, prices, now)
     notes += _apply_trading_state(session, account, state, config, now)
-    state = _account_state(session, account, book, prices, now)
+    state = replace(state, trading_state=account.trading_state)
 
     verdict = decide(signal, state, limits, config, now, last_price)
     decision = Decision(
