@@ -44,6 +44,7 @@ browser:
 lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 test: install-dev browser lint
 	$(BIN)/python -m pytest -rs -n 2 $(PYTEST_ARGS)

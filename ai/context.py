@@ -13,6 +13,7 @@ from decimal import Decimal
 import numpy as np
 import pandas as pd
 import pandas_ta as ta
+from numpy.typing import NDArray
 
 from ai.actions import Action
 
@@ -121,17 +122,17 @@ class MarketContext:
 class IndicatorTable:
     """The indicator frame as plain arrays, made once so that each context costs microseconds, not pandas calls."""
 
-    open_ns: np.ndarray
+    open_ns: NDArray[np.int64]
     bar_ns: int
-    values: np.ndarray
+    values: NDArray[np.float64]
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame) -> "IndicatorTable":
         missing = [name for name in INDICATOR_COLUMNS if name not in frame.columns]
         if missing:
             raise ValueError(f"not an indicator frame from compute_indicators: missing column(s) {', '.join(missing)}")
-        _check_index(frame)
-        open_ns = frame.index.as_unit("ns").asi8
+        index = _check_index(frame)
+        open_ns = index.as_unit("ns").asi8
         steps = np.diff(open_ns)
         if steps.size == 0:
             raise ValueError("need at least two bars to tell the bar duration")
@@ -190,8 +191,8 @@ def compute_indicators(candles: pd.DataFrame) -> pd.DataFrame:
 
     bands = ta.bbands(close, length=BB_LENGTH, lower_std=BB_STD, upper_std=BB_STD, talib=False)
     for prefix, name in (("BBL_", "bb_lower"), ("BBM_", "bb_mid"), ("BBU_", "bb_upper")):
-        column = None if bands is None else next(c for c in bands.columns if c.startswith(prefix))
-        columns[name] = _series_or_nan(None if column is None else bands[column], index)
+        label = None if bands is None else next(c for c in bands.columns if c.startswith(prefix))
+        columns[name] = _series_or_nan(None if label is None else bands[label], index)
     # %B and width are derived here: pandas-ta adds an epsilon to the whole series when any band width is zero, which
     # would make every row depend on whether a flat stretch exists anywhere, future rows included.
     width = columns["bb_upper"] - columns["bb_lower"]
@@ -506,12 +507,14 @@ def _series_or_nan(series: pd.Series | None, index: pd.Index, valid_from: int = 
     return values
 
 
-def _check_index(frame: pd.DataFrame) -> None:
+def _check_index(frame: pd.DataFrame) -> pd.DatetimeIndex:
+    """The frame's index, once it is known to be a tz-aware UTC DatetimeIndex of unique, ascending open times."""
     index = frame.index
     if not isinstance(index, pd.DatetimeIndex) or index.tz is None or str(index.tz) != "UTC":
         raise ValueError("candles need a tz-aware UTC DatetimeIndex of bar open times")
     if not index.is_monotonic_increasing or not index.is_unique:
         raise ValueError("candle open times must be unique and ascending")
+    return index
 
 
 def _check_candles(candles: pd.DataFrame) -> None:

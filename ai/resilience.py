@@ -16,7 +16,8 @@ class RetryPolicy:
 
     def delay(self, attempt: int, rng: Callable[[], float]) -> float:
         """Full jitter: a random wait up to the exponential bound, so many clients do not retry in lockstep."""
-        bound = min(self.max_delay_seconds, self.base_delay_seconds * 2 ** (attempt - 1))
+        # Annotated: typeshed types `int ** int` as Any (a negative exponent gives a float).
+        bound: float = min(self.max_delay_seconds, self.base_delay_seconds * 2 ** (attempt - 1))
         return bound * rng()
 
 

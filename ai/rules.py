@@ -27,10 +27,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from numbers import Integral, Real
 from types import MappingProxyType
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pandas_ta as ta
+from numpy.typing import NDArray
 
 from ai.actions import Action
 from ai.context import price_decimals, rsi_with_warmup
@@ -38,6 +40,9 @@ from ai.outcome import hold
 from ai.signal import Signal
 
 Params = Mapping[str, int | float]
+Floats = NDArray[np.float64]
+# What a strategy's compute returns: per-bar action codes (_NONE, _BUY, _SELL), confidences, and quoted features.
+Verdicts = tuple[NDArray[np.integer[Any]], Floats, dict[str, Floats]]
 
 _OHLCV = ("open", "high", "low", "close", "volume")
 _NONE, _BUY, _SELL = 0, 1, 2
@@ -68,12 +73,12 @@ class Prepared:
 
     strategy: str
     params: Params
-    action: np.ndarray  # per bar: 0 nothing, 1 BUY, 2 SELL
-    confidence: np.ndarray
-    close: np.ndarray
-    stop: np.ndarray
-    target: np.ndarray  # NaN when there is no take profit
-    features: Mapping[str, np.ndarray]  # the values the reasoning quotes
+    action: NDArray[np.integer[Any]]  # per bar: 0 nothing, 1 BUY, 2 SELL (int8 once prepared)
+    confidence: NDArray[np.int64]
+    close: Floats
+    stop: Floats
+    target: Floats  # NaN when there is no take profit
+    features: Mapping[str, Floats]  # the values the reasoning quotes
     horizon_bars: int
 
     def __len__(self) -> int:
@@ -84,7 +89,7 @@ class Prepared:
 class _Strategy:
     params: tuple[ParamSpec, ...]
     check: Callable[[Params], None]
-    compute: Callable[[pd.DataFrame, Params, np.ndarray], tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]]
+    compute: Callable[[pd.DataFrame, Params, Floats], Verdicts]
     explain: Callable[[Prepared, int, Action], tuple[str, list[str]]]
     horizon: Callable[[Params], int]
 
@@ -190,7 +195,9 @@ def _value(spec: ParamSpec, given: object) -> int | float:
         except ValueError:
             raise wrong_type from None
     elif isinstance(given, accepted) and not isinstance(given, bool):
-        value = spec.kind(given)
+        # `accepted` follows `kind`: int() only ever gets an Integral (which has __int__), float() a Real. mypy
+        # cannot tie the two together and sees int() called with a Real.
+        value = spec.kind(given)  # type: ignore[call-overload]
     else:
         raise wrong_type
     below = value <= spec.minimum if spec.above_minimum else value < spec.minimum
@@ -210,22 +217,22 @@ def _price(value: float, close: float) -> Decimal:
     return Decimal(f"{value:.{max(price_decimals(close), price_decimals(value))}f}")
 
 
-def _atr(frame: pd.DataFrame, length: int) -> np.ndarray:
+def _atr(frame: pd.DataFrame, length: int) -> Floats:
     atr = ta.atr(frame["high"], frame["low"], frame["close"], length=length, talib=False)
     return np.full(len(frame), np.nan) if atr is None else atr.to_numpy(dtype=np.float64)
 
 
-def _sma(series: pd.Series, length: int) -> np.ndarray:
+def _sma(series: "pd.Series[float]", length: int) -> Floats:
     sma = ta.sma(series, length=length, talib=False)
     return np.full(len(series), np.nan) if sma is None else sma.to_numpy(dtype=np.float64)
 
 
-def _ema(series: pd.Series, length: int) -> np.ndarray:
+def _ema(series: "pd.Series[float]", length: int) -> Floats:
     ema = ta.ema(series, length=length, talib=False)
     return np.full(len(series), np.nan) if ema is None else ema.to_numpy(dtype=np.float64)
 
 
-def _previous(values: np.ndarray, fill: object) -> np.ndarray:
+def _previous[G: np.generic](values: NDArray[G], fill: object) -> NDArray[G]:
     shifted = np.empty_like(values)
     if len(values):
         shifted[0] = fill
@@ -242,9 +249,7 @@ def _atr_factor(prepared: Prepared, index: int) -> str:
     return f"ATR{prepared.params['atr_length']} {_fmt(atr, close)}"
 
 
-def _compute_sma_cross(
-    frame: pd.DataFrame, params: Params, atr: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+def _compute_sma_cross(frame: pd.DataFrame, params: Params, atr: Floats) -> Verdicts:
     close = frame["close"]
     fast, slow = _sma(close, int(params["fast"])), _sma(close, int(params["slow"]))
     spread = fast - slow
@@ -272,9 +277,7 @@ def _explain_sma_cross(prepared: Prepared, index: int, action: Action) -> tuple[
     return f"SMA{fast_n} crossed below SMA{slow_n}: closing the long.", [f"SMA{fast_n} {fast} < SMA{slow_n} {slow}"]
 
 
-def _compute_ema_rsi_volume(
-    frame: pd.DataFrame, params: Params, atr: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+def _compute_ema_rsi_volume(frame: pd.DataFrame, params: Params, atr: Floats) -> Verdicts:
     close_series, volume_series = frame["close"], frame["volume"]
     close = close_series.to_numpy()
     ema_fast, ema_slow = _ema(close_series, int(params["ema_fast"])), _ema(close_series, int(params["ema_slow"]))
@@ -324,9 +327,7 @@ def _explain_ema_rsi_volume(prepared: Prepared, index: int, action: Action) -> t
     return f"Exit: {' and '.join(reasons)}.", factors
 
 
-def _compute_rsi_reversion(
-    frame: pd.DataFrame, params: Params, atr: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+def _compute_rsi_reversion(frame: pd.DataFrame, params: Params, atr: Floats) -> Verdicts:
     rsi = rsi_with_warmup(frame["close"], int(params["length"])).to_numpy(dtype=np.float64)
     low, high = params["low"], params["high"]
     buy, sell = rsi < low, rsi > high

@@ -51,7 +51,8 @@ class Signal(BaseModel):
 
         Every signal request sends it, so it is generated once; each caller gets its own copy to change freely.
         """
-        return json.loads(_tool_schema_text())
+        schema: dict[str, Any] = json.loads(_tool_schema_text())
+        return schema
 
     def scaled(self, factor: Decimal) -> "Signal":
         """The same signal with every price multiplied by `factor` (blind-mode prices mapped back)."""

@@ -110,7 +110,14 @@ def _empty_outcome(
 
 
 def _rules_outcome(spec: SourceSpec, query: SignalQuery, attempts: list[Attempt]) -> SignalOutcome:
-    signal = rules.rules_signal(spec.strategy, dict(query.rule_params), query.candles, query.context.allowed_actions)
+    # parse_source gives every rules spec a strategy; a hand-built SourceSpec("rules") without one keeps failing
+    # inside rules_signal as an unknown strategy (ValueError), as it always has.
+    signal = rules.rules_signal(
+        spec.strategy,  # type: ignore[arg-type]
+        dict(query.rule_params),
+        query.candles,
+        query.context.allowed_actions,
+    )
     attempts.append(Attempt(str(spec), "ok"))
     return SignalOutcome(
         signal=signal,

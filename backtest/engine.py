@@ -14,6 +14,7 @@ from decimal import Decimal
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
 from ai.actions import Action
 from ai.context import AccountFacts, PositionFacts, allowed_actions
@@ -175,7 +176,7 @@ class _Run:
         curve = EquityCurve(times=self.curve_times, equity=equity, close=self.close, in_position=holding)
         return EngineResult(self.trades, curve, self.fees, self.decisions, self.signals, self.refusals, self.rejected)
 
-    def _marked_curve(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+    def _marked_curve(self, n: int) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
         """Equity at every close from the cash and quantity in force after each event (they only change there)."""
         starts = np.array([i for i, _, _ in self.changes], dtype=np.int64)
         spans = np.diff(np.append(starts, n))
@@ -217,11 +218,13 @@ class _Run:
                 self.refusals[str(reason.code)] = self.refusals.get(str(reason.code), 0) + 1
             return
         spec = verdict.order
+        assert spec is not None  # Decision guarantees it: an approved decision always carries its order
         self.pending = OrderRequest(self.symbol, OrderSide(spec.side), OrderType.MARKET, spec.quantity, f"bt{i}")
         self.pending_levels = (spec.stop_loss, spec.take_profit)
 
     def _fill_pending(self, i: int) -> None:
         request, self.pending = self.pending, None
+        assert request is not None  # run() calls this only while an order is pending
         self._now = _utc(self.times[i])
         self.fill_price = _decimal(self.open[i])
         try:
@@ -233,6 +236,7 @@ class _Run:
         self.fees += fill.fee
         if request.side is OrderSide.BUY:
             stop, target = self.pending_levels
+            assert state.average_price is not None  # the book recorded a fill, so the order reported its price
             self.open_trade = _OpenTrade(
                 self._now, state.average_price, fill.quantity, fill.fee, stop, target, state.average_price
             )
@@ -244,6 +248,7 @@ class _Run:
 
     def _manage_stops(self, i: int) -> None:
         trade = self.open_trade
+        assert trade is not None  # run() manages stops only while a trade is open
         position = OpenPosition(
             self.symbol, trade.quantity, trade.entry_price, trade.stop_loss, trade.take_profit, trade.highest
         )
@@ -276,6 +281,8 @@ class _Run:
 
     def _record_exit(self, fill: PaperFill, reason: str) -> None:
         trade, self.open_trade = self.open_trade, None
+        assert trade is not None  # only a sell that closes the open trade gets here
+        assert fill.realized_pnl is not None  # the book sets it on every sell's fill
         self.stop_f, self.target_f = -np.inf, np.inf
         day = fill.executed_at.date()
         self.realized_by_day[day] = self.realized_by_day.get(day, Decimal(0)) + fill.realized_pnl
@@ -307,7 +314,7 @@ class _Run:
 
     def _account_state(self, equity: Decimal, peak: Decimal, now: datetime) -> AccountState:
         trade = self.open_trade
-        positions = ()
+        positions: tuple[OpenPosition, ...] = ()
         if trade is not None:
             held = self.book.positions[self.symbol].quantity
             positions = (

@@ -30,6 +30,7 @@ Trade metrics are None without trades. Every float returned is finite or None, s
 import math
 
 import numpy as np
+from numpy.typing import NDArray
 
 from backtest.results import EquityCurve, TradeRecord
 
@@ -125,7 +126,7 @@ def _cagr_pct(growth: float, years: float) -> float | None:
     return math.expm1(exponent) * 100
 
 
-def _longest_run(mask: np.ndarray) -> int:
+def _longest_run(mask: NDArray[np.bool_]) -> int:
     if not mask.any():
         return 0
     edges = np.diff(np.concatenate(([0], mask.astype(np.int8), [0])))

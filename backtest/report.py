@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from backtest.results import (
     BacktestReport,
@@ -79,7 +80,9 @@ def write_html(report: BacktestReport, path: Path | str) -> None:
     Path(path).write_text(render_html(report), encoding="utf-8")
 
 
-def downsample(times: np.ndarray, values: np.ndarray, max_points: int = MAX_POINTS) -> tuple[np.ndarray, np.ndarray]:
+def downsample[T: np.generic](
+    times: NDArray[T], values: NDArray[np.float64], max_points: int = MAX_POINTS
+) -> tuple[NDArray[T], NDArray[np.float64]]:
     """At most max_points points in time order, keeping each bucket's min and max and both ends.
 
     Plain striding would step over the deepest trough of a drawdown; min/max per bucket keeps every extreme visible.
@@ -301,8 +304,8 @@ _NS_PER_DAY = 86_400 * 10**9
 class _Line:
     label: str
     color: str
-    x: np.ndarray
-    y: np.ndarray
+    x: NDArray[np.int64]
+    y: NDArray[np.float64]
     filled: bool = False
 
 
@@ -345,7 +348,7 @@ def _charts(report: BacktestReport) -> str:
     )
 
 
-def _line(label: str, color: str, x: np.ndarray, y: np.ndarray, *, filled: bool = False) -> _Line:
+def _line(label: str, color: str, x: NDArray[np.int64], y: NDArray[np.float64], *, filled: bool = False) -> _Line:
     thin_x, thin_y = downsample(x, np.asarray(y, dtype=np.float64))
     return _Line(label, color, thin_x, thin_y, filled)
 
@@ -390,10 +393,11 @@ def _svg_chart(
     y_low, y_high = ticks[0], ticks[-1]
     right, bottom = _WIDTH - _RIGHT, height - _BOTTOM
 
-    def px(values: np.ndarray) -> np.ndarray:
+    # Both map a whole series or one value (a tick, a marker): the result has the argument's shape.
+    def px[V: (NDArray[np.float64], np.float64)](values: V) -> V:
         return _LEFT + (values - x_low) / (x_high - x_low) * (right - _LEFT)
 
-    def py(values: np.ndarray) -> np.ndarray:
+    def py[V: (NDArray[np.float64], np.float64)](values: V) -> V:
         return bottom - (values - y_low) / (y_high - y_low) * (bottom - _TOP)
 
     parts = [f'<svg viewBox="0 0 {_WIDTH} {height}" role="img" aria-label="{_esc(label)}">']
@@ -445,7 +449,7 @@ def _legend(items: list[tuple[str, str]], *, markers: bool) -> str:
     return "".join(parts)
 
 
-def _points(xs: np.ndarray, ys: np.ndarray) -> str:
+def _points(xs: NDArray[np.float64], ys: NDArray[np.float64]) -> str:
     return " ".join(f"{x:.1f},{y:.1f}" for x, y in zip(xs.tolist(), ys.tolist(), strict=True))
 
 
@@ -479,7 +483,7 @@ def _time_ticks(low: int, high: int, count: int = 6) -> list[tuple[int, str, str
     ]
 
 
-def _ns(times: np.ndarray) -> np.ndarray:
+def _ns(times: NDArray[np.datetime64]) -> NDArray[np.int64]:
     return np.asarray(times, dtype="datetime64[ns]").astype(np.int64)
 
 

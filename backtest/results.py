@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 EXIT_REASONS = frozenset({"signal", "stop", "take_profit", "end_of_data"})
 
@@ -45,10 +46,10 @@ class TradeRecord:
 class EquityCurve:
     """Per-bar account state at each bar's close: one entry per bar in every array."""
 
-    times: np.ndarray
-    equity: np.ndarray
-    close: np.ndarray
-    in_position: np.ndarray
+    times: NDArray[np.datetime64]
+    equity: NDArray[np.float64]
+    close: NDArray[np.float64]
+    in_position: NDArray[np.bool_]
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "times", np.asarray(self.times, dtype="datetime64[ns]"))
@@ -93,12 +94,15 @@ class BacktestReport:
 
 def iso_utc(moment: datetime | np.datetime64) -> str:
     """ISO-8601 in UTC with a "Z" suffix, the one time format of every output."""
+    when: datetime
     if isinstance(moment, np.datetime64):
         # numpy times are naive but hold UTC by contract; going through datetime keeps one formatter for both kinds.
-        moment = moment.astype("datetime64[us]").astype(datetime).replace(tzinfo=UTC)
-    if moment.utcoffset() is None:
-        raise ValueError(f"naive datetime {moment!r}: times must be UTC-aware")
-    return moment.astimezone(UTC).replace(tzinfo=None).isoformat() + "Z"
+        when = moment.astype("datetime64[us]").astype(datetime).replace(tzinfo=UTC)
+    else:
+        when = moment
+    if when.utcoffset() is None:
+        raise ValueError(f"naive datetime {when!r}: times must be UTC-aware")
+    return when.astimezone(UTC).replace(tzinfo=None).isoformat() + "Z"
 
 
 def decimal_text(value: Decimal) -> str:

@@ -4,6 +4,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from datetime import date
 from decimal import ROUND_DOWN, Decimal
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -26,7 +27,7 @@ def run_backtest(
     source: BarSignalSource,
     first_decision: int,
     *,
-    described: dict,
+    described: dict[str, Any],
     ai_usage: Callable[[], AiUsage],
     warnings: list[str],
     progress: Callable[[float], None] | None = None,
@@ -44,7 +45,9 @@ def run_backtest(
     rules_baseline = run_engine(candles, market, settings, RulesSource(BASELINE_RULES, {}, candles), first_decision)
     hold_curve, hold_trades, hold_fees = buy_and_hold(candles, market, settings, first_decision)
 
-    def metrics(outcome_curve: EquityCurve, trades: list[TradeRecord], fees: Decimal, ai_cost: Decimal) -> dict:
+    def metrics(
+        outcome_curve: EquityCurve, trades: list[TradeRecord], fees: Decimal, ai_cost: Decimal
+    ) -> dict[str, float | int | None]:
         return compute_metrics(
             _sliced(outcome_curve, window),
             trades,
@@ -54,7 +57,8 @@ def run_backtest(
             float(ai_cost),
         )
 
-    times = candles.index
+    # cast: run_engine's contract (and the stubs cannot know it): candles carry a UTC DatetimeIndex of open times.
+    times = cast(pd.DatetimeIndex, candles.index)
     gaps = [
         {
             "first_missing": gap.first_missing.isoformat(),
@@ -145,7 +149,7 @@ def contamination_warning(model: str, knowledge_cutoff: date | None, window_end:
     return None
 
 
-def settings_dict(settings: BacktestSettings) -> dict:
+def settings_dict(settings: BacktestSettings) -> dict[str, Any]:
     return {
         "symbol": settings.symbol,
         "timeframe": settings.timeframe,

@@ -1,12 +1,13 @@
 """Signal sources for backtests: the same rules and LLM paths as live trading, asked at each decision bar."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Protocol
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
 from ai import rules
 from ai.actions import Action
@@ -29,7 +30,7 @@ class BarView:
 
 
 class BarSignalSource(Protocol):
-    def active_bars(self, length: int) -> np.ndarray:
+    def active_bars(self, length: int) -> NDArray[np.bool_]:
         """A boolean mask of the bars where the source may propose something, whatever the account holds.
 
         The engine asks only there: quiet bars cost the loop almost nothing.
@@ -42,11 +43,12 @@ class BarSignalSource(Protocol):
 class RulesSource:
     """A rules strategy, computed once over the whole history (causal) and read bar by bar."""
 
-    def __init__(self, strategy: str, params: dict, candles: pd.DataFrame) -> None:
+    def __init__(self, strategy: str, params: Mapping[str, object], candles: pd.DataFrame) -> None:
         self.prepared = rules.prepare(strategy, candles, params)
 
-    def active_bars(self, length: int) -> np.ndarray:
-        return self.prepared.action[:length] != 0
+    def active_bars(self, length: int) -> NDArray[np.bool_]:
+        active: NDArray[np.bool_] = self.prepared.action[:length] != 0  # numpy's stubs type `!=` as Any
+        return active
 
     def signal_at(self, view: BarView) -> Signal:
         return rules.signal_at(self.prepared, view.index, view.allowed_actions)
@@ -80,7 +82,7 @@ class LlmSource:
         self.tally = AiTally()
         self._on_answer = on_answer
 
-    def active_bars(self, length: int) -> np.ndarray:
+    def active_bars(self, length: int) -> NDArray[np.bool_]:
         return np.ones(length, dtype=bool)
 
     def signal_at(self, view: BarView) -> Signal:
@@ -115,7 +117,7 @@ class JournalSource:
         self.tally = AiTally(decisions=decisions, cache_hits=decisions)
         self._not_allowed = hold("The recorded action is not allowed now.")
 
-    def active_bars(self, length: int) -> np.ndarray:
+    def active_bars(self, length: int) -> NDArray[np.bool_]:
         mask = np.zeros(length, dtype=bool)
         mask[[index for index in self.answers if index < length]] = True
         return mask

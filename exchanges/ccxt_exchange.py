@@ -186,7 +186,7 @@ class CcxtExchange:
             raise PermanentExchangeError(f"{self.id}: {action} by client order id is not supported yet")
 
     def _market(self, symbol: str) -> dict[str, Any]:
-        markets = self._call("load markets", self._client.load_markets)
+        markets: dict[str, dict[str, Any]] = self._call("load markets", self._client.load_markets)
         try:
             return markets[symbol]
         except KeyError:
@@ -212,7 +212,9 @@ def _order_state(
         client_order_id=client_order_id or order.get("clientOrderId") or "",
         exchange_order_id=order.get("id"),
         symbol=order.get("symbol") or (request.symbol if request else ""),
-        side=OrderSide(side),
+        # ccxt's JSON may carry no side, and without a request there is none to fall back on: OrderSide(None) then
+        # raises ValueError, which is the wanted failure (an order of unknown side must not be recorded).
+        side=OrderSide(side),  # type: ignore[arg-type]
         order_type=_order_type(order, request),
         status=_STATUSES.get(order.get("status") or "", OrderStatus.OPEN),
         amount=_optional_decimal(order.get("amount")) or (request.amount if request else Decimal(0)),
@@ -226,7 +228,7 @@ def _order_state(
 
 def _order_type(order: dict[str, Any], request: OrderRequest | None) -> OrderType:
     kind = order.get("type")
-    if kind in OrderType._value2member_map_:
+    if kind in OrderType._value2member_map_ and isinstance(kind, str):  # every value there is a str: narrows only
         return OrderType(kind)
     if request is not None:
         return request.order_type

@@ -48,6 +48,7 @@ def translate_ccxt_error(
     `placing_order`: ccxt reports some order rejections as BadRequest (Binance -1013 "Filter failure: NOTIONAL");
     while placing an order a malformed request is a rejected order, which is what the caller must handle.
     """
+    our_class: type[ExchangeError]
     if placing_order and isinstance(error, ccxt.BadRequest):
         our_class, problem = InvalidOrderError, "rejected the order"
     else:

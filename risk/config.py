@@ -3,6 +3,7 @@
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +157,9 @@ _CHECK_TYPE: dict[object, Callable[[str, object], None]] = {
     int: _check_int,
     tuple[str, ...]: _check_symbols,
 }
-_PARSE: dict[object, Callable[[str, object], object]] = {
+# Each parser returns the type its key names (Decimal, Decimal | None, int, tuple[str, ...]); a dict cannot say that
+# per key, so the value is Any, which is what lets `from_overrides` pass the parsed values on to the dataclass.
+_PARSE: dict[object, Callable[[str, object], Any]] = {
     Decimal: _parse_decimal,
     Decimal | None: _parse_optional_decimal,
     int: _parse_int,

@@ -73,15 +73,25 @@ class MarketLimits:
 
 
 class MarketRulesLike(Protocol):
-    """What `MarketLimits.of` reads; exchanges.markets.MarketRules has it, without risk importing exchanges."""
+    """What `MarketLimits.of` reads; exchanges.markets.MarketRules has it, without risk importing exchanges.
 
-    symbol: str
-    base: str
-    quote: str
-    amount_step: Decimal
-    price_step: Decimal
-    min_amount: Decimal
-    min_notional: Decimal
+    Read-only members, so that frozen dataclasses (MarketRules is one) satisfy it.
+    """
+
+    @property
+    def symbol(self) -> str: ...
+    @property
+    def base(self) -> str: ...
+    @property
+    def quote(self) -> str: ...
+    @property
+    def amount_step(self) -> Decimal: ...
+    @property
+    def price_step(self) -> Decimal: ...
+    @property
+    def min_amount(self) -> Decimal: ...
+    @property
+    def min_notional(self) -> Decimal: ...
 
 
 @dataclass(frozen=True, slots=True)

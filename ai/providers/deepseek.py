@@ -5,6 +5,8 @@ from typing import Any
 
 import httpx2
 import openai
+from openai.types.chat import ChatCompletionNamedToolChoiceParam
+from openai.types.shared_params import FunctionDefinition
 
 from ai.models import ModelTable, load_models
 from ai.providers.base import ProviderError, ProviderResponse, SignalRequest, Usage
@@ -35,14 +37,14 @@ class DeepSeekProvider:
     def complete(self, request: SignalRequest) -> ProviderResponse:
         info = self._models.info(self.name, request.model)
         strict = info.structured_output == "strict_tool"
-        function: dict[str, Any] = {
+        function: FunctionDefinition = {
             "name": request.tool_name,
             "description": request.tool_description,
             "parameters": request.schema,
         }
         if strict:
             function["strict"] = True
-        tool_choice = {"type": "function", "function": {"name": request.tool_name}}
+        tool_choice: ChatCompletionNamedToolChoiceParam = {"type": "function", "function": {"name": request.tool_name}}
         # Thinking is on by default, and a forced tool_choice is rejected (400) while it is.
         thinking = {"type": "disabled"}
         base_url = self._base_url + STRICT_PATH if strict else self._base_url
