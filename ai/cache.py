@@ -2,10 +2,11 @@
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
 
 from ai.providers.base import SignalRequest, Usage
@@ -51,3 +52,67 @@ class ResponseCache(Protocol):
         ...
 
     def put(self, entry: CachedResponse) -> None: ...
+
+
+# The exchange format of `cache export` / `cache import`: one JSON object per cached response.
+_KEY = re.compile(r"^[0-9a-f]{64}$")
+_USAGE_FIELDS = ("input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens")
+
+
+class CacheEntryError(ValueError):
+    """A JSON object that is not a cached response; the message says which field is wrong."""
+
+
+def entry_to_json(entry: CachedResponse) -> dict[str, Any]:
+    """A cached response as one JSON-ready object (amounts as exact decimal strings, times ISO-8601)."""
+    return {
+        "key": entry.key,
+        "provider": entry.provider,
+        "model": entry.model,
+        "prompt_version": entry.prompt_version,
+        "schema_version": entry.schema_version,
+        "arguments": entry.arguments,
+        "problem": entry.problem,
+        "raw": entry.raw,
+        "usage": {name: getattr(entry.usage, name) for name in _USAGE_FIELDS},
+        "cost_usd": str(entry.cost_usd),
+        "created_at": entry.created_at.isoformat(),
+    }
+
+
+def entry_from_json(data: dict[str, Any]) -> CachedResponse:
+    """The cached response in a JSON object made by `entry_to_json`; raises `CacheEntryError` naming the field."""
+    try:
+        return _entry_from_json(data)
+    except CacheEntryError:
+        raise
+    except KeyError as error:
+        raise CacheEntryError(f"missing field {error}") from None
+    except (ValueError, TypeError, InvalidOperation, AttributeError) as error:
+        raise CacheEntryError(str(error) or error.__class__.__name__) from None
+
+
+def _entry_from_json(data: dict[str, Any]) -> CachedResponse:
+    if not _KEY.match(str(data["key"])):
+        raise CacheEntryError("key is not a sha256 hex digest")
+    if data["arguments"] is not None and not isinstance(data["arguments"], dict):
+        raise CacheEntryError("arguments must be an object or null")
+    created_at = datetime.fromisoformat(data["created_at"])
+    if created_at.tzinfo is None:
+        raise CacheEntryError("created_at needs a UTC offset")
+    cost = Decimal(data["cost_usd"])
+    if not cost.is_finite() or cost < 0:
+        raise CacheEntryError("cost_usd must be a non-negative amount")
+    return CachedResponse(
+        key=data["key"],
+        provider=str(data["provider"]),
+        model=str(data["model"]),
+        prompt_version=str(data["prompt_version"]),
+        schema_version=str(data["schema_version"]),
+        arguments=data["arguments"],
+        problem=data["problem"],
+        raw=str(data["raw"]),
+        usage=Usage(**{name: int(data["usage"][name]) for name in _USAGE_FIELDS}),
+        cost_usd=cost,
+        created_at=created_at,
+    )

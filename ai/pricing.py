@@ -1,5 +1,6 @@
 """What an LLM call costs, from the provider's reported usage and the dated price table in ai/data/pricing.yaml."""
 
+import json
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -9,7 +10,9 @@ from pathlib import Path
 
 import yaml
 
+from ai.prompts import SYSTEM_PROMPT
 from ai.providers.base import Usage
+from ai.signal import Signal
 
 PRICING_FILE = Path(__file__).resolve().parent / "data" / "pricing.yaml"
 PER_TOKENS = Decimal(1_000_000)
@@ -130,3 +133,20 @@ def worst_case_cost(provider: str, model: str, input_tokens: int, max_output_tok
     prices = price_table().worst_case_prices(provider, model)
     dearest_input = max(prices.input, prices.cache_write)
     return (input_tokens * dearest_input + max_output_tokens * prices.output) / PER_TOKENS
+
+
+# A typical answer is ~130 tokens (benchmarks/tokens_per_decision.py); the estimate allows for more.
+EXPECTED_OUTPUT_TOKENS = 200
+
+
+def estimate_run_cost(provider: str, model: str, sample_context: str, decisions: int) -> Decimal:
+    """USD an AI run of `decisions` calls may cost, each like `sample_context`, before any cache hit.
+
+    decisions x (the estimated input tokens of the system prompt, the context and the tool schema x the dearest
+    input price + a typical answer's output tokens x the output price). Prices are per 1M tokens
+    (`ai/data/pricing.yaml`), at the dearest time of day.
+    """
+    input_tokens = estimate_tokens(SYSTEM_PROMPT, sample_context, json.dumps(Signal.tool_schema()))
+    prices = price_table().worst_case_prices(provider, model)
+    per_decision = (input_tokens * prices.input + EXPECTED_OUTPUT_TOKENS * prices.output) / PER_TOKENS
+    return per_decision * decisions

@@ -20,10 +20,11 @@ from ai.actions import Action
 from ai.context import AccountFacts, PositionFacts, allowed_actions
 from backtest.results import EquityCurve, TradeRecord
 from backtest.sources import BarSignalSource, BarView
-from exchanges.base import ExchangeError, OrderRequest
+from exchanges.base import ExchangeError, OrderRequest, OrderState
+from exchanges.book import AccountBook, Fill
 from exchanges.markets import MarketCatalog, MarketRules
 from exchanges.orders import OrderSide, OrderType
-from exchanges.paper import PaperBook, PaperExchange, PaperFill
+from exchanges.paper import PaperExchange
 from exchanges.timeframes import timeframe_duration
 from risk import (
     AccountState,
@@ -32,6 +33,7 @@ from risk import (
     RiskConfig,
     TradingState,
     decide,
+    exit_quantity,
     next_trading_state,
     update_stops,
 )
@@ -119,7 +121,7 @@ class _Run:
         self.curve_times = index.tz_convert(UTC).tz_localize(None).to_numpy()
         self.bar_length = timeframe_duration(settings.timeframe)
         self.limits = MarketLimits.of(market, settings.fee_rate)
-        self.book = PaperBook(market.quote, settings.starting_balance)
+        self.book = AccountBook(market.quote, settings.starting_balance)
         # The paper exchange fills at whatever the engine sets here: the next open, a stop, the last close.
         self.fill_price = Decimal(0)
         self._now = datetime.min.replace(tzinfo=UTC)
@@ -232,7 +234,7 @@ class _Run:
         except ExchangeError:
             self.rejected += 1
             return
-        fill = self.book.fills[-1]
+        fill = self._record(state)
         self.fees += fill.fee
         if request.side is OrderSide.BUY:
             stop, target = self.pending_levels
@@ -271,15 +273,23 @@ class _Run:
         """Exit inside bar `i` at `price` (a stop, a target, or the last close), without slippage on the level."""
         self._now = _utc(self.times[i])
         self.fill_price = price
-        held = self.book.positions[self.symbol].quantity
-        quantity = held - held % self.market.amount_step
-        self.exchange.create_order(OrderRequest(self.symbol, OrderSide.SELL, OrderType.MARKET, quantity, f"bt{i}x"))
-        fill = self.book.fills[-1]
+        quantity = exit_quantity(self.book.positions[self.symbol].quantity, self.limits)
+        state = self.exchange.create_order(
+            OrderRequest(self.symbol, OrderSide.SELL, OrderType.MARKET, quantity, f"bt{i}x")
+        )
+        fill = self._record(state)
         self.fees += fill.fee
         self._record_exit(fill, reason)
         self._sync_floats(i)
 
-    def _record_exit(self, fill: PaperFill, reason: str) -> None:
+    def _record(self, state: OrderState) -> Fill:
+        """The exchange reports the fill; the book records it, as for any account."""
+        fill = self.book.record_fill(state, self.market)
+        if fill is None:
+            raise RuntimeError(f"backtest: order {state.client_order_id} reported no fill")
+        return fill
+
+    def _record_exit(self, fill: Fill, reason: str) -> None:
         trade, self.open_trade = self.open_trade, None
         assert trade is not None  # only a sell that closes the open trade gets here
         assert fill.realized_pnl is not None  # the book sets it on every sell's fill

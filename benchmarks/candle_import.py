@@ -21,8 +21,8 @@ from sqlalchemy import make_url
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app import create_app
-from app.candle_store import import_candles
 from app.extensions import db
+from app.persistence.candles import import_candles
 from exchanges.candles import read_candle_csv
 
 FILE = Path(__file__).resolve().parent.parent / "data" / "candles" / "binance_BTCUSDT_1h_2017-08_2021-06.csv"

@@ -4,7 +4,7 @@ from risk.config import RiskConfig
 from risk.decide import decide
 from risk.limits import next_trading_state
 from risk.states import TradingState
-from risk.stops import StopUpdate, update_stops
+from risk.stops import StopUpdate, exit_quantity, update_stops
 from risk.values import (
     AccountState,
     Code,
@@ -29,6 +29,7 @@ __all__ = [
     "StopUpdate",
     "TradingState",
     "decide",
+    "exit_quantity",
     "next_trading_state",
     "update_stops",
 ]

@@ -6,6 +6,15 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 
+class RiskSettingError(ValueError):
+    """A risk setting that cannot be used. `setting` is the one that failed its check; `related` names the settings
+    its allowed range depends on, so a caller can tell a user which of their changes conflicts with which."""
+
+    def __init__(self, setting: str, message: str, related: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.setting, self.related = setting, related
+
+
 @dataclass(frozen=True, slots=True)
 class RiskConfig:
     """Risk settings; percentages are in percent (1 means 1%). Defaults suit a ~100 USDT spot account; see MEANINGS."""
@@ -39,8 +48,22 @@ class RiskConfig:
         _within("min_reward_risk", self.min_reward_risk, 0, 100)
         # A stop at or beyond 100% would sit at or below zero and never protect anything.
         _within("min_stop_pct", self.min_stop_pct, 0, 100, high_open=True)
-        _within("max_stop_pct", self.max_stop_pct, self.min_stop_pct, 100, low_open=True, high_open=True)
-        _within("default_stop_pct", self.default_stop_pct, self.min_stop_pct, self.max_stop_pct)
+        _within(
+            "max_stop_pct",
+            self.max_stop_pct,
+            self.min_stop_pct,
+            100,
+            low_open=True,
+            high_open=True,
+            related=("min_stop_pct",),
+        )
+        _within(
+            "default_stop_pct",
+            self.default_stop_pct,
+            self.min_stop_pct,
+            self.max_stop_pct,
+            related=("min_stop_pct", "max_stop_pct"),
+        )
         _within("min_raise_tolerance_pct", self.min_raise_tolerance_pct, 0, 100)
         _within("cooldown_minutes", self.cooldown_minutes, 0, 7 * 24 * 60)
         if self.trailing_stop_pct is not None:
@@ -52,7 +75,9 @@ class RiskConfig:
         names = [spec.name for spec in fields(cls)]
         unknown = sorted(set(overrides) - set(names))
         if unknown:
-            raise ValueError(f"unknown risk setting(s) {', '.join(unknown)}; allowed: {', '.join(names)}")
+            raise RiskSettingError(
+                unknown[0], f"unknown risk setting(s) {', '.join(unknown)}; allowed: {', '.join(names)}"
+            )
         types = {spec.name: spec.type for spec in fields(cls)}
         return cls(**{name: _PARSE[types[name]](name, value) for name, value in overrides.items()})
 
@@ -77,8 +102,19 @@ MEANINGS: Mapping[str, str] = {
 }
 
 
-def _problem(name: str, what: str, value: object) -> ValueError:
-    return ValueError(f"risk setting {name}: {what} (got {value!r})")
+def _problem(name: str, what: str, value: object, related: tuple[str, ...] = ()) -> RiskSettingError:
+    return RiskSettingError(name, f"risk setting {name}: {what} (got {_shown(value)})", related)
+
+
+def _shown(value: object) -> str:
+    """As a user writes it: 50, 0.3, "abc", BTC/USDT (never Decimal('50'))."""
+    if isinstance(value, Decimal) and value.is_finite():
+        return format(value.normalize(), "f")
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, tuple | list):
+        return ",".join(str(item) for item in value)
+    return str(value)
 
 
 def _within(
@@ -89,12 +125,13 @@ def _within(
     *,
     low_open: bool = False,
     high_open: bool = False,
+    related: tuple[str, ...] = (),
 ) -> None:
     too_low = value <= low if low_open else value < low
     too_high = value >= high if high_open else value > high
     if too_low or too_high:
-        interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
-        raise _problem(name, f"must be in {interval}", value)
+        interval = f"{'(' if low_open else '['}{_shown(low)}, {_shown(high)}{')' if high_open else ']'}"
+        raise _problem(name, f"must be in {interval}", value, related)
 
 
 def _check_decimal(name: str, value: object) -> None:

@@ -16,11 +16,18 @@ class StopUpdate:
     highest_price: Decimal
     stop_loss: Decimal | None  # never below the position's previous stop
     exit_price: Decimal | None  # set when the position should be closed now
+    exit_quantity: Decimal | None  # what to sell when exit_price is set: the held quantity in whole amount steps
     reasons: tuple[Reason, ...]  # STOP_RAISED, STOP_HIT or TAKE_PROFIT_HIT; empty when nothing happened
 
     @property
     def exit_reason(self) -> Reason | None:
         return next((r for r in self.reasons if r.code in (Code.STOP_HIT, Code.TAKE_PROFIT_HIT)), None)
+
+
+def exit_quantity(held: Decimal, market: MarketLimits) -> Decimal:
+    """The part of a held quantity an exit order can sell: whole amount steps (the rest cannot be ordered)."""
+    with localcontext(EXACT):
+        return floor_to_step(held, market.amount_step)
 
 
 def update_stops(
@@ -47,6 +54,7 @@ def update_stops(
         step, quote = market.price_step, market.quote
         stop, target = position.stop_loss, position.take_profit
         highest = max(position.highest_price, high)
+        sellable = exit_quantity(position.quantity, market)
         if stop is not None and low <= stop:
             exit_price = min(stop, open_ if open_ is not None else high)
             low_text, stop_text, exit_text = on_grid(step, low, stop, exit_price)
@@ -55,7 +63,7 @@ def update_stops(
                 f"low {low_text} <= stop {stop_text} {quote}: exit at {exit_text}",
                 exact(low=low, stop_loss=stop, exit_price=exit_price),
             )
-            return StopUpdate(highest, stop, exit_price, (hit,))
+            return StopUpdate(highest, stop, exit_price, sellable, (hit,))
         if target is not None and high >= target:
             exit_price = max(target, open_ if open_ is not None else low)
             high_text, target_text, exit_text = on_grid(step, high, target, exit_price)
@@ -64,13 +72,13 @@ def update_stops(
                 f"high {high_text} >= take profit {target_text} {quote}: exit at {exit_text}",
                 exact(high=high, take_profit=target, exit_price=exit_price),
             )
-            return StopUpdate(highest, stop, exit_price, (hit,))
+            return StopUpdate(highest, stop, exit_price, sellable, (hit,))
         if config.trailing_stop_pct is None:
-            return StopUpdate(highest, stop, None, ())
+            return StopUpdate(highest, stop, None, None, ())
 
         trailed = floor_to_step(highest * (1 - config.trailing_stop_pct / HUNDRED), step)
         if trailed <= 0 or (stop is not None and trailed <= stop):
-            return StopUpdate(highest, stop, None, ())
+            return StopUpdate(highest, stop, None, None, ())
         new_text, highest_text = on_grid(step, trailed, highest)
         previous_text = "none" if stop is None else on_grid(step, stop)[0]
         raised = Reason(
@@ -80,11 +88,11 @@ def update_stops(
             exact(previous_stop="none" if stop is None else stop, stop_loss=trailed, highest_price=highest),
         )
         if close > trailed:
-            return StopUpdate(highest, trailed, None, (raised,))
+            return StopUpdate(highest, trailed, None, None, (raised,))
         close_text, trailed_text = on_grid(step, close, trailed)
         hit = Reason(
             Code.STOP_HIT,
             f"close {close_text} <= raised stop {trailed_text} {quote}: exit at the close",
             exact(close=close, stop_loss=trailed, exit_price=close),
         )
-        return StopUpdate(highest, trailed, close, (raised, hit))
+        return StopUpdate(highest, trailed, close, sellable, (raised, hit))

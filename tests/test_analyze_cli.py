@@ -14,9 +14,9 @@ from sqlalchemy import select
 from ai.pricing import call_cost
 from ai.providers.base import Usage
 from app import create_app, current_settings
-from app.candle_store import import_candles
 from app.extensions import db
 from app.models import Account, AccountKind, Analysis, BudgetLedgerEntry, LedgerStatus, LlmCredential, User
+from app.persistence.candles import import_candles
 from exchanges.candles import read_candle_csv
 from exchanges.vault import CredentialVault, mask_secret
 from tests.conftest import PROJECT_ROOT, clean_environ, make_empty_database
@@ -287,8 +287,8 @@ def test_a_corrupt_cache_file_imports_nothing(make_app, tmp_path):
         (["--signals", "rules:sma_cross", "--param", "fast=ten"], "fast"),
         (["--signals", "rules:sma_cross", "--param", "nonsense"], "is not KEY=VALUE"),
         (["--max-cost", "-1"], "must be a positive amount"),
-        (["--market", "kraken"], "unknown market 'kraken'"),
-        (["--account", "999"], "no account #999 for this user"),
+        (["--market", "kraken"], 'market must be store or ccxt:EXCHANGE, got "kraken"'),
+        (["--account", "999"], "no account #999"),
     ],
 )
 def test_bad_input_is_named(make_app, args, message):

@@ -9,14 +9,16 @@ from flask_migrate import upgrade
 from sqlalchemy import select
 
 from app import create_app, current_settings
-from app.backtests import BacktestRequest, create_backtest, reports_dir, start_in_background
-from app.candle_store import import_candles
 from app.extensions import db
+from app.jobs.backtests import start_in_background
 from app.models import Backtest, BacktestJournal, BacktestStatus, User
+from app.persistence.candles import import_candles
+from app.services.backtests import BacktestRequest, create_backtest, reports_dir
 from exchanges.candles import read_candle_csv
 from tests.conftest import PROJECT_ROOT, clean_environ
 from tests.fakes.llm_servers import answer, deepseek_server_fixture  # noqa: F401
 
+BTC_2017_1H = PROJECT_ROOT / "data" / "candles" / "binance_BTCUSDT_1h_2017-08_2021-06.csv"
 BTC_2024_1H = PROJECT_ROOT / "data" / "candles" / "binance_BTCUSDT_1h_2024-01_2024-09.csv"
 HOLD = {
     "action": "HOLD",
@@ -94,22 +96,97 @@ def test_csv_input_gives_the_same_result_as_the_store(app, tmp_path):
     assert stored["trades"] == from_file["trades"]
 
 
+STORED = "stored: 2024-01-01 00:00 -> 2024-09-06 03:00 UTC"
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--signals", "rules:sma_cross", "--start", "2030-01-01"], "not enough candles"),
+        (
+            ["--signals", "rules:sma_cross", "--start", "2030-01-01"],
+            f"start 2030-01-01 is after the stored BTC/USDT 1h candles ({STORED[8:]})",
+        ),
+        (
+            ["--signals", "rules:sma_cross", "--start", "2024-05-01", "--end", "2024-04-01"],
+            "end 2024-04-01 is before start 2024-05-01",
+        ),
+        (
+            ["--signals", "rules:sma_cross", "--end", "2023-06-01"],
+            "end 2023-06-01 is before the stored BTC/USDT 1h candles",
+        ),
+        (
+            ["--signals", "rules:sma_cross", "--start", "2024-02-30"],
+            'start must be a date (YYYY-MM-DD), got "2024-02-30" [--start]',
+        ),
         (["--signals", "rules:nope"], "unknown rules strategy 'nope'"),
-        (["--signals", "rules:sma_cross", "--fee-rate", "abc"], "--fee-rate 'abc' is not a number"),
+        (["--signals", "rules:sma_cross", "--fee-rate", "abc"], 'fee_rate must be a number, got "abc" [--fee-rate]'),
+        (
+            ["--signals", "rules:sma_cross", "--fee-rate", "5"],
+            'fee_rate must be a fraction in [0, 1), e.g. 0.001 for 0.1%, got "5"',
+        ),
+        (["--signals", "rules:sma_cross", "--balance", "abc"], 'balance must be a number, got "abc" [--balance]'),
+        (["--symbol", "BTC/USTD", "--signals", "rules:sma_cross"], "unknown symbol 'BTC/USTD' on binance"),
+        (["--symbol", "ETH/USDT", "--signals", "rules:sma_cross"], "no ETH/USDT 1h candles stored for binance"),
         (["--signals", "deepseek -> rules:sma_cross"], "one signal source"),
-        (["--signals", "rules:sma_cross", "--cache-only"], "--cache-only applies to AI"),
+        (["--signals", "rules:sma_cross", "--cache-only"], "cache_only applies to AI signal sources"),
     ],
 )
-def test_bad_input_fails_with_a_named_problem_and_a_failed_record(app, args, message):
+def test_bad_input_is_refused_with_a_named_problem_and_records_nothing(app, args, message):
     seed_user_and_candles()
     result, _ = backtest(app, *args)
     assert result.exit_code == 1
     assert message in result.output
-    assert db.session.scalars(select(Backtest)).one().status is BacktestStatus.FAILED
+    assert len(result.output.strip().splitlines()) == 1
+    assert db.session.scalars(select(Backtest)).all() == []
+
+
+def test_a_bad_risk_file_is_refused_and_records_nothing(app, tmp_path):
+    seed_user_and_candles()
+    risk = tmp_path / "risk.json"
+    risk.write_text('{"min_stop_pct": 12}')
+    result, _ = backtest(app, "--signals", "rules:sma_cross", "--risk", str(risk))
+    assert result.exit_code == 1 and "risk setting max_stop_pct" in result.output
+    risk.write_text("{not json")
+    result, _ = backtest(app, "--signals", "rules:sma_cross", "--risk", str(risk))
+    assert result.exit_code == 1 and "not a JSON file" in result.output
+    assert db.session.scalars(select(Backtest)).all() == []
+
+
+def test_a_start_before_the_data_is_moved_with_a_notice(app):
+    seed_user_and_candles()
+    result, report = backtest(app, "--signals", "rules:sma_cross", "--start", "2010-01-01")
+    assert result.exit_code == 0, result.output
+    notice = next(w for w in report["warnings"] if w.startswith("start 2010-01-01"))
+    assert "is before the stored candles" in notice and "the first decision is at 2024-01-09 08:00 UTC" in notice
+
+
+def test_a_window_inside_a_gap_of_the_data_names_the_window_and_the_stored_range(app):
+    seed_user_and_candles()
+    import_candles(db.session, "binance", "BTC/USDT", "1h", read_candle_csv(BTC_2017_1H, "1h"))
+    db.session.commit()
+    result, _ = backtest(app, "--signals", "rules:sma_cross", "--start", "2022-01-01", "--end", "2023-01-01")
+    assert result.exit_code == 1
+    assert "for the window 2022-01-01 -> 2023-01-01: 0 bar(s)" in result.output
+    assert "the stored candles jump from 2021-06-09 23:00 to 2024-01-01 00:00 UTC" in result.output
+    assert "(stored: 2017-08-17 05:00 -> 2024-09-06 03:00 UTC)" in result.output
+
+
+def test_the_owner_deletes_a_backtest_and_its_reports_and_nobody_else_can(app):
+    seed_user_and_candles()
+    result, report = backtest(app, "--signals", "rules:sma_cross", "--start", "2024-08-01")
+    record = db.session.scalars(select(Backtest)).one()
+    folder = reports_dir(current_settings(), record.id)
+    assert folder.is_dir()
+    other = User(email="other@example.com", display_name="Other")
+    other.set_password("password password")
+    db.session.add(other)
+    db.session.commit()
+    runner = app.test_cli_runner()
+    refused = runner.invoke(args=["backtest-delete", str(record.id), "--user", "other@example.com"])
+    assert refused.exit_code == 1 and f"no backtest #{record.id}" in refused.output
+    deleted = runner.invoke(args=["backtest-delete", str(record.id), "--user", "bt@example.com"])
+    assert deleted.exit_code == 0, deleted.output
+    assert db.session.scalars(select(Backtest)).all() == [] and not folder.exists()
 
 
 def test_a_cached_ai_backtest_costs_nothing_the_second_time_and_repeats_exactly(ai_app, deepseek_server):
@@ -131,29 +208,54 @@ def test_a_cached_ai_backtest_costs_nothing_the_second_time_and_repeats_exactly(
     assert second["trades"] == first["trades"]
 
 
-def test_cache_only_never_calls_a_provider_and_counts_the_misses(ai_app, deepseek_server):
+def test_cache_only_without_answers_is_no_strategy_result(ai_app, deepseek_server):
+    result, report = backtest(ai_app, "--signals", "deepseek", "--cache-only", *AI_WINDOW)
+    assert result.exit_code == 1 and report is None
+    assert deepseek_server.requests == []
+    assert "no AI answers (7 misses of 7 decisions)" in result.output
+    record = db.session.scalars(select(Backtest)).one()
+    assert record.status is BacktestStatus.FAILED and record.metrics is None
+    assert record.error_message.startswith("checking the answers: no AI answers (7 misses")
+
+
+def test_cache_only_with_some_answers_says_how_many_were_missing(ai_app, deepseek_server):
+    deepseek_server.queue(*[answer(HOLD) for _ in range(4)])
+    backtest(
+        ai_app,
+        "--signals",
+        "deepseek",
+        "--max-cost",
+        "0.05",
+        "--start",
+        "2024-09-05",
+        "--end",
+        "2024-09-06",
+        "--every",
+        "8",
+    )
     result, report = backtest(ai_app, "--signals", "deepseek", "--cache-only", *AI_WINDOW)
     assert result.exit_code == 0, result.output
-    assert deepseek_server.requests == []
-    assert report["ai"]["cache_misses"] == report["ai"]["decisions"] == 7
-    assert Decimal(report["ai"]["cost_usd"]) == 0
+    assert deepseek_server.requests[4:] == []
+    assert report["ai"]["decisions"] == 7 and report["ai"]["cache_hits"] == 4
+    assert "the AI answered 4 of 7 decisions; the 3 without an answer were treated as HOLD" in report["warnings"]
     assert any("knowledge cutoff" in warning for warning in report["warnings"])
 
 
 def test_paid_runs_need_an_allowance_that_covers_the_estimate(ai_app, deepseek_server):
     result, _ = backtest(ai_app, "--signals", "deepseek", *AI_WINDOW)
-    assert result.exit_code == 1 and "set --max-cost USD" in result.output
+    assert result.exit_code == 1 and "allow it with a max_cost in USD that covers the estimate" in result.output
+    assert "[--max-cost]" in result.output
     result, _ = backtest(ai_app, "--signals", "deepseek", "--max-cost", "0.0000001", *AI_WINDOW)
-    assert result.exit_code == 1 and "is above --max-cost $0.0000" in result.output
+    assert result.exit_code == 1 and "is above max_cost $0.0000" in result.output
     assert deepseek_server.requests == []
 
 
 def test_a_background_run_reports_progress_and_results_on_its_record(app):
     seed_user_and_candles()
     user = db.session.scalars(select(User)).one()
-    record = create_backtest(
-        db.session, BacktestRequest(user_id=user.id, symbol="BTC/USDT", timeframe="1h", signals="rules:ema_rsi_volume")
-    )
+    request = BacktestRequest(user_id=user.id, symbol="BTC/USDT", timeframe="1h", signals="rules:ema_rsi_volume")
+    record = create_backtest(db.session, current_settings(), request)
+    db.session.commit()
     assert record.status is BacktestStatus.QUEUED
     start_in_background(app, record.id).join(timeout=120)
     db.session.expire_all()

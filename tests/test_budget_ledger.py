@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import select
 
 from ai.budget import BudgetCaps, BudgetExceededError, BudgetScope
-from app.ai_storage import SqlBudgetLedger
 from app.extensions import db
 from app.models import BudgetLedgerEntry, LedgerStatus, User, Watch
+from app.persistence.budget_ledger import SqlBudgetLedger
 
 NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 

@@ -9,7 +9,7 @@ import pytest
 import requests
 import responses
 
-from app.candle_store import market_catalog
+from app.persistence.markets import bundled_catalog as market_catalog
 from exchanges.market_data import MarketDataError, fetch_closed_candles, public_exchange
 from exchanges.markets import UnknownSymbolError
 from tests.conftest import PROJECT_ROOT

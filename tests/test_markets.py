@@ -2,7 +2,8 @@ from decimal import Decimal
 
 import pytest
 
-from app.candle_store import UnknownExchangeError, market_catalog
+from app.persistence.markets import UnknownExchangeError
+from app.persistence.markets import bundled_catalog as market_catalog
 from exchanges.markets import UnknownSymbolError
 from tests.conftest import PROJECT_ROOT
 

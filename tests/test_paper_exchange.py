@@ -7,10 +7,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.candle_store import market_catalog
+from app.persistence.markets import bundled_catalog as market_catalog
 from exchanges.base import InsufficientFundsError, InvalidOrderError, OrderRequest
+from exchanges.book import AccountBook
 from exchanges.orders import OrderSide, OrderStatus, OrderType
-from exchanges.paper import PaperBook, PaperExchange
+from exchanges.paper import PaperExchange
 from tests.conftest import PROJECT_ROOT
 
 NOW = datetime(2026, 11, 21, 12, tzinfo=UTC)
@@ -19,11 +20,18 @@ CATALOG = market_catalog(PROJECT_ROOT / "data", "binance")
 
 def exchange(cash="100", price="60000", slippage_bps="0", fee_rate=None):
     prices = {"BTC/USDT": Decimal(price), "ETH/USDT": Decimal("3000")}
-    book = PaperBook("USDT", Decimal(cash))
+    book = AccountBook("USDT", Decimal(cash))
     paper = PaperExchange(
         book, CATALOG, prices.__getitem__, lambda: NOW, fee_rate=fee_rate, slippage_bps=Decimal(slippage_bps)
     )
     return paper, prices
+
+
+def place(paper, request):
+    """What the app and the backtest engine do with any exchange: place, then record the reported fill."""
+    state = paper.create_order(request)
+    paper.book.record_fill(state, paper.market_rules(request.symbol))
+    return state
 
 
 def order(side, amount, client_id="c1", symbol="BTC/USDT"):
@@ -32,7 +40,7 @@ def order(side, amount, client_id="c1", symbol="BTC/USDT"):
 
 def test_a_round_trip_pays_the_fee_twice_and_reports_it_as_realized_loss():
     paper, _ = exchange()
-    bought = paper.create_order(order(OrderSide.BUY, "0.00083", "b1"))
+    bought = place(paper, order(OrderSide.BUY, "0.00083", "b1"))
     # 0.00083 BTC x 60,000 = 49.80 USDT, fee 0.1% = 0.0498
     assert (bought.status, bought.filled, bought.average_price, bought.fee) == (
         OrderStatus.CLOSED,
@@ -42,7 +50,7 @@ def test_a_round_trip_pays_the_fee_twice_and_reports_it_as_realized_loss():
     )
     assert paper.book.cash == Decimal("100") - Decimal("49.80") - Decimal("0.0498")
     assert paper.fetch_balances()["BTC"].free == Decimal("0.00083")
-    paper.create_order(order(OrderSide.SELL, "0.00083", "s1"))
+    place(paper, order(OrderSide.SELL, "0.00083", "s1"))
     sell = paper.book.fills[-1]
     assert sell.realized_pnl == Decimal("-0.0996")
     assert paper.book.cash == Decimal("100") - Decimal("0.0996")
@@ -51,8 +59,8 @@ def test_a_round_trip_pays_the_fee_twice_and_reports_it_as_realized_loss():
 
 def test_the_same_client_order_id_never_fills_twice():
     paper, _ = exchange()
-    first = paper.create_order(order(OrderSide.BUY, "0.0001", "same"))
-    second = paper.create_order(order(OrderSide.BUY, "0.0001", "same"))
+    first = place(paper, order(OrderSide.BUY, "0.0001", "same"))
+    second = place(paper, order(OrderSide.BUY, "0.0001", "same"))
     assert first == second
     assert len(paper.book.fills) == 1
 
@@ -69,16 +77,16 @@ def test_the_same_client_order_id_never_fills_twice():
 def test_orders_a_real_market_would_refuse_are_refused_and_change_nothing(request_, error, message):
     paper, _ = exchange()
     with pytest.raises(error, match=message):
-        paper.create_order(request_)
-    assert paper.book.cash == Decimal(100) and paper.book.fills == [] and paper.book.orders == {}
+        place(paper, request_)
+    assert paper.book.cash == Decimal(100) and paper.book.fills == [] and paper.orders == {}
 
 
 def test_slippage_works_against_the_trader_and_lands_on_the_price_grid():
     paper, prices = exchange(slippage_bps="5", cash="1000")
     prices["BTC/USDT"] = Decimal("60000.01")
-    buy = paper.create_order(order(OrderSide.BUY, "0.001", "b"))
+    buy = place(paper, order(OrderSide.BUY, "0.001", "b"))
     assert buy.average_price == Decimal("60030.02")  # 60000.01 x 1.0005 = 60030.015005, rounded up to 0.01
-    sell = paper.create_order(order(OrderSide.SELL, "0.001", "s"))
+    sell = place(paper, order(OrderSide.SELL, "0.001", "s"))
     assert sell.average_price == Decimal("59970.00")  # 60000.01 x 0.9995 = 59970.009995, rounded down
 
 
@@ -99,7 +107,7 @@ def test_money_is_conserved_cash_plus_cost_basis_minus_realized_is_constant(trad
         prices["BTC/USDT"] = Decimal(price)
         side = OrderSide.BUY if is_buy else OrderSide.SELL
         try:
-            paper.create_order(order(side, Decimal(steps) * Decimal("0.00001"), f"o{index}"))
+            place(paper, order(side, Decimal(steps) * Decimal("0.00001"), f"o{index}"))
         except (InsufficientFundsError, InvalidOrderError):
             continue
     book = paper.book

@@ -4,9 +4,9 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
-from app.demo import DEMO_EMAIL
 from app.extensions import db
 from app.models import Account, AccountKind, Candle, User, Watch
+from app.services.demo import DEMO_EMAIL
 
 
 def counts():
@@ -48,7 +48,7 @@ def test_seed_is_idempotent_and_prints_a_working_login(runner, app):
 
 
 def test_a_changed_password_is_not_printed_and_can_be_reset(runner, app, monkeypatch):
-    monkeypatch.setattr("app.demo.DEMO_CANDLE_FILES", ())
+    monkeypatch.setattr("app.services.demo.DEMO_CANDLE_FILES", ())
     first = runner.invoke(args=["seed-demo"])
     user = db.session.scalar(select(User).where(User.email == DEMO_EMAIL))
     user.set_password("my own password")
@@ -75,5 +75,5 @@ def test_seed_refuses_to_run_in_production(app, runner, monkeypatch):
     )
     result = runner.invoke(args=["seed-demo"])
     assert result.exit_code == 1
-    assert "seed-demo is for local instances" in result.output
+    assert "the demo is for local instances" in result.output
     assert counts()["User"] == 0

@@ -11,7 +11,6 @@ import responses
 from sqlalchemy import select
 
 from app import current_settings
-from app.candle_store import import_candles
 from app.extensions import db
 from app.models import (
     Account,
@@ -25,7 +24,8 @@ from app.models import (
     Trade,
     User,
 )
-from app.reconcile import reconcile_account
+from app.persistence.candles import import_candles
+from app.services.reconciliation import reconcile_account
 from exchanges.candles import read_candle_csv
 from exchanges.orders import OrderSide, OrderStatus, OrderType
 from exchanges.vault import CredentialVault, mask_secret
@@ -166,7 +166,7 @@ def test_a_refusal_carries_its_coded_reason_and_places_nothing(runner, trader):
 def test_execute_needs_an_account(runner, trader):
     result = runner.invoke(args=["analyze", "BTC/USDT", "--signals", "rules:rsi_reversion", "--execute"])
     assert result.exit_code == 1
-    assert "--execute needs --account" in result.output
+    assert "execute needs an account: orders go to one named account [--execute]" in result.output
 
 
 def test_the_stop_closes_the_position_on_the_bar_that_hits_it(runner, trader):

@@ -7,9 +7,9 @@ import pytest
 from flask_migrate import upgrade
 
 from app import create_app
-from app.candle_store import import_candles
 from app.extensions import db
 from app.models import Account, AccountKind, Backtest, User
+from app.persistence.candles import import_candles
 from exchanges.candles import read_candle_csv
 from tests.conftest import PROJECT_ROOT, clean_environ
 

@@ -1,11 +1,12 @@
-"""Command-line tools: `flask --app wsgi COMMAND` (see README)."""
+"""Command-line tools: `flask --app wsgi COMMAND` (see README). Each is thin: options -> a service -> print."""
 
 from flask import Flask
 
 from app.commands.accounts import account_group
 from app.commands.analysis import analyze_command
-from app.commands.backtests import backtest_command
+from app.commands.backtests import backtest_command, backtest_delete_command
 from app.commands.cache import cache_group
+from app.commands.common import one_line_errors
 from app.commands.data import import_candles_command, seed_demo_command
 from app.commands.security import rotate_keys_command
 from app.commands.trading import reconcile_command
@@ -21,6 +22,8 @@ def register_cli(app: Flask) -> None:
         reconcile_command,
         account_group,
         backtest_command,
+        backtest_delete_command,
     )
     for command in commands:
+        one_line_errors(command)
         app.cli.add_command(command)

@@ -1,17 +1,13 @@
-"""`account`: list accounts, show or change their risk settings, connect a live exchange account."""
-
-from decimal import Decimal
+"""`account`: list accounts, show or change their risk settings and trading state, resume trading, connect a live
+exchange account."""
 
 import click
 from flask.cli import with_appcontext
-from sqlalchemy import select
 
-from app import current_settings
-from app.commands.analysis import resolve_user
-from app.extensions import db
-from app.models import Account, AccountKind, AuditEvent, ExchangeCredential
-from exchanges.vault import CredentialVault, mask_secret
-from risk.config import MEANINGS, RiskConfig
+from app.commands.common import acting_user, parse_key_values, session, settings
+from app.services import accounts, system_clock
+from app.services.accounts import NewLiveAccount, RiskChange, RiskView
+from app.services.credentials import ExchangeKeys
 
 
 @click.group("account")
@@ -23,8 +19,8 @@ def account_group() -> None:
 @click.option("--user", "email", help="Whose accounts (default: the only user).")
 @with_appcontext
 def list_command(email: str | None) -> None:
-    user = resolve_user(email)
-    for account in db.session.scalars(select(Account).where(Account.user_id == user.id).order_by(Account.id)):
+    user = acting_user(email)
+    for account in accounts.list_accounts(session(), user.id):
         click.echo(
             f"#{account.id}  {account.name}  {account.kind.value} on {account.exchange_id}  "
             f"{account.current_balance:.2f} {account.quote_currency}  {account.trading_state.value}"
@@ -33,42 +29,51 @@ def list_command(email: str | None) -> None:
 
 @account_group.command("risk")
 @click.argument("account_id", type=int)
-@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="Change one risk setting.")
+@click.option("--set", "changes", multiple=True, metavar="KEY=VALUE", help="Change one risk setting.")
 @click.option("--reset", "resets", multiple=True, metavar="KEY", help="Back to the default for this setting.")
+@click.option("--user", "email", help="Whose account (default: the only user).")
 @with_appcontext
-def risk_command(account_id: int, settings: tuple[str, ...], resets: tuple[str, ...]) -> None:
-    """Show an account's risk settings, or change them (validated before anything is saved)."""
-    account = db.session.get(Account, account_id)
-    if account is None:
-        raise click.ClickException(f"no account #{account_id}")
-    overrides = dict(account.risk_settings)
-    for item in settings:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--set")
-        overrides[key.strip()] = value.strip()
-    for key in resets:
-        overrides.pop(key, None)
-    try:
-        config = RiskConfig.from_overrides(overrides)
-    except ValueError as error:
-        raise click.ClickException(str(error)) from None
-    if settings or resets:
-        account.risk_settings = overrides
-        db.session.add(
-            AuditEvent(
-                user_id=account.user_id,
-                account_id=account.id,
-                event="account.risk_settings",
-                message="risk settings changed",
-                details={"overrides": overrides},
-            )
-        )
-        db.session.commit()
-    for key, meaning in MEANINGS.items():
-        mark = "*" if key in overrides else " "
-        click.echo(f"{mark} {key:<24} {_shown(getattr(config, key)):<10} {meaning}")
+def risk_command(account_id: int, changes: tuple[str, ...], resets: tuple[str, ...], email: str | None) -> None:
+    """Show an account's trading state and risk settings, or change them (validated before anything is saved)."""
+    user = acting_user(email)
+    if changes or resets:
+        change = RiskChange(parse_key_values(changes, "--set"), tuple(key.strip() for key in resets))
+        view = accounts.change_risk_settings(session(), settings(), user.id, account_id, change)
+        session().commit()
+    else:
+        view = accounts.risk_view(session(), user.id, account_id)
+    _echo_risk(view)
+
+
+def _echo_risk(view: RiskView) -> None:
+    state = view.trading_state.value
+    click.echo(f"trading state  {state}" + (f"  ({view.state_reason})" if view.state_reason else ""))
+    if view.state_reason:
+        click.echo(f"  resume with: flask --app wsgi account resume {view.account.id}")
+    for setting in view.settings:
+        mark = "*" if setting.overridden else " "
+        click.echo(f"{mark} {setting.name:<24} {_shown(setting.value):<10} {setting.meaning}")
     click.echo("(* = set for this account; the rest are defaults)")
+
+
+@account_group.command("resume")
+@click.argument("account_id", type=int)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--user", "email", help="Whose account (default: the only user).")
+@with_appcontext
+def resume_command(account_id: int, yes: bool, email: str | None) -> None:
+    """Let a HALTED or REDUCING account open positions again (shows first why it stopped; audited)."""
+    user = acting_user(email)
+    view = accounts.risk_view(session(), user.id, account_id)
+    click.echo(f"account #{account_id} is {view.trading_state.value}: {view.state_reason or 'no reason recorded'}")
+    if not yes and view.state_reason:
+        click.confirm("Resume trading on this account?", abort=True)
+    resumed = accounts.resume_trading(session(), user.id, account_id, system_clock())
+    session().commit()
+    click.echo(
+        f"account #{account_id} is ACTIVE again; drawdown is measured from "
+        f"{resumed.peak_equity:.2f} {resumed.account.quote_currency}"
+    )
 
 
 @account_group.command("add-live")
@@ -84,35 +89,13 @@ def add_live_command(
     name: str, exchange_id: str, sandbox: bool, api_key: str, api_secret: str, passphrase: str, email: str | None
 ) -> None:
     """Store exchange keys encrypted and create a live account that trades with them."""
-    user = resolve_user(email)
-    vault = CredentialVault(current_settings().encryption_keys)
-    credential = ExchangeCredential(
-        user_id=user.id,
-        exchange_id=exchange_id,
-        label=name,
-        api_key_encrypted=vault.encrypt(api_key.strip()),
-        api_secret_encrypted=vault.encrypt(api_secret.strip()),
-        passphrase_encrypted=vault.encrypt(passphrase) if passphrase else None,
-        api_key_hint=mask_secret(api_key.strip()),
-        sandbox=sandbox,
-    )
-    db.session.add(credential)
-    db.session.flush()
-    account = Account(
-        user_id=user.id,
-        name=name,
-        kind=AccountKind.LIVE,
-        exchange_id=exchange_id,
-        credential_id=credential.id,
-        starting_balance=Decimal(0),
-        current_balance=Decimal(0),
-        peak_equity=Decimal(0),
-    )
-    db.session.add(account)
-    db.session.commit()
+    user = acting_user(email)
+    keys = ExchangeKeys(exchange_id, name, api_key, api_secret, passphrase, sandbox)
+    account = accounts.add_live_account(session(), settings(), user.id, NewLiveAccount(name, keys))
+    session().commit()
     where = f"{exchange_id} (sandbox)" if sandbox else exchange_id
     click.echo(
-        f"live account #{account.id} on {where} with key {credential.api_key_hint}; "
+        f"live account #{account.id} on {where} with key {account.credential.api_key_hint}; "
         f"run `flask --app wsgi reconcile --account {account.id}` to load its balances"
     )
 

@@ -6,21 +6,17 @@ from decimal import Decimal, InvalidOperation
 
 import click
 from flask.cli import with_appcontext
-from sqlalchemy import func, select
 
 from ai.outcome import AnalysisStatus
 from ai.signal import Signal
-from app import current_settings
-from app.analysis_pipeline import AnalysisRequest, AnalysisResult, run_analysis
-from app.extensions import db
-from app.models import User
-from app.signal_services import signal_services
-from app.trading import TradeResult
-from exchanges.market_data import MarketDataError
+from app.commands.common import acting_user, parse_key_values, session, settings
+from app.schemas.analyses import AnalysisOut
+from app.services.analyses import AnalysisRequest, AnalysisResult, run_analysis
+from app.services.credentials import signal_services
+from app.services.trading import TradeResult
 
-# Bad input of every kind (unknown symbol, timeframe, source, model, parameter, too few candles) is a
-# ValueError naming the problem; market data that cannot be fetched is the other expected failure.
-INPUT_ERRORS = (ValueError, MarketDataError)
+# Attempts that are not the source's own failure but a reason it was passed over.
+_SKIPPED = ("PROVIDER_NOT_CONFIGURED", "SKIPPED_BUDGET_EXCEEDED", "CIRCUIT_OPEN")
 
 
 @click.command("analyze")
@@ -55,45 +51,18 @@ def analyze_command(
     until = options.pop("until")
     as_json = options.pop("as_json")
     request = AnalysisRequest(
-        user_id=resolve_user(email).id,
+        user_id=acting_user(email).id,
         symbol=symbol.strip().upper(),
         rule_params=parse_key_values(params, "--param"),
         max_cost_usd=_usd(max_cost),
         until=until.replace(tzinfo=UTC) if until else None,
         **options,
     )
-    settings = current_settings()
-    try:
-        result = run_analysis(db.session, settings, request, signal_services(db.session, settings, request.user_id))
-    except INPUT_ERRORS as error:
-        db.session.rollback()
-        raise click.ClickException(str(error)) from None
-    click.echo(json.dumps(_as_json(result)) if as_json else _as_text(result))
+    services = signal_services(session(), settings(), request.user_id)
+    result = run_analysis(session(), settings(), request, services)
+    click.echo(json.dumps(AnalysisOut.of(result).to_json()) if as_json else _as_text(result))
     if result.outcome.status in (AnalysisStatus.REFUSED, AnalysisStatus.FAILED):
         raise SystemExit(1)
-
-
-def resolve_user(email: str | None) -> User:
-    """The user named by email, or the only user there is."""
-    if email:
-        user = db.session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
-        if user is None:
-            raise click.ClickException(f"no user with email {email!r}")
-        return user
-    users = db.session.scalars(select(User).limit(2)).all()
-    if len(users) != 1:
-        raise click.ClickException("pass --user EMAIL" if users else "no users yet: run `flask --app wsgi seed-demo`")
-    return users[0]
-
-
-def parse_key_values(raw: tuple[str, ...], option: str) -> dict[str, str]:
-    params = {}
-    for item in raw:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint=option)
-        params[key.strip()] = value.strip()
-    return params
 
 
 def _usd(text: str | None) -> Decimal | None:
@@ -106,56 +75,6 @@ def _usd(text: str | None) -> Decimal | None:
     if not value.is_finite() or value <= 0:
         raise click.BadParameter("must be a positive amount in USD", param_hint="--max-cost")
     return value
-
-
-def _as_json(result: AnalysisResult) -> dict:
-    outcome, analysis = result.outcome, result.analysis
-    return {
-        "analysis_id": analysis.id,
-        "status": outcome.status.value,
-        "signal": outcome.signal.model_dump(mode="json"),
-        "reasons": [{"code": r.code, "message": r.message, "values": r.values} for r in outcome.reasons],
-        "provider": outcome.provider,
-        "model": outcome.model,
-        "source": outcome.source,
-        "bar_time": analysis.bar_time.isoformat(),
-        "cost_usd": str(outcome.cost_usd),
-        "original_cost_usd": str(outcome.original_cost_usd) if outcome.original_cost_usd is not None else None,
-        "cached": outcome.cached,
-        "usage": {
-            "input_tokens": outcome.usage.input_tokens,
-            "cache_read_tokens": outcome.usage.cache_read_tokens,
-            "cache_write_tokens": outcome.usage.cache_write_tokens,
-            "output_tokens": outcome.usage.output_tokens,
-            "reasoning_tokens": outcome.usage.reasoning_tokens,
-        },
-        "latency_ms": outcome.latency_ms,
-        "attempts": [{"source": a.source, "result": a.result, "cost_usd": str(a.cost_usd)} for a in outcome.attempts],
-        **({"decision": _decision_json(result.trade)} if result.trade else {}),
-    }
-
-
-def _decision_json(trade: TradeResult) -> dict:
-    decision, order = trade.decision, trade.order
-    return {
-        "id": decision.id,
-        "approved": decision.approved,
-        "reasons": decision.reasons,
-        "order_spec": decision.order_spec,
-        "order": None
-        if order is None
-        else {
-            "client_order_id": order.client_order_id,
-            "status": order.status.value,
-            "side": order.side.value,
-            "quantity": str(order.quantity),
-            "filled": str(order.filled_quantity),
-            "average_price": str(order.average_fill_price) if order.average_fill_price is not None else None,
-            "fee": str(order.fee),
-            "error_code": order.error_code,
-        },
-        "notes": trade.notes,
-    }
 
 
 def _plain(value: Decimal) -> str:
@@ -180,6 +99,13 @@ def _as_text(result: AnalysisResult) -> str:
     ]
     if signal.key_factors:
         lines.append(f"  key factors: {', '.join(signal.key_factors)}")
+    lines += [
+        f"  skipped {attempt.source}: {attempt.result} ({attempt.detail})"
+        if attempt.detail
+        else f"  skipped {attempt.source}: {attempt.result}"
+        for attempt in outcome.attempts
+        if attempt.result in _SKIPPED and attempt.source != outcome.source
+    ]
     lines += [f"  reason {reason.code}: {reason.message}" for reason in outcome.reasons]
     if outcome.model is not None and outcome.provider != "rules":
         cache_note = f"cached (original call cost ${outcome.original_cost_usd:.6f})" if outcome.cached else "not cached"

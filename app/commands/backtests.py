@@ -2,14 +2,14 @@
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 from flask.cli import with_appcontext
 
-from app import current_settings
-from app.backtests import BacktestRequest, create_backtest, reports_dir, run_stored_backtest
-from app.commands.analysis import parse_key_values, resolve_user
-from app.extensions import db
+from app.commands.common import acting_user, parse_key_values, session, settings
+from app.services import backtests
+from app.services.backtests import BacktestRequest, reports_dir
 from backtest.results import BacktestReport, report_json
 
 SHOWN_METRICS = (
@@ -55,28 +55,17 @@ def backtest_command(
     params: tuple[str, ...], risk_file: str | None, email: str | None, as_json: bool, **options: object
 ) -> None:
     """Backtest a signal source; writes an HTML report, trades CSV and JSON summary under instance/reports/."""
-    risk = _risk_overrides(risk_file)
     request = BacktestRequest(
-        user_id=resolve_user(email).id,
+        user_id=acting_user(email).id,
         params=parse_key_values(params, "--param"),
-        risk=risk,
+        risk=_risk_overrides(risk_file),
         **{key: value for key, value in options.items()},
     )
-    settings = current_settings()
-    record = create_backtest(db.session, request)
-
-    def announce(preview: dict) -> None:
-        if as_json:
-            return
-        first, last = preview["window"]
-        click.echo(
-            f"backtest #{record.id}: {request.symbol} {request.timeframe} {first} -> {last}, "
-            f"{preview['decisions']:,} decision bar(s)"
-        )
-        if "estimated_cost_usd" in preview:
-            cost = "none (cache only)" if not preview["paid"] else f"about ${preview['estimated_cost_usd']}"
-            click.echo(f"  AI: {preview['cached_entries']:,} cached answer(s) loaded; estimated cost {cost}")
-
+    prepared = backtests.prepare(session(), settings(), request)
+    record = backtests.record_backtest(session(), prepared)
+    session().commit()
+    if not as_json:
+        _announce(record.id, request, prepared.preview)
     with click.progressbar(length=1000, label="backtesting", file=None if not as_json else _Null()) as bar:
         done = [0]
 
@@ -86,22 +75,44 @@ def backtest_command(
                 bar.update(step)
                 done[0] += step
 
-        record, report = run_stored_backtest(db.session, settings, record.id, progress, announce)
-    if report is None:
-        raise click.ClickException(record.error_message)
-    folder = reports_dir(settings, record.id)
+        record, report = backtests.run_recorded_backtest(session(), settings(), record.id, prepared, progress)
+    folder = reports_dir(settings(), record.id)
     if as_json:
         click.echo(json.dumps({"backtest_id": record.id, **report_json(report), "reports": str(folder)}))
         return
     click.echo(_summary(report, record.id, folder))
 
 
-def _risk_overrides(path: str | None) -> dict:
+@click.command("backtest-delete")
+@click.argument("backtest_id", type=int)
+@click.option("--user", "email", help="Whose backtest (default: the only user).")
+@with_appcontext
+def backtest_delete_command(backtest_id: int, email: str | None) -> None:
+    """Delete one of your backtests and its report files."""
+    backtests.delete_backtest(session(), settings(), acting_user(email).id, backtest_id)
+    session().commit()
+    click.echo(f"deleted backtest #{backtest_id}")
+
+
+def _announce(backtest_id: int, request: BacktestRequest, preview: dict[str, Any]) -> None:
+    first, last = preview["window"]
+    click.echo(
+        f"backtest #{backtest_id}: {request.symbol} {request.timeframe} {first} -> {last}, "
+        f"{preview['decisions']:,} decision bar(s)"
+    )
+    if "estimated_cost_usd" in preview:
+        cost = "none (cache only)" if not preview["paid"] else f"about ${preview['estimated_cost_usd']}"
+        click.echo(f"  AI: {preview['cached_entries']:,} cached answer(s) loaded; estimated cost {cost}")
+
+
+def _risk_overrides(path: str | None) -> dict[str, Any]:
     if path is None:
         return {}
     try:
         overrides = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
+    except OSError as error:
+        raise click.ClickException(f"--risk {path}: cannot read it ({error.strerror or error})") from None
+    except ValueError as error:
         raise click.ClickException(f"--risk {path}: not a JSON file ({error})") from None
     if not isinstance(overrides, dict):
         raise click.ClickException(f"--risk {path}: expected a JSON object of risk settings")

@@ -5,13 +5,10 @@ from pathlib import Path
 import click
 from flask.cli import with_appcontext
 
-from app import current_settings
-from app.candle_store import ImportReport, UnknownExchangeError, import_candles, market_catalog
-from app.demo import seed_demo
-from app.extensions import db
-from exchanges.candles import CandleFileError, read_candle_csv
-from exchanges.markets import UnknownSymbolError
-from exchanges.timeframes import UnknownTimeframeError
+from app.commands.common import session, settings
+from app.persistence.candles import ImportReport
+from app.services.demo import seed_demo
+from app.services.markets import CandleFileImport, import_candle_file
 
 GAPS_LISTED = 10
 TIME_FORMAT = "%Y-%m-%d %H:%M"
@@ -28,18 +25,9 @@ def import_candles_command(file: Path, symbol: str, timeframe: str, exchange_id:
 
     Re-importing the same file adds nothing; the whole file is imported or none of it.
     """
-    symbol = symbol.strip().upper()
-    try:
-        market_catalog(current_settings().data_dir, exchange_id).rules(symbol)
-        candles = read_candle_csv(file, timeframe)
-    except (CandleFileError, UnknownTimeframeError, UnknownSymbolError, UnknownExchangeError) as error:
-        raise click.ClickException(str(error)) from None
-    try:
-        report = import_candles(db.session, exchange_id, symbol, timeframe, candles)
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
+    request = CandleFileImport(file, exchange_id, symbol.strip().upper(), timeframe)
+    report = import_candle_file(session(), settings(), request)
+    session().commit()
     click.echo(f"{file}: {_describe(report)}")
     _echo_details(report)
 
@@ -49,15 +37,8 @@ def import_candles_command(file: Path, symbol: str, timeframe: str, exchange_id:
 @with_appcontext
 def seed_demo_command(reset_password: bool) -> None:
     """Create the demo user, a 100 USDT paper account, BTC/USDT and ETH/USDT watches, and import the bundled candles."""
-    settings = current_settings()
-    if settings.is_production:
-        raise click.ClickException("seed-demo is for local instances: it creates a user with a known password")
-    try:
-        report = seed_demo(db.session, settings, reset_password=reset_password)
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
+    report = seed_demo(session(), settings(), reset_password=reset_password)
+    session().commit()
     for imported in report.imports:
         click.echo(f"candles {_describe(imported)}")
     created = [

@@ -3,12 +3,11 @@
 from flask import Blueprint, abort, render_template, send_file
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required
-from sqlalchemy import func, select
 
 from app import current_settings
-from app.backtests import reports_dir
+from app.errors import NotFoundError
 from app.extensions import db
-from app.models import Account, Analysis, Backtest, Candle, Watch
+from app.services import accounts, analyses, backtests, markets, watches
 
 blueprint = Blueprint("home", __name__)
 
@@ -16,32 +15,14 @@ blueprint = Blueprint("home", __name__)
 @blueprint.get("/")
 @login_required
 def index() -> ResponseReturnValue:
-    accounts = db.session.scalars(
-        select(Account).where(Account.user_id == current_user.id).order_by(Account.name)
-    ).all()
-    watches = db.session.scalars(
-        select(Watch).where(Watch.user_id == current_user.id).order_by(Watch.symbol, Watch.timeframe)
-    ).all()
-    coverage = db.session.execute(
-        select(
-            Candle.exchange_id,
-            Candle.symbol,
-            Candle.timeframe,
-            func.count().label("bars"),
-            func.min(Candle.open_time).label("first"),
-            func.max(Candle.open_time).label("last"),
-        )
-        .group_by(Candle.exchange_id, Candle.symbol, Candle.timeframe)
-        .order_by(Candle.symbol, Candle.timeframe)
-    ).all()
-    analyses = db.session.scalars(
-        select(Analysis).where(Analysis.user_id == current_user.id).order_by(Analysis.id.desc()).limit(10)
-    ).all()
-    backtests = db.session.scalars(
-        select(Backtest).where(Backtest.user_id == current_user.id).order_by(Backtest.id.desc()).limit(10)
-    ).all()
+    user_id = current_user.id
     return render_template(
-        "home.html", accounts=accounts, watches=watches, coverage=coverage, analyses=analyses, backtests=backtests
+        "home.html",
+        accounts=accounts.list_accounts(db.session, user_id),
+        watches=watches.list_watches(db.session, user_id),
+        coverage=markets.coverage(db.session),
+        analyses=analyses.recent_analyses(db.session, user_id),
+        backtests=backtests.list_backtests(db.session, user_id, limit=10),
     )
 
 
@@ -49,10 +30,8 @@ def index() -> ResponseReturnValue:
 @login_required
 def backtest_report(backtest_id: int) -> ResponseReturnValue:
     """The self-contained HTML report of one of the user's own backtests."""
-    record = db.session.get(Backtest, backtest_id)
-    if record is None or record.user_id != current_user.id:
+    try:
+        path = backtests.report_file(db.session, current_settings(), current_user.id, backtest_id)
+    except NotFoundError:
         abort(404)
-    report = reports_dir(current_settings(), backtest_id) / "report.html"
-    if not report.is_file():
-        abort(404)
-    return send_file(report, mimetype="text/html")
+    return send_file(path, mimetype="text/html")

@@ -6,24 +6,32 @@ nothing is changed and the run is recorded as deferred: the next run picks the s
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.account_book import save_book
 from app.config import Settings
-from app.exchange_access import account_exchange
-from app.models import Account, AccountKind, AuditEvent, Order, Position, PositionStatus
-from app.trading import record_fill
+from app.errors import NotFoundError, ServiceError
+from app.models import Account, AccountKind, Order, PositionStatus
+from app.persistence.account_book import open_positions, save_book
+from app.services import Clock, audit, system_clock
+from app.services.exchanges import account_exchange
 from exchanges.base import Balance, Exchange, ExchangeError, OrderState, TemporaryExchangeError
+from exchanges.book import AccountBook
 from exchanges.execution import retry_temporary
 from exchanges.orders import OrderStatus
-from exchanges.paper import PaperBook
 
 UNSETTLED = (OrderStatus.PENDING, OrderStatus.OPEN)
+
+
+class ExchangeRefusedError(ServiceError):
+    """The exchange answered, but refused (a revoked key, say): nothing was changed."""
+
+    code = "EXCHANGE_REFUSED"
+    http_status = 502
 
 
 @dataclass
@@ -37,9 +45,14 @@ def reconcile_account(
     session: Session,
     settings: Settings,
     account: Account,
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    clock: Clock = system_clock,
     sleep: Callable[[float], None] = time.sleep,
 ) -> ReconcileReport:
+    """Adopt the exchange's view of the account's unsettled orders and (live accounts) holdings.
+
+    Commits its changes and an audit event per difference. An unreachable exchange changes nothing and the report
+    says `deferred`; an exchange that refuses raises `ExchangeRefusedError` after recording the refusal.
+    """
     report = ReconcileReport(account.id)
     exchange, book = account_exchange(session, settings, account, _no_price, clock)
     try:
@@ -62,7 +75,7 @@ def reconcile_account(
         session.rollback()
         _audit(session, account, "reconcile.failed", f"{exchange.id} refused: {error}")
         session.commit()
-        raise
+        raise ExchangeRefusedError(f"account #{account.id} ({account.name}): {error}") from None
 
     for client_order_id, remote in remote_orders.items():
         order = session.scalar(select(Order).where(Order.client_order_id == client_order_id))
@@ -76,7 +89,7 @@ def reconcile_account(
 
 
 def _settle_order(
-    session: Session, account: Account, exchange: Exchange, book: PaperBook, order: Order, remote: OrderState | None
+    session: Session, account: Account, exchange: Exchange, book: AccountBook, order: Order, remote: OrderState | None
 ) -> list[str]:
     if remote is None:
         order.status = OrderStatus.REJECTED
@@ -84,23 +97,19 @@ def _settle_order(
         return [f"order {order.client_order_id} never reached {exchange.id}: marked rejected"]
     if remote.status is order.status and remote.filled == order.filled_quantity:
         return []
-    newly_filled = remote.filled - order.filled_quantity
+    recorded = order.filled_quantity
     before = f"{order.status.value} {order.filled_quantity}"
     order.status, order.filled_quantity = remote.status, remote.filled
     order.exchange_order_id, order.average_fill_price = remote.exchange_order_id, remote.average_price
     order.fee, order.fee_currency = remote.fee, remote.fee_currency
-    if newly_filled > 0 and account.kind is AccountKind.LIVE:
+    if remote.filled > recorded and account.kind is AccountKind.LIVE:
         fills_before = len(book.fills)
         # Only the part not recorded yet goes into the book.
-        record_fill(book, _partial(remote, newly_filled), exchange.market_rules(order.symbol))
+        book.recorded[order.client_order_id] = recorded
+        book.record_fill(remote, exchange.market_rules(order.symbol))
         session.flush()
         save_book(session, account, book, book.fills[fills_before:], order)
     return [f"order {order.client_order_id}: {before} -> {remote.status.value} {remote.filled} on {exchange.id}"]
-
-
-def _partial(remote: OrderState, quantity: Decimal) -> OrderState:
-    share = quantity / remote.filled
-    return replace(remote, filled=quantity, fee=remote.fee * share)
 
 
 def _adopt_holdings(session: Session, account: Account, exchange: Exchange, balances: dict[str, Balance]) -> list[str]:
@@ -113,9 +122,7 @@ def _adopt_holdings(session: Session, account: Account, exchange: Exchange, bala
             f"{account.quote_currency} balance {account.current_balance} recorded, {held_quote} on {exchange.id}"
         )
         account.current_balance = held_quote
-    for position in session.scalars(
-        select(Position).where(Position.account_id == account.id, Position.status == PositionStatus.OPEN)
-    ):
+    for position in open_positions(session, account.id):
         base = exchange.market_rules(position.symbol).base
         held = balances[base].total if base in balances else Decimal(0)
         if held != position.quantity:
@@ -133,4 +140,15 @@ def _no_price(symbol: str) -> Decimal:
 
 
 def _audit(session: Session, account: Account, event: str, message: str) -> None:
-    session.add(AuditEvent(user_id=account.user_id, account_id=account.id, event=event, message=message))
+    audit.for_account(session, account, event, message)
+
+
+def accounts_to_reconcile(session: Session, account_id: int | None = None) -> list[Account]:
+    """Every account, or the one named (raises `NotFoundError` when there is no such account)."""
+    query = select(Account).order_by(Account.id)
+    if account_id is not None:
+        query = query.where(Account.id == account_id)
+    accounts = list(session.scalars(query))
+    if account_id is not None and not accounts:
+        raise NotFoundError(f"no account #{account_id}", field="account_id")
+    return accounts

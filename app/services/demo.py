@@ -8,9 +8,10 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.candle_store import ImportReport, import_candles
 from app.config import Settings, instance_secret
+from app.errors import ForbiddenError
 from app.models import Account, AccountKind, User, Watch
+from app.persistence.candles import ImportReport, import_candles
 from exchanges.candles import read_candle_csv
 
 DEMO_EMAIL = "demo@steadyhand.local"
@@ -47,8 +48,11 @@ class DemoSeedReport:
 def seed_demo(session: Session, settings: Settings, reset_password: bool = False) -> DemoSeedReport:
     """Create whatever part of the demo is missing; running it again changes nothing.
 
-    The caller commits, so a failure leaves no half-seeded demo behind.
+    The caller commits, so a failure leaves no half-seeded demo behind. Raises `ForbiddenError` in production: the
+    demo user's password is printed and kept in a file.
     """
+    if settings.is_production:
+        raise ForbiddenError("the demo is for local instances: it creates a user with a known password")
     password_file = settings.instance_path / "demo_password"
     if reset_password:
         password_file.unlink(missing_ok=True)

@@ -5,24 +5,24 @@ recorded: the decision with its coded reasons, the order before it is sent (so a
 reconciled), its fills, the position, the account's balance, and an audit event.
 """
 
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ai.signal import Signal
-from app.account_book import save_book
 from app.config import Settings
-from app.exchange_access import account_exchange
-from app.models import Account, Analysis, AuditEvent, Decision, Order, Position, PositionStatus, Trade
+from app.models import Account, Analysis, Decision, Order, Position, Trade
+from app.persistence.account_book import open_position, open_positions, save_book
+from app.services import Clock, audit, system_clock
+from app.services.exchanges import account_exchange
 from exchanges.base import Exchange, ExchangeError, OrderRequest, OrderState, PermanentExchangeError
+from exchanges.book import AccountBook
 from exchanges.execution import client_order_id_for, place_order_once
-from exchanges.markets import MarketRules
 from exchanges.orders import OrderSide, OrderStatus, OrderType
-from exchanges.paper import PaperBook, PaperExchange
 from risk import AccountState, MarketLimits, OpenPosition, Reason, RiskConfig, decide, next_trading_state, update_stops
 from risk import Decision as RiskDecision
 
@@ -42,10 +42,16 @@ def decide_and_execute(
     signal: Signal,
     bar: dict[str, Decimal],
     execute: bool,
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    clock: Clock = system_clock,
 ) -> TradeResult:
-    """Judge `signal` for `account` at the analysed bar (`bar`: open, high, low, close) and, if approved and
-    `execute`, place the order. Stops of an open position in the symbol are managed first, on the same bar."""
+    """Judge `signal` for `account` at the analysed bar (`bar`: open, high, low, close, in the quote currency) and,
+    if approved and `execute`, place the order. Stops of an open position in the symbol are managed first, on the
+    same bar.
+
+    Commits at every step that must survive a crash: stop changes and trading-state switches, the decision, the
+    order row before it is sent, and its fills once known. Exchange failures never raise: a refused order is
+    recorded as REJECTED with its code, an unresolved one stays PENDING for reconciliation.
+    """
     now = clock()
     last_price = bar["close"]
     # What the paper exchange fills at: the close, except for a stop exit, which fills at its own price.
@@ -98,7 +104,7 @@ def _place(
     session: Session,
     account: Account,
     exchange: Exchange,
-    book: PaperBook,
+    book: AccountBook,
     request: OrderRequest,
     *,
     decision_id: int | None,
@@ -136,33 +142,13 @@ def _place(
         session.commit()
         return order
     _update_order(order, state)
-    if not isinstance(exchange, PaperExchange):  # a paper exchange has recorded the fill in `book` itself
-        record_fill(book, state, exchange.market_rules(request.symbol))
+    book.record_fill(state, exchange.market_rules(request.symbol))
     session.flush()
     save_book(session, account, book, book.fills[fills_before:], order)
     account.peak_equity = max(account.peak_equity, book.equity(prices))
     _audit(session, account, "order.filled", _fill_text(state), order)
     session.commit()
     return order
-
-
-def record_fill(book: PaperBook, state: OrderState, rules: MarketRules) -> None:
-    """Mirror a live fill in the account's book, valuing the fee in the quote currency.
-
-    Binance takes a buy's fee out of the base asset bought: the account then holds `filled - fee`, for which it
-    paid `filled x price`, so the book records that quantity with the fee's value as the fee.
-    """
-    if state.filled <= 0 or state.average_price is None:
-        return
-    price, quantity = state.average_price, state.filled
-    fee_in_base = state.fee_currency == rules.base
-    fee = state.fee * price if fee_in_base else state.fee
-    at = state.updated_at or datetime.now(UTC)
-    if state.side is OrderSide.BUY:
-        held = quantity - state.fee if fee_in_base else quantity
-        book.apply_buy(state.client_order_id, state.symbol, held, price, fee, at)
-    else:
-        book.apply_sell(state.client_order_id, state.symbol, quantity, price, fee, at)
 
 
 def _update_order(order: Order, state: OrderState) -> None:
@@ -178,18 +164,14 @@ def _manage_stops(
     session: Session,
     account: Account,
     exchange: Exchange,
-    book: PaperBook,
+    book: AccountBook,
     limits: MarketLimits,
     config: RiskConfig,
     bar: dict[str, Decimal],
     prices: dict[str, Decimal],
 ) -> list[str]:
     """Trail the stop of an open position on this bar, and close it when its stop or take-profit was hit."""
-    row = session.scalar(
-        select(Position).where(
-            Position.account_id == account.id, Position.symbol == limits.symbol, Position.status == PositionStatus.OPEN
-        )
-    )
+    row = open_position(session, account.id, limits.symbol)
     if row is None:
         return []
     update = update_stops(_open_position(row), bar["high"], bar["low"], bar["close"], config, limits)
@@ -198,11 +180,9 @@ def _manage_stops(
     for reason in update.reasons:
         _audit(session, account, f"position.{reason.code.lower()}", str(reason), None)
     session.commit()
-    if update.exit_price is None:
+    if update.exit_price is None or not update.exit_quantity:
         return notes
-    quantity = row.quantity - row.quantity % limits.amount_step
-    if quantity <= 0:
-        return notes
+    quantity = update.exit_quantity
     prices[limits.symbol] = update.exit_price
     request = OrderRequest(
         limits.symbol, OrderSide.SELL, OrderType.MARKET, quantity, client_order_id_for(row.id, account.id, "exit")
@@ -223,7 +203,7 @@ def _manage_stops(
 
 
 def _account_state(
-    session: Session, account: Account, book: PaperBook, prices: dict[str, Decimal], now: datetime
+    session: Session, account: Account, book: AccountBook, prices: dict[str, Decimal], now: datetime
 ) -> AccountState:
     day_start = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     realized_today = session.scalar(
@@ -234,9 +214,7 @@ def _account_state(
     last_loss_at = session.scalar(
         select(func.max(Trade.executed_at)).where(Trade.account_id == account.id, Trade.realized_pnl < 0)
     )
-    rows = session.scalars(
-        select(Position).where(Position.account_id == account.id, Position.status == PositionStatus.OPEN)
-    )
+    rows = open_positions(session, account.id)
     equity = book.equity(prices)
     return AccountState(
         equity=equity,
@@ -274,11 +252,11 @@ def _open_position(row: Position) -> OpenPosition:
     )
 
 
-def _reason_json(reason: Reason) -> dict:
+def _reason_json(reason: Reason) -> dict[str, Any]:
     return {"code": str(reason.code), "message": reason.message, "values": reason.values}
 
 
-def _order_json(verdict: RiskDecision) -> dict:
+def _order_json(verdict: RiskDecision) -> dict[str, Any]:
     spec = verdict.order
     return {
         "symbol": spec.symbol,
@@ -302,6 +280,4 @@ def _fill_text(state: OrderState) -> str:
 
 def _audit(session: Session, account: Account, event: str, message: str, order: Order | None) -> None:
     details = {"client_order_id": order.client_order_id} if order is not None else {}
-    session.add(
-        AuditEvent(user_id=account.user_id, account_id=account.id, event=event, message=message, details=details)
-    )
+    audit.for_account(session, account, event, message, **details)

@@ -1,7 +1,7 @@
-"""An account's money and positions as a `PaperBook`, loaded from and saved to the database.
+"""An account's money and positions as an `AccountBook`, loaded from and saved to the database.
 
 Paper and live accounts keep their records through the same book, so fees, cost basis and realized PnL are
-computed one way everywhere (paper trading, live trading, backtests).
+computed one way everywhere (paper trading, live trading, backtests). The caller commits.
 """
 
 from collections.abc import Sequence
@@ -11,32 +11,45 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import Account, AccountKind, Order, Position, PositionStatus, Trade
-from exchanges.paper import PaperBook, PaperFill, PaperPosition
+from exchanges.book import AccountBook, BookPosition, Fill
 
 
-def load_book(session: Session, account: Account) -> PaperBook:
-    positions = session.scalars(
-        select(Position).where(Position.account_id == account.id, Position.status == PositionStatus.OPEN)
+def open_positions(session: Session, account_id: int) -> list[Position]:
+    """The account's open positions (at most one per symbol), by symbol."""
+    return list(
+        session.scalars(
+            select(Position)
+            .where(Position.account_id == account_id, Position.status == PositionStatus.OPEN)
+            .order_by(Position.symbol)
+        )
     )
-    return PaperBook(
+
+
+def open_position(session: Session, account_id: int, symbol: str) -> Position | None:
+    """The account's open position in `symbol`, if it holds one."""
+    return session.scalar(
+        select(Position).where(
+            Position.account_id == account_id, Position.symbol == symbol, Position.status == PositionStatus.OPEN
+        )
+    )
+
+
+def load_book(session: Session, account: Account) -> AccountBook:
+    return AccountBook(
         quote_currency=account.quote_currency,
         cash=account.current_balance,
         enforce_funds=account.kind is AccountKind.PAPER,
         positions={
-            p.symbol: PaperPosition(p.symbol, p.quantity, p.entry_price, p.cost_basis, p.opened_at) for p in positions
+            p.symbol: BookPosition(p.symbol, p.quantity, p.entry_price, p.cost_basis, p.opened_at)
+            for p in open_positions(session, account.id)
         },
     )
 
 
-def save_book(session: Session, account: Account, book: PaperBook, fills: Sequence[PaperFill], order: Order) -> None:
+def save_book(session: Session, account: Account, book: AccountBook, fills: Sequence[Fill], order: Order) -> None:
     """Write the book's cash and positions back, with one Trade per new fill of `order`."""
     account.current_balance = book.cash
-    open_rows = {
-        p.symbol: p
-        for p in session.scalars(
-            select(Position).where(Position.account_id == account.id, Position.status == PositionStatus.OPEN)
-        )
-    }
+    open_rows = {p.symbol: p for p in open_positions(session, account.id)}
     for fill in fills:
         row = open_rows.get(fill.symbol)
         held = book.positions.get(fill.symbol)

@@ -1,0 +1,1 @@
+"""What runs outside a request: background backtest runs (the scheduler and workers join them)."""

@@ -1,0 +1,216 @@
+"""Trading accounts: listing them, their risk settings and trading state, connecting a live exchange, and the
+deliberate resume of an account the risk manager stopped.
+
+Every function here only writes the database: the caller commits (one unit of work per command or request).
+"""
+
+from dataclasses import dataclass, fields
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.config import Settings
+from app.errors import ConflictError, InvalidInputError
+from app.models import Account, AccountKind
+from app.persistence.account_book import open_positions
+from app.services import audit, markets
+from app.services.credentials import ExchangeKeys, store_exchange_keys
+from app.services.lookup import owned
+from exchanges.markets import UnknownSymbolError
+from risk import RiskConfig, TradingState
+from risk.config import MEANINGS, RiskSettingError
+
+TRADING_STATE_EVENT = "account.trading_state"
+
+
+def list_accounts(session: Session, user_id: int) -> list[Account]:
+    """The user's accounts, oldest first."""
+    return list(session.scalars(select(Account).where(Account.user_id == user_id).order_by(Account.id)))
+
+
+def get_account(session: Session, user_id: int, account_id: int) -> Account:
+    """One of the user's accounts; `NotFoundError` when it is missing or someone else's."""
+    return owned(session, Account, account_id, user_id)
+
+
+@dataclass(frozen=True)
+class RiskSetting:
+    name: str
+    value: Any  # Decimal, int, tuple of symbols, or None (off)
+    overridden: bool  # set for this account (else the documented default)
+    meaning: str
+
+
+@dataclass(frozen=True)
+class RiskView:
+    account: Account
+    settings: list[RiskSetting]
+    trading_state: TradingState
+    state_reason: str | None  # why the account is not ACTIVE (the audited switch), when it is not
+
+
+def risk_view(session: Session, user_id: int, account_id: int) -> RiskView:
+    """An account's risk settings (defaults and overrides) and its trading state with the reason for it."""
+    account = get_account(session, user_id, account_id)
+    config = RiskConfig.from_overrides(account.risk_settings)
+    settings = [
+        RiskSetting(name, getattr(config, name), name in account.risk_settings, meaning)
+        for name, meaning in MEANINGS.items()
+    ]
+    return RiskView(account, settings, account.trading_state, _state_reason(session, account))
+
+
+def _state_reason(session: Session, account: Account) -> str | None:
+    if account.trading_state is TradingState.ACTIVE:
+        return None
+    event = audit.latest(session, account.id, TRADING_STATE_EVENT)
+    return event.message if event is not None else "set before reasons were recorded"
+
+
+@dataclass(frozen=True)
+class RiskChange:
+    """Settings to set (name -> value as the user typed it) and settings to put back to their default."""
+
+    set: dict[str, str]
+    reset: tuple[str, ...] = ()
+
+
+def change_risk_settings(
+    session: Session, settings: Settings, user_id: int, account_id: int, change: RiskChange
+) -> RiskView:
+    """Validate and store an account's risk overrides; audited. Nothing is stored when anything is wrong.
+
+    Raises `InvalidInputError` naming the setting the user changed: an unknown name (set or reset), a bad value,
+    a value that conflicts with another setting (both are named), or an allowlisted symbol the exchange does not
+    list. The caller commits.
+    """
+    account = get_account(session, user_id, account_id)
+    known = {spec.name for spec in fields(RiskConfig)}
+    for name in [*change.set, *change.reset]:
+        if name not in known:
+            raise InvalidInputError(
+                f'unknown risk setting "{name}"; allowed: {", ".join(MEANINGS)}', field=name, details={"value": name}
+            )
+    overrides = dict(account.risk_settings)
+    overrides.update(change.set)
+    for name in change.reset:
+        overrides.pop(name, None)
+    try:
+        config = RiskConfig.from_overrides(overrides)
+    except RiskSettingError as error:
+        raise _blame(error, change, overrides) from None
+    if "symbol_allowlist" in change.set:
+        _check_symbols(settings, account.exchange_id, config.symbol_allowlist)
+    if change.set or change.reset:
+        account.risk_settings = overrides
+        audit.for_account(
+            session,
+            account,
+            "account.risk_settings",
+            "risk settings changed: " + ", ".join([*(f"{k}={v}" for k, v in change.set.items()), *change.reset]),
+            overrides=overrides,
+        )
+    return risk_view(session, user_id, account_id)
+
+
+def _blame(error: RiskSettingError, change: RiskChange, overrides: dict[str, Any]) -> InvalidInputError:
+    """Name the setting the user changed; when the failing check is another setting's range, name both."""
+    changed = [*change.set, *change.reset]
+    if error.setting in changed or not error.related:
+        return InvalidInputError(str(error), field=error.setting)
+    culprit = next((name for name in error.related if name in changed), error.related[0])
+    defaults = RiskConfig()
+
+    def current(name: str) -> str:
+        value = overrides.get(name, getattr(defaults, name))
+        return format(value.normalize(), "f") if isinstance(value, Decimal) else str(value)
+
+    return InvalidInputError(
+        f"{culprit} {current(culprit)} conflicts with {error.setting} {current(error.setting)}: {error}",
+        field=culprit,
+        details={"conflicts_with": error.setting},
+    )
+
+
+def _check_symbols(settings: Settings, exchange_id: str, symbols: tuple[str, ...]) -> None:
+    catalog = markets.catalog(settings, exchange_id)
+    for symbol in symbols:
+        try:
+            catalog.rules(symbol)
+        except UnknownSymbolError:
+            raise InvalidInputError(
+                f'symbol_allowlist: "{symbol}" is not a market on {exchange_id}',
+                field="symbol_allowlist",
+                details={"value": symbol},
+            ) from None
+
+
+@dataclass(frozen=True)
+class NewLiveAccount:
+    name: str
+    keys: ExchangeKeys
+
+
+def add_live_account(session: Session, settings: Settings, user_id: int, request: NewLiveAccount) -> Account:
+    """Store the exchange keys encrypted and create a live account that trades with them. The caller commits.
+
+    Raises `InvalidInputError` for an empty name or key, an exchange without known markets, or a name the user
+    already has.
+    """
+    name = request.name.strip()
+    if not name:
+        raise InvalidInputError("name must not be empty", field="name")
+    if session.scalar(select(Account.id).where(Account.user_id == user_id, Account.name == name)) is not None:
+        raise InvalidInputError(f'you already have an account named "{name}"', field="name")
+    markets.catalog(settings, request.keys.exchange_id)
+    credential = store_exchange_keys(session, settings, user_id, request.keys)
+    account = Account(
+        user_id=user_id,
+        name=name,
+        kind=AccountKind.LIVE,
+        exchange_id=request.keys.exchange_id,
+        credential_id=credential.id,
+        starting_balance=Decimal(0),
+        current_balance=Decimal(0),
+        peak_equity=Decimal(0),
+    )
+    session.add(account)
+    session.flush()
+    return account
+
+
+@dataclass(frozen=True)
+class Resumed:
+    account: Account
+    previous_state: TradingState
+    previous_reason: str | None  # why it had stopped
+    peak_equity: Decimal  # the new peak the drawdown is measured from, in the quote currency
+
+
+def resume_trading(session: Session, user_id: int, account_id: int, now: datetime) -> Resumed:
+    """A person's deliberate decision to let a HALTED or REDUCING account open positions again; audited.
+
+    The drawdown is measured afresh from the account's equity now (cash plus open positions at cost), or the kill
+    switch would trip again at the next bar. Raises `ConflictError` when the account is already ACTIVE. The caller
+    commits.
+    """
+    account = get_account(session, user_id, account_id)
+    if account.trading_state is TradingState.ACTIVE:
+        raise ConflictError(f"account #{account.id} is already ACTIVE", field="trading_state")
+    previous, reason = account.trading_state, _state_reason(session, account)
+    peak = account.current_balance + sum((p.cost_basis for p in open_positions(session, account.id)), Decimal(0))
+    account.trading_state = TradingState.ACTIVE
+    account.peak_equity = peak
+    audit.for_account(
+        session,
+        account,
+        TRADING_STATE_EVENT,
+        f"ACTIVE: resumed by its owner (was {previous.value}: {reason}); drawdown measured from "
+        f"{format(peak.normalize(), 'f')} {account.quote_currency}",
+        previous_state=previous.value,
+        resumed_at=now.isoformat(),
+    )
+    return Resumed(account, previous, reason, peak)

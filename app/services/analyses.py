@@ -1,0 +1,295 @@
+"""The one analysis use-case, shared by the scheduler, the web UI, the REST API and the CLI:
+candles -> indicator context -> signal (budget, cache, provider, validation) -> recorded Analysis
+-> (with an account) risk decision -> (with `execute`) order."""
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from ai.budget import BudgetCaps, BudgetScope
+from ai.context import WARMUP_BARS, AccountFacts, ContextOptions, PositionFacts, build_context, compute_indicators
+from ai.models import model_info
+from ai.outcome import SignalOutcome
+from ai.rules import parse_params
+from ai.signals import SignalQuery, SignalServices, propose_signal
+from ai.sources import SourceSpec, parse_chain
+from app.config import Settings
+from app.errors import InvalidInputError
+from app.models import Account, Analysis, BudgetLedgerEntry, User, Watch
+from app.persistence.account_book import open_position
+from app.persistence.candles import StoredSeries
+from app.services import Clock, markets, system_clock
+from app.services.lookup import owned
+from app.services.trading import TradeResult, decide_and_execute
+from exchanges.timeframes import timeframe_duration
+
+# Enough history for every indicator's warm-up plus the bars the context shows.
+HISTORY_BARS = WARMUP_BARS + 100
+HIGHER_TIMEFRAME_BARS = WARMUP_BARS + 20
+
+
+@dataclass(frozen=True)
+class AnalysisRequest:
+    user_id: int
+    symbol: str
+    timeframe: str
+    signals: str  # a source spec or fallback chain, e.g. "deepseek -> rules:sma_cross"
+    exchange_id: str = "binance"
+    rule_params: Mapping[str, str] = field(default_factory=dict)
+    account_id: int | None = None
+    watch_id: int | None = None
+    market: str = "store"  # "store" (the candle store, offline) or "ccxt:EXCHANGE"
+    blind: bool = False
+    max_cost_usd: Decimal | None = None
+    until: datetime | None = None  # UTC; analyse as of the last bar opened by then in the store (default: latest)
+    # With an explicit account the risk manager judges the signal; `execute` then lets an approved order through.
+    execute: bool = False
+
+
+@dataclass
+class AnalysisResult:
+    analysis: Analysis
+    outcome: SignalOutcome
+    trade: TradeResult | None = None
+
+
+def run_analysis(
+    session: Session,
+    settings: Settings,
+    request: AnalysisRequest,
+    services: SignalServices,
+    now: Clock = system_clock,
+) -> AnalysisResult:
+    """Analyse one symbol for `request.user_id` and record the analysis (and, with an account, the decision).
+
+    Everything in `request` is validated before any candle is read or any provider is called; bad input raises
+    `InvalidInputError` naming the field and value, a missing or foreign watch or account `NotFoundError`. A signal
+    that could not be obtained (budget refusal, every source failed) is not an error: it is recorded with its
+    status and reasons. Commits the analysis before the risk decision, and each trading step after it (see
+    `decide_and_execute`).
+    """
+    if request.execute and request.account_id is None:
+        raise InvalidInputError("execute needs an account: orders go to one named account", field="execute")
+    chain = signal_chain(request.signals)
+    rule_params = _rule_params(chain, request.rule_params)
+    markets.check_timeframe(request.timeframe)
+    rules = markets.market_rules(settings, request.exchange_id, request.symbol)
+    user = session.get(User, request.user_id)
+    if user is None:
+        raise InvalidInputError(f"no user #{request.user_id}", field="user")
+    watch = owned(session, Watch, request.watch_id, user.id) if request.watch_id is not None else None
+    account = _account(session, user.id, request.account_id or (watch.account_id if watch else None))
+
+    candles = _candles(session, settings, request, now())
+    higher = _higher_timeframe(session, request, candles.index[-1])
+    position = open_position(session, account.id, request.symbol)
+    context = build_context(
+        compute_indicators(candles),
+        len(candles) - 1,
+        PositionFacts(position.quantity, position.entry_price) if position else None,
+        AccountFacts(
+            equity=account.current_balance
+            + (position.quantity * Decimal(str(candles["close"].iloc[-1])) if position else 0),
+            free_quote=account.current_balance,
+            quote_currency=account.quote_currency,
+            min_order_notional=rules.min_notional,
+        ),
+        ContextOptions(symbol=request.symbol, timeframe=request.timeframe, blind=request.blind),
+        higher_timeframe=compute_indicators(higher) if higher is not None else None,
+    )
+    caps = BudgetCaps(
+        per_request=request.max_cost_usd or (watch.max_cost_per_call_usd if watch else None),
+        user_daily=user.daily_budget_usd,
+        user_monthly=user.monthly_budget_usd,
+        watch_daily=watch.daily_budget_usd if watch else None,
+    )
+    query = SignalQuery(context, candles, BudgetScope(user.id, watch.id if watch else None), caps, rule_params)
+    outcome = propose_signal(chain, query, services)
+    analysis = _record(request, user.id, account.id, watch, context.bar_time, outcome)
+    session.add(analysis)
+    session.flush()
+    if outcome.ledger_entry_ids:
+        session.execute(
+            update(BudgetLedgerEntry)
+            .where(BudgetLedgerEntry.id.in_(outcome.ledger_entry_ids))
+            .values(analysis_id=analysis.id)
+        )
+    session.commit()
+    trade = None
+    if request.account_id is not None:
+        bar = {name: Decimal(str(candles[name].iloc[-1])) for name in ("open", "high", "low", "close")}
+        trade = decide_and_execute(session, settings, account, analysis, outcome.signal, bar, request.execute, now)
+    return AnalysisResult(analysis, outcome, trade)
+
+
+def signal_chain(text: str) -> list[SourceSpec]:
+    """The signal sources of `text` (e.g. "deepseek -> rules:sma_cross"), each with a known model.
+
+    Raises `InvalidInputError` (field `signals`) naming the unknown source, strategy syntax or model.
+    """
+    try:
+        chain = parse_chain(text)
+        for spec in chain:
+            if spec.kind != "rules" and spec.model is not None:
+                model_info(spec.provider or spec.kind, spec.model)
+    except ValueError as error:
+        raise InvalidInputError(str(error), field="signals", details={"value": text}) from None
+    return chain
+
+
+def _rule_params(chain: list[SourceSpec], raw: Mapping[str, str]) -> dict[str, Any]:
+    strategies = [spec.strategy for spec in chain if spec.kind == "rules" and spec.strategy]
+    if raw and not strategies:
+        raise InvalidInputError("params only apply to a rules:STRATEGY signal source", field="params")
+    if not strategies:
+        return {}
+    try:
+        return parse_params(strategies[0], dict(raw))
+    except ValueError as error:
+        field_name = "signals" if "strategy" in str(error) and "unknown" in str(error) else "params"
+        raise InvalidInputError(str(error), field=field_name) from None
+
+
+def _account(session: Session, user_id: int, account_id: int | None) -> Account:
+    """The given account, or the user's first one: the context always describes a real account."""
+    if account_id is not None:
+        return owned(session, Account, account_id, user_id)
+    account = session.scalar(select(Account).where(Account.user_id == user_id).order_by(Account.id).limit(1))
+    if account is None:
+        raise InvalidInputError("this user has no account yet: create a paper account first", field="account_id")
+    return account
+
+
+def _candles(session: Session, settings: Settings, request: AnalysisRequest, now: datetime) -> pd.DataFrame:
+    if request.market.startswith("ccxt:"):
+        if request.until is not None:
+            raise InvalidInputError("until works with the candle store only, not with live market data", field="until")
+        exchange_id = request.market.partition(":")[2] or request.exchange_id
+        frame = markets.exchange_candles(settings, exchange_id, request.symbol, request.timeframe, HISTORY_BARS, now)
+        if len(frame) < WARMUP_BARS + 1:
+            raise InvalidInputError(
+                f"{exchange_id} returned {len(frame)} closed {request.symbol} {request.timeframe} candles, "
+                f"{WARMUP_BARS + 1} needed",
+                field="symbol",
+            )
+        return frame
+    if request.market != "store":
+        raise InvalidInputError(f'market must be store or ccxt:EXCHANGE, got "{request.market}"', field="market")
+    stored = markets.stored_series(session, request.exchange_id, request.symbol, request.timeframe)
+    what = f"{request.symbol} {request.timeframe}"
+    if stored is None:
+        raise InvalidInputError(
+            f"no {what} candles stored for {request.exchange_id}: import them first, "
+            f"or analyse live data from market ccxt:{request.exchange_id}",
+            field="symbol",
+        )
+    if request.until is not None:
+        _check_until(request.until, stored)
+    frame = markets.stored_candles(
+        session, request.exchange_id, request.symbol, request.timeframe, HISTORY_BARS, request.until
+    )
+    if request.until is not None and len(frame):
+        found = frame.index[-1].to_pydatetime()
+        if request.until - found >= 2 * timeframe_duration(request.timeframe):
+            raise InvalidInputError(
+                f"until {_utc_text(request.until)} falls in a gap of the stored {what} candles: the latest bar "
+                f"before it opened {_utc_text(found)} ({_span(stored)})",
+                field="until",
+            )
+    if len(frame) < WARMUP_BARS + 1:
+        at = f" up to {_utc_text(request.until)}" if request.until is not None else ""
+        raise InvalidInputError(
+            f"not enough {what} candles{at}: {len(frame)} stored, {WARMUP_BARS + 1} needed for the indicators "
+            f"({_span(stored)})",
+            field="until" if request.until is not None else "symbol",
+        )
+    return frame
+
+
+def _check_until(until: datetime, stored: StoredSeries) -> None:
+    if until >= stored.last_close:
+        raise InvalidInputError(
+            f"until {_utc_text(until)} is after the stored {stored.symbol} {stored.timeframe} candles "
+            f"({_span(stored)})",
+            field="until",
+            details={"value": until.isoformat(), "first": stored.first.isoformat(), "last": stored.last.isoformat()},
+        )
+    if until < stored.first:
+        raise InvalidInputError(
+            f"until {_utc_text(until)} is before the stored {stored.symbol} {stored.timeframe} candles "
+            f"({_span(stored)})",
+            field="until",
+            details={"value": until.isoformat(), "first": stored.first.isoformat(), "last": stored.last.isoformat()},
+        )
+
+
+def _span(stored: StoredSeries) -> str:
+    return f"stored: {stored.first:%Y-%m-%d %H:%M} -> {stored.last:%Y-%m-%d %H:%M} UTC"
+
+
+def _utc_text(moment: datetime) -> str:
+    return f"{moment:%Y-%m-%d %H:%M} UTC"
+
+
+def _higher_timeframe(session: Session, request: AnalysisRequest, last_open: pd.Timestamp) -> pd.DataFrame | None:
+    """Higher-timeframe candles from the store, if it has enough of them (the context builder keeps it causal)."""
+    higher = markets.HIGHER_TIMEFRAME.get(request.timeframe)
+    if higher is None:
+        return None
+    frame = markets.stored_candles(
+        session, request.exchange_id, request.symbol, higher, HIGHER_TIMEFRAME_BARS, last_open.to_pydatetime()
+    )
+    return frame if len(frame) > WARMUP_BARS else None
+
+
+def _record(
+    request: AnalysisRequest,
+    user_id: int,
+    account_id: int,
+    watch: Watch | None,
+    bar_time: datetime,
+    outcome: SignalOutcome,
+) -> Analysis:
+    usage = outcome.usage
+    return Analysis(
+        user_id=user_id,
+        watch_id=watch.id if watch else None,
+        account_id=account_id,
+        exchange_id=request.exchange_id,
+        symbol=request.symbol,
+        timeframe=request.timeframe,
+        bar_time=bar_time,
+        signal_source=request.signals,
+        provider=outcome.provider,
+        model=outcome.model,
+        prompt_version=outcome.prompt_version,
+        schema_version=outcome.schema_version,
+        cache_key=outcome.cache_key,
+        status=outcome.status,
+        error_code=outcome.reasons[0].code if outcome.reasons else None,
+        error_message="; ".join(reason.message for reason in outcome.reasons) or None,
+        input_tokens=usage.input_tokens,
+        cache_read_tokens=usage.cache_read_tokens,
+        cache_write_tokens=usage.cache_write_tokens,
+        output_tokens=usage.output_tokens,
+        reasoning_tokens=usage.reasoning_tokens,
+        cost_usd=outcome.cost_usd,
+        original_cost_usd=outcome.original_cost_usd,
+        latency_ms=outcome.latency_ms,
+        cached=outcome.cached,
+        raw_response=json.dumps(outcome.raw_responses) if outcome.raw_responses else None,
+        signal=outcome.signal.model_dump(mode="json"),
+    )
+
+
+def recent_analyses(session: Session, user_id: int, limit: int = 10) -> list[Analysis]:
+    """The user's latest analyses, newest first."""
+    query = select(Analysis).where(Analysis.user_id == user_id).order_by(Analysis.id.desc()).limit(limit)
+    return list(session.scalars(query))

@@ -1,0 +1,424 @@
+"""Turning a backtest request into a run that can start: every input validated and every datum loaded before
+anything is recorded (the private half of `app.services.backtests`)."""
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlalchemy.orm import Session
+
+from ai.actions import Action
+from ai.budget import BudgetCaps, BudgetScope
+from ai.context import WARMUP_BARS, AccountFacts, ContextOptions, IndicatorTable, build_context, compute_indicators
+from ai.models import default_model, model_info
+from ai.pricing import estimate_run_cost
+from ai.prompts import PROMPT_VERSION
+from ai.rules import parse_params
+from ai.signal import SCHEMA_VERSION, Signal
+from ai.sources import SourceSpec
+from app.config import Settings
+from app.errors import BudgetRefusedError, InvalidInputError
+from app.models import BacktestJournal, User
+from app.persistence.response_cache import PreloadedCache, SqlResponseCache
+from app.services import markets
+from app.services.analyses import signal_chain
+from app.services.credentials import signal_services
+from backtest.engine import BacktestSettings
+from backtest.fingerprint import run_fingerprint
+from backtest.results import AiUsage
+from backtest.runner import contamination_warning, settings_dict
+from backtest.sources import BarSignalSource, JournalSource, LlmSource, RulesSource
+from exchanges.candles import CandleFileError, find_gaps, read_candle_csv
+from exchanges.markets import MarketRules
+from risk import RiskConfig
+from risk.config import RiskSettingError
+
+
+@dataclass(frozen=True)
+class BacktestRequest:
+    """A backtest as a user asks for it; text values are parsed and validated by `prepare`."""
+
+    user_id: int
+    symbol: str
+    timeframe: str
+    signals: str
+    params: dict[str, str] = field(default_factory=dict)
+    exchange_id: str = "binance"
+    data_file: str | None = None
+    start: str | None = None  # ISO dates, UTC
+    end: str | None = None
+    every: int = 1
+    fee_rate: str = "0.001"
+    slippage_bps: str = "0"
+    balance: str = "100"
+    risk: dict[str, Any] = field(default_factory=dict)
+    cache_only: bool = False
+    max_cost: str | None = None
+    blind: bool | None = None  # default: on for AI sources
+
+
+@dataclass
+class Prepared:
+    """A validated backtest, ready to run: data loaded, the signal source wired, the cost known."""
+
+    request: BacktestRequest
+    candles: pd.DataFrame
+    market: MarketRules
+    engine_settings: BacktestSettings
+    source: BarSignalSource
+    first_decision: int
+    described: dict[str, Any]
+    ai_usage: Callable[[], AiUsage]
+    warnings: list[str]
+    preview: dict[str, Any]  # shown before a run starts: window, decisions, cost estimate
+    ai: SourceSpec | None = None  # the AI source, None for rules
+    paid: bool = False
+    unanswered: Callable[[], int] = lambda: 0  # AI decisions without an answer so far
+    after_success: Callable[[Session], None] | None = None
+
+
+def prepare(session: Session, settings: Settings, request: BacktestRequest) -> Prepared:
+    """Validate `request` and load what its run needs. Writes nothing.
+
+    Raises `InvalidInputError` naming the field and value (symbol, timeframe, signals, params, start, end, every,
+    balance, fee_rate, slippage_bps, risk, data_file, cache_only), and `BudgetRefusedError` for a paid run whose
+    estimated cost is not covered by `max_cost`.
+    """
+    spec = _source(request)
+    market = markets.market_rules(settings, request.exchange_id, request.symbol)
+    markets.check_timeframe(request.timeframe)
+    if request.every < 1:
+        raise InvalidInputError(
+            f'every must be a whole number of bars, at least 1, got "{request.every}"', field="every"
+        )
+    engine_settings = BacktestSettings(
+        symbol=request.symbol,
+        timeframe=request.timeframe,
+        starting_balance=_number(request.balance, "balance", "a positive amount", lambda v: v > 0),
+        fee_rate=_number(request.fee_rate, "fee_rate", "a fraction in [0, 1), e.g. 0.001 for 0.1%", _fraction),
+        slippage_bps=_number(request.slippage_bps, "slippage_bps", "basis points in [0, 1000]", _bps),
+        every=request.every,
+        risk=_risk(request.risk),
+    )
+    rule_params = _rule_params(spec, request.params)
+    candles, first, warnings = _window(session, request)
+    decisions = len(range(first, len(candles) - 1, request.every))
+    described: dict[str, Any] = {
+        **settings_dict(engine_settings),
+        "signal_source": request.signals,
+        "params": dict(request.params),
+        "data": request.data_file or f"candle store ({request.exchange_id})",
+    }
+    preview: dict[str, Any] = {
+        "window": (candles.index[first].isoformat(), candles.index[-1].isoformat()),
+        "decisions": decisions,
+    }
+    if spec.kind == "rules":
+        source = RulesSource(spec.strategy or "", rule_params, candles)
+        return Prepared(request, candles, market, engine_settings, source, first, described, _no_ai, warnings, preview)
+    return _prepare_ai(
+        session,
+        settings,
+        request,
+        spec,
+        candles,
+        first,
+        decisions,
+        market,
+        engine_settings,
+        described,
+        warnings,
+        preview,
+    )
+
+
+def _no_ai() -> AiUsage:
+    return AiUsage(0, 0, 0, Decimal(0), None)
+
+
+def _source(request: BacktestRequest) -> SourceSpec:
+    chain = signal_chain(request.signals)
+    if len(chain) != 1:
+        raise InvalidInputError(
+            f'a backtest takes one signal source, not a fallback chain, got "{request.signals}"', field="signals"
+        )
+    spec = chain[0]
+    if spec.kind == "rules" and request.cache_only:
+        raise InvalidInputError("cache_only applies to AI signal sources, not to rules", field="cache_only")
+    if spec.kind != "rules" and request.params:
+        raise InvalidInputError("params only apply to a rules:STRATEGY signal source", field="params")
+    return spec
+
+
+def _rule_params(spec: SourceSpec, raw: dict[str, str]) -> dict[str, Any]:
+    if spec.kind != "rules":
+        return {}
+    try:
+        return parse_params(spec.strategy or "", raw)
+    except ValueError as error:
+        field_name = "signals" if "strategy" in str(error) else "params"
+        raise InvalidInputError(str(error), field=field_name) from None
+
+
+def _risk(overrides: dict[str, Any]) -> RiskConfig:
+    try:
+        return RiskConfig.from_overrides(overrides)
+    except RiskSettingError as error:
+        raise InvalidInputError(str(error), field="risk", details={"setting": error.setting}) from None
+
+
+def _fraction(value: Decimal) -> bool:
+    return 0 <= value < 1
+
+
+def _bps(value: Decimal) -> bool:
+    return 0 <= value <= 1000
+
+
+def _number(text: str, name: str, expectation: str, valid: Callable[[Decimal], bool]) -> Decimal:
+    try:
+        value = Decimal(str(text).strip())
+    except InvalidOperation:
+        raise InvalidInputError(f'{name} must be a number, got "{text}"', field=name, details={"value": text}) from None
+    if not value.is_finite() or not valid(value):
+        raise InvalidInputError(f'{name} must be {expectation}, got "{text}"', field=name, details={"value": text})
+    return value
+
+
+def _day(text: str | None, name: str) -> pd.Timestamp | None:
+    if text is None:
+        return None
+    try:
+        return pd.Timestamp(text, tz="UTC")
+    except ValueError:
+        raise InvalidInputError(
+            f'{name} must be a date (YYYY-MM-DD), got "{text}"', field=name, details={"value": text}
+        ) from None
+
+
+def _window(session: Session, request: BacktestRequest) -> tuple[pd.DataFrame, int, list[str]]:
+    """The candles from the warm-up before the first decision to the end, the first decision's index, and notices.
+
+    A requested start before the data is moved to the first bar with a full warm-up, with a notice; a window that
+    holds no data, or an end before the start, is refused naming the requested window and the stored range.
+    """
+    candles = _candles(session, request)
+    start, end = _day(request.start, "start"), _day(request.end, "end")
+    what = f"{request.symbol} {request.timeframe}"
+    stored = f"{candles.index[0]:%Y-%m-%d %H:%M} -> {candles.index[-1]:%Y-%m-%d %H:%M} UTC"
+    warnings: list[str] = []
+    if start is not None and end is not None and end < start:
+        raise InvalidInputError(f"end {request.end} is before start {request.start}", field="end")
+    if start is not None and start > candles.index[-1]:
+        raise InvalidInputError(f"start {request.start} is after the stored {what} candles ({stored})", field="start")
+    if end is not None and end + pd.Timedelta(days=1) <= candles.index[0]:
+        raise InvalidInputError(f"end {request.end} is before the stored {what} candles ({stored})", field="end")
+    full = candles
+    if end is not None:
+        candles = candles[candles.index < end + pd.Timedelta(days=1)]
+    first = WARMUP_BARS
+    if start is not None:
+        first = max(first, int(candles.index.searchsorted(start)))
+    if len(candles) - first < 2:
+        window = f"{request.start or 'the start'} -> {request.end or 'the end'}"
+        raise InvalidInputError(
+            f"not enough {what} candles for the window {window}: {max(len(candles) - first, 0)} bar(s) after the "
+            f"{WARMUP_BARS}-bar indicator warm-up, at least 2 needed{_gap_around(full, start)} (stored: {stored})",
+            field="start" if start is not None else "end",
+        )
+    if start is not None and candles.index[first] - start >= pd.Timedelta(days=1):
+        reason = "before the stored candles" if start < candles.index[0] else "in a gap of the stored candles"
+        warnings.append(
+            f"start {request.start} is {reason} ({stored}): the first decision is at "
+            f"{candles.index[first]:%Y-%m-%d %H:%M} UTC, after the {WARMUP_BARS}-bar indicator warm-up"
+        )
+    # Only the warm-up before the first decision is needed; older history would only be iterated over.
+    candles = candles.iloc[first - WARMUP_BARS :]
+    first = WARMUP_BARS
+    warmup_gaps = find_gaps(list(candles.index[: first + 1].to_pydatetime()), request.timeframe)
+    if warmup_gaps:
+        missing = sum(gap.missing_bars for gap in warmup_gaps)
+        warnings.append(
+            f"the {WARMUP_BARS}-bar indicator warm-up before {candles.index[first]:%Y-%m-%d %H:%M} UTC spans "
+            f"{missing:,} missing bar(s): the first decisions see indicators computed across that gap"
+        )
+    return candles, first, warnings
+
+
+def _gap_around(candles: pd.DataFrame, start: pd.Timestamp | None) -> str:
+    """ ", the stored candles jump from A to B" when `start` falls in a hole of the data."""
+    if start is None:
+        return ""
+    after = int(candles.index.searchsorted(start))
+    if after == 0 or after >= len(candles):
+        return ""
+    before, following = candles.index[after - 1], candles.index[after]
+    if following - before <= pd.Timedelta(days=1):
+        return ""
+    return f"; the stored candles jump from {before:%Y-%m-%d %H:%M} to {following:%Y-%m-%d %H:%M} UTC"
+
+
+def _candles(session: Session, request: BacktestRequest) -> pd.DataFrame:
+    if request.data_file:
+        try:
+            return markets.candles_frame(read_candle_csv(Path(request.data_file), request.timeframe))
+        except CandleFileError as error:
+            raise InvalidInputError(str(error), field="data_file") from None
+    frame = markets.stored_range(session, request.exchange_id, request.symbol, request.timeframe)
+    if frame.empty:
+        raise InvalidInputError(
+            f"no {request.symbol} {request.timeframe} candles stored for {request.exchange_id}: seed the demo or "
+            "import candles first, or give a candle file",
+            field="symbol",
+        )
+    return frame
+
+
+def _prepare_ai(
+    session: Session,
+    settings: Settings,
+    request: BacktestRequest,
+    spec: SourceSpec,
+    candles: pd.DataFrame,
+    first: int,
+    decisions: int,
+    market: MarketRules,
+    engine_settings: BacktestSettings,
+    described: dict[str, Any],
+    warnings: list[str],
+    preview: dict[str, Any],
+) -> Prepared:
+    provider = spec.provider or spec.kind
+    model = spec.model or default_model(provider)
+    replay = SourceSpec("replay", provider=provider, model=model)
+    paid = not request.cache_only and spec.kind != "replay"
+    blind = True if request.blind is None else request.blind
+    described["blind"] = blind
+    options = ContextOptions(request.symbol, request.timeframe, blind=blind)
+    higher = _higher_timeframe(session, request, candles) if not request.data_file else None
+    ignored = ("max_cost", "cache_only", "signals", "user_id")
+    fingerprint = run_fingerprint(
+        {k: v for k, v in asdict(request).items() if k not in ignored},
+        candles,
+        provider,
+        model,
+        len(higher) if higher is not None else 0,
+        PROMPT_VERSION,
+        SCHEMA_VERSION,
+    )
+    described.update(model=model, fingerprint=fingerprint)
+    warning = contamination_warning(model, model_info(provider, model).knowledge_cutoff, candles.index[-1].date())
+    if warning:
+        warnings.append(warning)
+    journal = session.get(BacktestJournal, fingerprint)
+    if journal is not None:
+        answers = {int(index): Signal.model_validate(signal) for index, signal in journal.answers.items()}
+        preview.update(estimated_cost_usd="0", paid=False, cached_entries=journal.decisions, journal=True)
+        replayed = journal.decisions
+        return Prepared(
+            request,
+            candles,
+            market,
+            engine_settings,
+            JournalSource(answers, replayed),
+            first,
+            described,
+            lambda: AiUsage(replayed, replayed, 0, Decimal(0), None),
+            warnings,
+            preview,
+            ai=spec,
+        )
+
+    # Only a run without a journal builds contexts, and needs the indicators for them.
+    indicators = IndicatorTable.from_frame(compute_indicators(candles))
+    account = AccountFacts(Decimal(100), Decimal(100), market.quote, market.min_notional)
+    sample = build_context(indicators, first, None, account, options).text
+    estimate = estimate_run_cost(provider, model, sample, decisions)
+    cache = PreloadedCache(SqlResponseCache(session.get_bind()), provider, model)
+    preview.update(estimated_cost_usd=str(estimate), paid=paid, cached_entries=len(cache))
+    if paid:
+        _check_allowance(request, provider, decisions, estimate)
+    user = session.get(User, request.user_id)
+    if user is None:
+        raise InvalidInputError(f"no user #{request.user_id}", field="user")
+    services = signal_services(session, settings, request.user_id)
+    services.cache = cache
+    caps = BudgetCaps(user_daily=user.daily_budget_usd, user_monthly=user.monthly_budget_usd)
+    answered: dict[int, Signal] = {}
+
+    def remember(index: int, signal: Signal) -> None:
+        if signal.action is not Action.HOLD:
+            answered[index] = signal
+
+    source = LlmSource(
+        [spec if paid else replay], indicators, higher, options, services, BudgetScope(user.id), caps, remember
+    )
+
+    def usage() -> AiUsage:
+        tally = source.tally
+        return AiUsage(
+            tally.decisions, tally.cache_hits, tally.cache_misses, tally.cost_usd, estimate if paid else None
+        )
+
+    def keep_journal(session: Session) -> None:
+        """Only a run whose every decision was answered is worth replaying."""
+        if source.tally.failures or source.tally.decisions != decisions:
+            return
+        session.merge(
+            BacktestJournal(
+                fingerprint=fingerprint,
+                provider=provider,
+                model=model,
+                decisions=decisions,
+                answers={str(index): signal.model_dump(mode="json") for index, signal in answered.items()},
+                original_cost_usd=source.tally.cost_usd,
+            )
+        )
+
+    return Prepared(
+        request,
+        candles,
+        market,
+        engine_settings,
+        source,
+        first,
+        described,
+        usage,
+        warnings,
+        preview,
+        ai=spec,
+        paid=paid,
+        unanswered=lambda: sum(source.tally.failures.values()),
+        after_success=keep_journal,
+    )
+
+
+def _check_allowance(request: BacktestRequest, provider: str, decisions: int, estimate: Decimal) -> None:
+    if request.max_cost is None:
+        raise InvalidInputError(
+            f"this run may call {provider} {decisions:,} times (about ${estimate:.4f}): allow it with a max_cost in "
+            "USD that covers the estimate, or answer from the cache only (cache_only)",
+            field="max_cost",
+            details={"estimate_usd": str(estimate)},
+        )
+    limit = _number(request.max_cost, "max_cost", "a positive amount in USD", lambda v: v > 0)
+    if estimate > limit:
+        raise BudgetRefusedError(
+            f"estimated AI cost ${estimate:.4f} for {decisions:,} decisions is above max_cost ${limit:.4f}",
+            cap=limit,
+            spent=Decimal(0),
+            estimate=estimate,
+            field="max_cost",
+        )
+
+
+def _higher_timeframe(session: Session, request: BacktestRequest, candles: pd.DataFrame) -> IndicatorTable | None:
+    higher = markets.HIGHER_TIMEFRAME.get(request.timeframe)
+    if higher is None:
+        return None
+    frame = markets.stored_range(session, request.exchange_id, request.symbol, higher)
+    frame = frame[frame.index <= candles.index[-1]]
+    return IndicatorTable.from_frame(compute_indicators(frame)) if len(frame) > WARMUP_BARS else None

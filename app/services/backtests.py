@@ -1,0 +1,219 @@
+"""Backtests as records: validate a request, record it, run it with progress, keep its results and report files,
+list and delete them. The engine itself is Flask-free in `backtest/`.
+
+Only runs that can start are recorded: `prepare` validates everything first and writes nothing. A run that fails
+later records the step it failed in and a readable reason.
+"""
+
+import logging
+import shutil
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from app.config import Settings
+from app.errors import ConflictError, NotFoundError, ServiceError
+from app.models import Backtest, BacktestStatus
+from app.services import Clock, system_clock
+from app.services.backtest_setup import BacktestRequest, Prepared, prepare
+from app.services.lookup import owned
+from backtest.report import write_html, write_summary_json, write_trades_csv
+from backtest.results import BacktestReport, report_json
+from backtest.runner import run_backtest
+
+__all__ = ["BacktestRequest", "Prepared", "prepare"]
+
+log = logging.getLogger(__name__)
+PROGRESS_WRITE_STEP = 0.05
+
+
+class BacktestFailedError(ServiceError):
+    """A recorded run that could not finish; the record holds the step and the reason."""
+
+    code = "BACKTEST_FAILED"
+    http_status = 422
+
+
+def reports_dir(settings: Settings, backtest_id: int) -> Path:
+    return settings.instance_path / "reports" / f"backtest-{backtest_id}"
+
+
+def record_backtest(session: Session, prepared: Prepared) -> Backtest:
+    """Record a validated run as QUEUED. The caller commits."""
+    request = prepared.request
+    record = Backtest(
+        user_id=request.user_id,
+        exchange_id=request.exchange_id,
+        symbol=request.symbol,
+        timeframe=request.timeframe,
+        signal_source=request.signals,
+        signal_params=dict(request.params),
+        settings={"request": asdict(request)},
+        status=BacktestStatus.QUEUED,
+    )
+    session.add(record)
+    session.flush()
+    return record
+
+
+def create_backtest(session: Session, settings: Settings, request: BacktestRequest) -> Backtest:
+    """Validate `request` and record it as QUEUED, for a job to run. Raises what `prepare` raises; writes nothing
+    then. The caller commits."""
+    return record_backtest(session, prepare(session, settings, request))
+
+
+def run_recorded_backtest(
+    session: Session,
+    settings: Settings,
+    backtest_id: int,
+    prepared: Prepared | None = None,
+    on_progress: Callable[[float], None] | None = None,
+    clock: Clock = system_clock,
+) -> tuple[Backtest, BacktestReport]:
+    """Run a recorded backtest (prepared again from its stored request unless `prepared` is given).
+
+    Commits the RUNNING state, progress every 5%, and the outcome. Raises `BacktestFailedError` (after recording
+    the step and reason on the record) when the run cannot finish or an AI run got no answers at all.
+    """
+    record = session.get(Backtest, backtest_id)
+    if record is None:
+        raise NotFoundError(f"no backtest #{backtest_id}", field="backtest_id")
+    record.status, record.started_at, record.progress = BacktestStatus.RUNNING, clock(), 0.0
+    session.commit()
+    step = "preparing"
+    try:
+        if prepared is None:
+            prepared = prepare(session, settings, BacktestRequest(**record.settings["request"]))
+        step = "running"
+        report = run_backtest(
+            prepared.candles,
+            prepared.market,
+            prepared.engine_settings,
+            prepared.source,
+            prepared.first_decision,
+            described=prepared.described,
+            ai_usage=prepared.ai_usage,
+            warnings=prepared.warnings,
+            progress=_progress_writer(session, backtest_id, on_progress),
+        )
+        step = "checking the answers"
+        _check_answers(prepared, report)
+    except ServiceError as error:
+        _fail(session, backtest_id, f"{step}: {error.message}", clock())
+        raise BacktestFailedError(error.message, field=error.field, details=error.details) from None
+    except Exception as error:
+        _fail(session, backtest_id, f"{step}: {error.__class__.__name__}: {error}", clock())
+        log.exception("backtest failed", extra={"backtest_id": backtest_id})
+        raise
+    record = _store_results(session, backtest_id, prepared, report, clock())
+    folder = reports_dir(settings, backtest_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_html(report, folder / "report.html")
+    write_trades_csv(report.trades, folder / "trades.csv")
+    write_summary_json(report, folder / "summary.json")
+    return record, report
+
+
+def _progress_writer(
+    session: Session, backtest_id: int, on_progress: Callable[[float], None] | None
+) -> Callable[[float], None]:
+    written = [0.0]
+
+    def progress(fraction: float) -> None:
+        if on_progress is not None:
+            on_progress(fraction)
+        if fraction - written[0] >= PROGRESS_WRITE_STEP:
+            written[0] = fraction
+            session.execute(update(Backtest).where(Backtest.id == backtest_id).values(progress=min(fraction, 1.0)))
+            session.commit()
+
+    return progress
+
+
+def _check_answers(prepared: Prepared, report: BacktestReport) -> None:
+    """An AI run without answers is no strategy result: refuse to present it beside the baselines."""
+    ai = report.ai
+    unanswered = prepared.unanswered()
+    if prepared.ai is None or not ai.decisions or not unanswered:
+        return
+    if unanswered >= ai.decisions:
+        how = (
+            "the cache holds none of them and cache-only never calls a provider"
+            if not prepared.paid
+            else "see the analyses' reasons"
+        )
+        raise BacktestFailedError(
+            f"no AI answers ({ai.cache_misses:,} misses of {ai.decisions:,} decisions): {how}",
+            details={"decisions": ai.decisions, "cache_misses": ai.cache_misses},
+        )
+    report.warnings.append(
+        f"the AI answered {ai.decisions - unanswered:,} of {ai.decisions:,} decisions; "
+        f"the {unanswered:,} without an answer were treated as HOLD"
+    )
+
+
+def _fail(session: Session, backtest_id: int, reason: str, now: datetime) -> None:
+    session.rollback()
+    record = session.get(Backtest, backtest_id)
+    if record is not None:
+        record.status, record.error_message, record.finished_at = BacktestStatus.FAILED, reason, now
+        session.commit()
+
+
+def _store_results(
+    session: Session, backtest_id: int, prepared: Prepared, report: BacktestReport, now: datetime
+) -> Backtest:
+    record = session.get(Backtest, backtest_id)
+    summary = report_json(report)
+    record.status, record.progress, record.finished_at = BacktestStatus.SUCCEEDED, 1.0, now
+    record.window_start = _utc(report.curve.times[0])
+    record.window_end = _utc(report.curve.times[-1])
+    record.metrics, record.baselines = summary["metrics"], summary["baselines"]
+    record.ai_cost_usd = report.ai.cost_usd
+    record.ai_cache_hits, record.ai_cache_misses = report.ai.cache_hits, report.ai.cache_misses
+    record.settings = {**record.settings, "run": summary["settings"], "warnings": report.warnings}
+    if prepared.after_success is not None:
+        prepared.after_success(session)
+    session.commit()
+    return record
+
+
+def get_backtest(session: Session, user_id: int, backtest_id: int) -> Backtest:
+    """One of the user's backtests; `NotFoundError` when missing or someone else's."""
+    return owned(session, Backtest, backtest_id, user_id)
+
+
+def list_backtests(session: Session, user_id: int, limit: int = 50) -> list[Backtest]:
+    """The user's backtests, newest first."""
+    query = select(Backtest).where(Backtest.user_id == user_id).order_by(Backtest.id.desc()).limit(limit)
+    return list(session.scalars(query))
+
+
+def report_file(session: Session, settings: Settings, user_id: int, backtest_id: int) -> Path:
+    """The HTML report of one of the user's backtests; `NotFoundError` when there is none (yet)."""
+    get_backtest(session, user_id, backtest_id)
+    path = reports_dir(settings, backtest_id) / "report.html"
+    if not path.is_file():
+        raise NotFoundError(f"backtest #{backtest_id} has no report", field="backtest_id")
+    return path
+
+
+def delete_backtest(session: Session, settings: Settings, user_id: int, backtest_id: int) -> None:
+    """Delete one of the user's backtests and its report files. A running one cannot be deleted (`ConflictError`).
+    The caller commits; the report folder is removed at once."""
+    record = get_backtest(session, user_id, backtest_id)
+    if record.status is BacktestStatus.RUNNING:
+        raise ConflictError(f"backtest #{backtest_id} is running: wait for it to finish", field="backtest_id")
+    session.delete(record)
+    session.flush()
+    shutil.rmtree(reports_dir(settings, backtest_id), ignore_errors=True)
+
+
+def _utc(value: np.datetime64) -> datetime:
+    return pd.Timestamp(value).tz_localize("UTC").to_pydatetime()
