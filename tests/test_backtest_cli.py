@@ -173,7 +173,7 @@ def test_a_window_inside_a_gap_of_the_data_names_the_window_and_the_stored_range
 
 def test_the_owner_deletes_a_backtest_and_its_reports_and_nobody_else_can(app):
     seed_user_and_candles()
-    result, report = backtest(app, "--signals", "rules:sma_cross", "--start", "2024-08-01")
+    backtest(app, "--signals", "rules:sma_cross", "--start", "2024-08-01")
     record = db.session.scalars(select(Backtest)).one()
     folder = reports_dir(current_settings(), record.id)
     assert folder.is_dir()
