@@ -76,7 +76,7 @@ def test_unknown_symbol_timeframe_or_exchange_fail_with_a_named_problem(runner, 
         (["--symbol", "XYZ/USDT", "--timeframe", "1h"], "unknown symbol 'XYZ/USDT' on binance"),
         (
             ["--symbol", "BTC/USDT", "--timeframe", "90m"],
-            'timeframe must be one of 1m 3m 5m 15m 30m 1h 2h 4h 6h 8h 12h 1d 3d 1w, got "90m"',  # noqa: E501,
+            'timeframe must be one of 1m 3m 5m 15m 30m 1h 2h 4h 6h 8h 12h 1d 3d 1w, got "90m"',
         ),
         (
             ["--symbol", "BTC/USDT", "--timeframe", "1h", "--exchange", "nope"],
