@@ -4,13 +4,13 @@ import functools
 from typing import Any
 
 import click
-from sqlalchemy.orm import Session
 
 from app import current_settings
 from app.config import Settings
 from app.errors import ServiceError
 from app.extensions import db
 from app.models import User
+from app.services import Session
 from app.services.users import resolve_user
 
 

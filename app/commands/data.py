@@ -6,9 +6,8 @@ import click
 from flask.cli import with_appcontext
 
 from app.commands.common import session, settings
-from app.persistence.candles import ImportReport
 from app.services.demo import seed_demo
-from app.services.markets import CandleFileImport, import_candle_file
+from app.services.markets import CandleFileImport, ImportReport, import_candle_file
 
 GAPS_LISTED = 10
 TIME_FORMAT = "%Y-%m-%d %H:%M"

@@ -13,6 +13,10 @@ says so in its docstring.
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from sqlalchemy.orm import Session
+
+__all__ = ["Clock", "Session", "system_clock"]
+
 Clock = Callable[[], datetime]
 
 

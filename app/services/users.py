@@ -24,3 +24,17 @@ def resolve_user(session: Session, email: str | None) -> User:
     if len(users) > 1:
         raise InvalidInputError("there are several users: name one by email", field="user")
     return users[0]
+
+
+def authenticate(session: Session, email: str, password: str) -> User | None:
+    """The active user with this email (any case) and password, or None: the caller cannot tell which was wrong."""
+    user = session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
+    if user is None or not user.is_active or not user.check_password(password):
+        return None
+    return user
+
+
+def active_user(session: Session, user_id: int) -> User | None:
+    """The user with this id if the account is active (sessions of a deactivated user end)."""
+    user = session.get(User, user_id)
+    return user if user is not None and user.is_active else None

@@ -4,6 +4,7 @@ from flask import Flask
 
 from app.extensions import db, login_manager
 from app.models import User
+from app.services import users
 
 
 def register_blueprints(app: Flask) -> None:
@@ -18,5 +19,4 @@ def register_blueprints(app: Flask) -> None:
 
 @login_manager.user_loader
 def _load_user(user_id: str) -> User | None:
-    user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
-    return user if user is not None and user.is_active else None
+    return users.active_user(db.session, int(user_id)) if user_id.isdigit() else None

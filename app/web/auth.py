@@ -7,12 +7,11 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
-from sqlalchemy import func, select
 from wtforms import BooleanField, EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
 
 from app.extensions import db, limiter
-from app.models import User
+from app.services import users
 
 blueprint = Blueprint("auth", __name__)
 log = logging.getLogger(__name__)
@@ -43,9 +42,8 @@ def login() -> ResponseReturnValue:
     if request.method == "POST":
         status = 400
         if form.validate_on_submit():
-            email = form.email.data.strip().lower()
-            user = db.session.scalar(select(User).where(func.lower(User.email) == email))
-            if user is not None and user.is_active and user.check_password(form.password.data):
+            user = users.authenticate(db.session, form.email.data, form.password.data)
+            if user is not None:
                 login_user(user, remember=form.remember.data)
                 log.info("user signed in", extra={"user_id": user.id})
                 return redirect(_safe_next(request.args.get("next")))
