@@ -77,15 +77,8 @@ def shown(value: object) -> str:
     if isinstance(value, Decimal):
         if not value.is_finite():
             return str(value)
-        text = format(value.normalize(), "f")
-        return text
+        return format(value.normalize(), "f")
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
 
-
-def invalid(field: str, value: object, expectation: str) -> InvalidInputError:
-    """`<field> must be <expectation>, got "<value>"`: the one shape of a bad-input message."""
-    return InvalidInputError(
-        f'{field} must be {expectation}, got "{shown(value)}"', field=field, details={"value": shown(value)}
-    )
