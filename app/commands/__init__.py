@@ -8,8 +8,8 @@ from app.commands.backtests import backtest_command, backtest_delete_command
 from app.commands.cache import cache_group
 from app.commands.common import one_line_errors
 from app.commands.data import import_candles_command, seed_demo_command
+from app.commands.reconciliation import reconcile_command
 from app.commands.security import rotate_keys_command
-from app.commands.trading import reconcile_command
 
 
 def register_cli(app: Flask) -> None:
