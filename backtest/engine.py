@@ -54,13 +54,13 @@ class BacktestSettings:
 
     def __post_init__(self) -> None:
         if self.every < 1:
-            raise ValueError(f"--every must be at least 1, got {self.every}")
+            raise ValueError(f"every must be at least 1, got {self.every}")
         if self.starting_balance <= 0:
-            raise ValueError(f"--balance must be positive, got {self.starting_balance}")
+            raise ValueError(f"balance must be positive, got {self.starting_balance}")
         if not Decimal(0) <= self.fee_rate < Decimal("0.1"):
-            raise ValueError(f"--fee-rate {self.fee_rate} must be between 0 and 0.1")
+            raise ValueError(f"fee_rate {self.fee_rate} must be in [0, 0.1)")
         if not Decimal(0) <= self.slippage_bps <= Decimal(1000):
-            raise ValueError(f"--slippage-bps {self.slippage_bps} must be between 0 and 1000")
+            raise ValueError(f"slippage_bps {self.slippage_bps} must be in [0, 1000]")
 
 
 @dataclass

@@ -143,5 +143,5 @@ def _check_series(path: Path, numbered: list[tuple[int, Candle]], timeframe: str
         if usual != step:
             looks_like = timeframe_for_duration(usual) or f"{usual}"
             raise CandleFileError(
-                f"{path}: rows are usually {looks_like} apart, not {timeframe}: is --timeframe right?"
+                f"{path}: rows are usually {looks_like} apart, not {timeframe}: is the timeframe right?"
             )

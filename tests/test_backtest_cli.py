@@ -122,7 +122,7 @@ STORED = "stored: 2024-01-01 00:00 -> 2024-09-06 03:00 UTC"
         (["--signals", "rules:sma_cross", "--fee-rate", "abc"], 'fee_rate must be a number, got "abc" [--fee-rate]'),
         (
             ["--signals", "rules:sma_cross", "--fee-rate", "5"],
-            'fee_rate must be a fraction in [0, 1), e.g. 0.001 for 0.1%, got "5"',
+            'fee_rate must be a fraction in [0, 0.1), e.g. 0.001 for 0.1%, got "5"',
         ),
         (["--signals", "rules:sma_cross", "--balance", "abc"], 'balance must be a number, got "abc" [--balance]'),
         (["--symbol", "BTC/USTD", "--signals", "rules:sma_cross"], "unknown symbol 'BTC/USTD' on binance"),

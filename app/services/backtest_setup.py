@@ -98,7 +98,7 @@ def prepare(session: Session, settings: Settings, request: BacktestRequest) -> P
         symbol=request.symbol,
         timeframe=request.timeframe,
         starting_balance=_number(request.balance, "balance", "a positive amount", lambda v: v > 0),
-        fee_rate=_number(request.fee_rate, "fee_rate", "a fraction in [0, 1), e.g. 0.001 for 0.1%", _fraction),
+        fee_rate=_number(request.fee_rate, "fee_rate", "a fraction in [0, 0.1), e.g. 0.001 for 0.1%", _fraction),
         slippage_bps=_number(request.slippage_bps, "slippage_bps", "basis points in [0, 1000]", _bps),
         every=request.every,
         risk=_risk(request.risk),
@@ -171,7 +171,8 @@ def _risk(overrides: dict[str, Any]) -> RiskConfig:
 
 
 def _fraction(value: Decimal) -> bool:
-    return 0 <= value < 1
+    # The engine's own bound: a fee of 10% or more per fill is a typo, not a market.
+    return 0 <= value < Decimal("0.1")
 
 
 def _bps(value: Decimal) -> bool:
