@@ -10,6 +10,7 @@ from app.commands.common import one_line_errors
 from app.commands.data import import_candles_command, seed_demo_command
 from app.commands.reconciliation import reconcile_command
 from app.commands.security import rotate_keys_command
+from app.commands.usage import usage_command
 
 
 def register_cli(app: Flask) -> None:
@@ -23,6 +24,7 @@ def register_cli(app: Flask) -> None:
         account_group,
         backtest_command,
         backtest_delete_command,
+        usage_command,
     )
     for command in commands:
         one_line_errors(command)

@@ -17,6 +17,17 @@ from app.models.types import DECIMAL_SCALE
 _QUANTUM = Decimal(1).scaleb(-DECIMAL_SCALE)
 
 
+def period_starts(now: datetime) -> tuple[datetime, datetime]:
+    """The start of `now`'s UTC day and UTC month: the budget periods."""
+    day = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return day, day.replace(day=1)
+
+
+def committed_usd(session: Session, user_id: int, since: datetime) -> Decimal:
+    """USD the user has spent (settled) or holds reserved since `since`."""
+    return SqlBudgetLedger._committed(session, BudgetLedgerEntry.user_id == user_id, since)
+
+
 class SqlBudgetLedger:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -26,8 +37,7 @@ class SqlBudgetLedger:
     ) -> int:
         with Session(self._engine) as session, session.begin():
             self._serialize_per_user(session, scope.user_id)
-            day = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-            month = day.replace(day=1)
+            day, month = period_starts(now)
             user_filter = BudgetLedgerEntry.user_id == scope.user_id
             check_period_cap("daily", caps.user_daily, self._committed(session, user_filter, day), amount)
             check_period_cap("monthly", caps.user_monthly, self._committed(session, user_filter, month), amount)
