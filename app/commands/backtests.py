@@ -8,9 +8,10 @@ import click
 from flask.cli import with_appcontext
 
 from app.commands.common import acting_user, parse_key_values, session, settings
+from app.schemas.backtests import BacktestResultOut
 from app.services import backtests
 from app.services.backtests import BacktestRequest, reports_dir
-from backtest.results import BacktestReport, report_json
+from backtest.results import BacktestReport
 
 SHOWN_METRICS = (
     ("total_return_pct", "total return %"),
@@ -78,7 +79,7 @@ def backtest_command(
         record, report = backtests.run_recorded_backtest(session(), settings(), record.id, prepared, progress)
     folder = reports_dir(settings(), record.id)
     if as_json:
-        click.echo(json.dumps({"backtest_id": record.id, **report_json(report), "reports": str(folder)}))
+        click.echo(BacktestResultOut.of(record.id, report, folder).model_dump_json())
         return
     click.echo(_summary(report, record.id, folder))
 
