@@ -72,5 +72,6 @@ class MarketCatalog:
         try:
             return self._rules[symbol]
         except KeyError:
-            known = ", ".join(self.symbols)
-            raise UnknownSymbolError(f"unknown symbol {symbol!r} on {self.exchange_id} (known: {known})") from None
+            # A fetched catalog holds thousands of markets: those are counted, not listed.
+            known = f"known: {', '.join(self.symbols)}" if len(self._rules) <= 10 else f"{len(self._rules):,} markets"
+            raise UnknownSymbolError(f"unknown symbol {symbol!r} on {self.exchange_id} ({known})") from None

@@ -8,6 +8,7 @@ from app.commands.backtests import backtest_command, backtest_delete_command
 from app.commands.cache import cache_group
 from app.commands.common import one_line_errors
 from app.commands.data import import_candles_command, seed_demo_command
+from app.commands.markets import markets_group
 from app.commands.reconciliation import reconcile_command
 from app.commands.security import rotate_keys_command
 from app.commands.usage import usage_command
@@ -17,6 +18,7 @@ def register_cli(app: Flask) -> None:
     commands = (
         import_candles_command,
         seed_demo_command,
+        markets_group,
         analyze_command,
         cache_group,
         rotate_keys_command,

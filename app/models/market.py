@@ -1,13 +1,14 @@
-"""The candle store."""
+"""The candle store and the markets fetched from exchanges."""
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import CheckConstraint, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
-from app.models.types import Amount, UTCDateTime
+from app.models.types import Amount, JSONDocument, UTCDateTime
 
 
 class Candle(db.Model):
@@ -28,3 +29,15 @@ class Candle(db.Model):
     low: Mapped[Decimal] = mapped_column(Amount)
     close: Mapped[Decimal] = mapped_column(Amount)
     volume: Mapped[Decimal] = mapped_column(Amount)
+
+
+class StoredMarkets(db.Model):
+    """An exchange's markets as ccxt loaded them (`markets refresh`), replacing the bundled snapshot once stored."""
+
+    __tablename__ = "market_catalogs"
+
+    exchange_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    fetched_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    market_count: Mapped[int]
+    # The ccxt `markets` dict, {unified symbol: market}, each with the exchange's raw entry under "info".
+    markets: Mapped[dict[str, Any]] = mapped_column(JSONDocument)

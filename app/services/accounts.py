@@ -103,7 +103,7 @@ def change_risk_settings(
     except RiskSettingError as error:
         raise _blame(error, change, overrides) from None
     if "symbol_allowlist" in change.set:
-        _check_symbols(settings, account.exchange_id, config.symbol_allowlist)
+        _check_symbols(session, settings, account.exchange_id, config.symbol_allowlist)
     if change.set or change.reset:
         account.risk_settings = overrides
         audit.for_account(
@@ -135,8 +135,8 @@ def _blame(error: RiskSettingError, change: RiskChange, overrides: dict[str, Any
     )
 
 
-def _check_symbols(settings: Settings, exchange_id: str, symbols: tuple[str, ...]) -> None:
-    catalog = markets.catalog(settings, exchange_id)
+def _check_symbols(session: Session, settings: Settings, exchange_id: str, symbols: tuple[str, ...]) -> None:
+    catalog = markets.catalog(session, settings, exchange_id)
     for symbol in symbols:
         try:
             catalog.rules(symbol)
@@ -165,7 +165,7 @@ def add_live_account(session: Session, settings: Settings, user_id: int, request
         raise InvalidInputError("name must not be empty", field="name")
     if session.scalar(select(Account.id).where(Account.user_id == user_id, Account.name == name)) is not None:
         raise InvalidInputError(f'you already have an account named "{name}"', field="name")
-    markets.catalog(settings, request.keys.exchange_id)
+    markets.catalog(session, settings, request.keys.exchange_id)
     credential = store_exchange_keys(session, settings, user_id, request.keys)
     account = Account(
         user_id=user_id,

@@ -80,7 +80,7 @@ def run_analysis(
     chain = signal_chain(request.signals)
     rule_params = _rule_params(chain, request.rule_params)
     markets.check_timeframe(request.timeframe)
-    rules = markets.market_rules(settings, request.exchange_id, request.symbol)
+    rules = markets.market_rules(session, settings, request.exchange_id, request.symbol)
     user = session.get(User, request.user_id)
     if user is None:
         raise InvalidInputError(f"no user #{request.user_id}", field="user")
@@ -172,7 +172,9 @@ def _candles(session: Session, settings: Settings, request: AnalysisRequest, now
         if request.until is not None:
             raise InvalidInputError("until works with the candle store only, not with live market data", field="until")
         exchange_id = request.market.partition(":")[2] or request.exchange_id
-        frame = markets.exchange_candles(settings, exchange_id, request.symbol, request.timeframe, HISTORY_BARS, now)
+        frame = markets.exchange_candles(
+            session, settings, exchange_id, request.symbol, request.timeframe, HISTORY_BARS, now
+        )
         if len(frame) < WARMUP_BARS + 1:
             raise InvalidInputError(
                 f"{exchange_id} returned {len(frame)} closed {request.symbol} {request.timeframe} candles, "

@@ -88,7 +88,7 @@ def prepare(session: Session, settings: Settings, request: BacktestRequest) -> P
     estimated cost is not covered by `max_cost`.
     """
     spec = _source(request)
-    market = markets.market_rules(settings, request.exchange_id, request.symbol)
+    market = markets.market_rules(session, settings, request.exchange_id, request.symbol)
     markets.check_timeframe(request.timeframe)
     if request.every < 1:
         raise InvalidInputError(

@@ -3,16 +3,14 @@
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.models import Account, AccountKind
 from app.persistence.account_book import load_book
-from app.persistence.markets import UnknownExchangeError, bundled_catalog
 from app.services.credentials import vault
-from app.services.markets import catalog
+from app.services.markets import catalog, raw_markets
 from exchanges.base import Exchange
 from exchanges.book import AccountBook
 from exchanges.paper import PaperExchange
@@ -32,8 +30,8 @@ def account_exchange(
     """
     book = load_book(session, account)
     if account.kind is AccountKind.PAPER:
-        # A paper account simulates one real market's rules, so that market's snapshot must be bundled.
-        return PaperExchange(book, catalog(settings, account.exchange_id), price_of, clock), book
+        # A paper account simulates one real market's rules: that exchange's markets must be stored or bundled.
+        return PaperExchange(book, catalog(session, settings, account.exchange_id), price_of, clock), book
     # ccxt takes about a second to import: only live accounts pay for it.
     from exchanges.ccxt_exchange import CcxtExchange
 
@@ -45,14 +43,7 @@ def account_exchange(
         secret=secrets.decrypt(credential.api_secret_encrypted),
         password=secrets.decrypt(credential.passphrase_encrypted) if credential.passphrase_encrypted else None,
         sandbox=credential.sandbox,
-        markets=_bundled_markets(settings, account.exchange_id),
+        # The stored (else bundled) markets spare a markets request; without either ccxt loads them once, live.
+        markets=raw_markets(session, settings, account.exchange_id),
     )
     return exchange, book
-
-
-def _bundled_markets(settings: Settings, exchange_id: str) -> dict[str, Any] | None:
-    """The bundled snapshot spares a markets request; other exchanges load their markets once, live."""
-    try:
-        return bundled_catalog(settings.data_dir, exchange_id).raw_markets
-    except UnknownExchangeError:
-        return None
