@@ -12,7 +12,6 @@ from decimal import Decimal
 
 import numpy as np
 import pandas as pd
-import pandas_ta as ta
 from numpy.typing import NDArray
 
 from ai.actions import Action
@@ -156,6 +155,8 @@ def rsi_warmup_bars(length: int) -> int:
 
 def rsi_with_warmup(close: pd.Series, length: int = RSI_LENGTH) -> pd.Series:
     """pandas-ta's RSI, NaN before `rsi_warmup_bars(length)`."""
+    import pandas_ta as ta  # pandas-ta (with numba) takes ~1.5 s to import: only computing indicators pays for it
+
     rsi = _series_or_nan(ta.rsi(close, length=length, talib=False), close.index)
     rsi.iloc[: rsi_warmup_bars(length)] = np.nan
     return rsi
@@ -175,6 +176,8 @@ def compute_indicators(candles: pd.DataFrame) -> pd.DataFrame:
     `candles`: float columns open, high, low, close, volume and an ascending, tz-aware UTC DatetimeIndex of bar open
     times. Compute once per history and slice causally: row t depends on rows <= t only.
     """
+    import pandas_ta as ta  # pandas-ta (with numba) takes ~1.5 s to import: only computing indicators pays for it
+
     _check_candles(candles)
     index = candles.index
     open_, high, low, close, volume = (candles[name].astype(np.float64) for name in OHLCV)

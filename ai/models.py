@@ -10,8 +10,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 MODELS_FILE = Path(__file__).resolve().parent / "data" / "models.yaml"
 
 STRUCTURED_OUTPUT_MODES = {
@@ -63,6 +61,8 @@ class ModelTable:
 
 @cache
 def load_models(path: Path = MODELS_FILE) -> ModelTable:
+    import yaml  # PyYAML adds ~50 ms to every command: only the LLM sources read the table
+
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     entries: list[ModelInfo] = []
     for provider, section in data["providers"].items():

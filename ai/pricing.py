@@ -8,8 +8,6 @@ from decimal import Decimal
 from functools import cache
 from pathlib import Path
 
-import yaml
-
 from ai.prompts import SYSTEM_PROMPT
 from ai.providers.base import Usage
 from ai.signal import Signal
@@ -84,6 +82,8 @@ class PriceTable:
 
 @cache
 def price_table(path: Path = PRICING_FILE) -> PriceTable:
+    import yaml  # PyYAML adds ~50 ms to every command: only costing an LLM call reads the table
+
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     claude = data["claude"]
     read_multiplier = Decimal(claude["cache_read_multiplier"])

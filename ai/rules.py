@@ -31,7 +31,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pandas_ta as ta
 from numpy.typing import NDArray
 
 from ai.actions import Action
@@ -218,16 +217,22 @@ def _price(value: float, close: float) -> Decimal:
 
 
 def _atr(frame: pd.DataFrame, length: int) -> Floats:
+    import pandas_ta as ta  # pandas-ta (with numba) takes ~1.5 s to import: only computing indicators pays for it
+
     atr = ta.atr(frame["high"], frame["low"], frame["close"], length=length, talib=False)
     return np.full(len(frame), np.nan) if atr is None else atr.to_numpy(dtype=np.float64)
 
 
 def _sma(series: "pd.Series[float]", length: int) -> Floats:
+    import pandas_ta as ta  # pandas-ta (with numba) takes ~1.5 s to import: only computing indicators pays for it
+
     sma = ta.sma(series, length=length, talib=False)
     return np.full(len(series), np.nan) if sma is None else sma.to_numpy(dtype=np.float64)
 
 
 def _ema(series: "pd.Series[float]", length: int) -> Floats:
+    import pandas_ta as ta  # pandas-ta (with numba) takes ~1.5 s to import: only computing indicators pays for it
+
     ema = ta.ema(series, length=length, talib=False)
     return np.full(len(series), np.nan) if ema is None else ema.to_numpy(dtype=np.float64)
 
