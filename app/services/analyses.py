@@ -88,7 +88,9 @@ def run_analysis(
     account = _account(session, user.id, request.account_id or (watch.account_id if watch else None))
 
     candles = _candles(session, settings, request, now())
-    higher = _higher_timeframe(session, request, candles.index[-1])
+    # Only a model reads the higher timeframe's lines; a rules strategy decides on the candles alone.
+    asks_a_model = any(spec.kind != "rules" for spec in chain)
+    higher = _higher_timeframe(session, request, candles.index[-1]) if asks_a_model else None
     position = open_position(session, account.id, request.symbol)
     context = build_context(
         compute_indicators(candles),
