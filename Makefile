@@ -10,7 +10,7 @@ PORT ?= 5000
 WORKERS ?= 2
 PYTEST_ARGS ?=
 
-.PHONY: run test lint install install-dev browser clean
+.PHONY: run port-free test lint install install-dev browser clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else "Steadyhand needs Python >= 3.12, found " + sys.version.split()[0] + " at " + sys.executable)'
@@ -28,7 +28,12 @@ $(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(BIN)/python
 install: $(VENV)/.runtime-installed
 install-dev: $(VENV)/.dev-installed
 
-run: install
+# A busy port is found first, in milliseconds, not by gunicorn after migrating and seeding (standard library only:
+# it runs before the virtualenv exists).
+port-free:
+	@$(or $(PYTHON),python3) scripts/check_port.py $(HOST) $(PORT)
+
+run: port-free install
 	$(BIN)/flask --app wsgi db upgrade
 	$(BIN)/flask --app wsgi seed-demo
 	$(BIN)/flask --app wsgi reconcile || echo "reconcile deferred: an exchange was unreachable; it runs again on the next start"

@@ -40,6 +40,11 @@ def seed_demo_command(reset_password: bool) -> None:
     session().commit()
     for imported in report.imports:
         click.echo(f"candles {_describe(imported)}")
+    for skipped in report.unchanged:
+        click.echo(
+            f"candles {skipped.exchange_id} {skipped.symbol} {skipped.timeframe} {skipped.file_name}: "
+            f"already imported (unchanged), {skipped.rows:,} rows not read again"
+        )
     created = [
         "user" if report.created_user else None,
         "paper account (100 USDT)" if report.created_account else None,

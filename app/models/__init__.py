@@ -4,7 +4,7 @@ from app.models.analysis import Analysis, BudgetLedgerEntry, ResponseCacheEntry
 from app.models.audit import AuditEvent
 from app.models.backtests import Backtest, BacktestJournal
 from app.models.enums import AccountKind, AnalysisStatus, BacktestStatus, LedgerStatus, PositionStatus
-from app.models.market import Candle, StoredMarkets
+from app.models.market import Candle, ImportedCandleFile, StoredMarkets
 from app.models.trading import Account, Decision, Order, Position, Trade, Watch
 from app.models.users import ApiKey, ExchangeCredential, LlmCredential, User
 
@@ -22,6 +22,7 @@ __all__ = [
     "Candle",
     "Decision",
     "ExchangeCredential",
+    "ImportedCandleFile",
     "LedgerStatus",
     "LlmCredential",
     "Order",

@@ -1,4 +1,4 @@
-"""The candle store and the markets fetched from exchanges."""
+"""The candle store, the candle files imported into it, and the markets fetched from exchanges."""
 
 from datetime import datetime
 from decimal import Decimal
@@ -29,6 +29,22 @@ class Candle(db.Model):
     low: Mapped[Decimal] = mapped_column(Amount)
     close: Mapped[Decimal] = mapped_column(Amount)
     volume: Mapped[Decimal] = mapped_column(Amount)
+
+
+class ImportedCandleFile(db.Model):
+    """A bundled candle file as it was imported (its sha256), so that an unchanged file is not read again."""
+
+    __tablename__ = "imported_candle_files"
+
+    file_name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    exchange_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    symbol: Mapped[str] = mapped_column(String(32), primary_key=True)
+    timeframe: Mapped[str] = mapped_column(String(8), primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    row_count: Mapped[int]
+    first_open_time: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_open_time: Mapped[datetime] = mapped_column(UTCDateTime)
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class StoredMarkets(db.Model):

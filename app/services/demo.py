@@ -1,7 +1,8 @@
 """The local demo: a user, a 100 USDT paper account, two watches on the offline rules analyst, real candles."""
 
+import hashlib
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
@@ -11,7 +12,9 @@ from sqlalchemy.orm import Session
 from app.config import Settings, instance_secret
 from app.errors import ForbiddenError
 from app.models import Account, AccountKind, User, Watch
+from app.persistence import candle_files
 from app.persistence.candles import ImportReport, import_candles
+from app.services import Clock, system_clock
 from exchanges.candles import read_candle_csv
 
 DEMO_EMAIL = "demo@steadyhand.local"
@@ -34,6 +37,17 @@ DEMO_CANDLE_FILES = (
 )
 
 
+@dataclass(frozen=True)
+class UnchangedFile:
+    """A bundled candle file skipped: imported before with the same bytes, its candles all still stored."""
+
+    file_name: str
+    exchange_id: str
+    symbol: str
+    timeframe: str
+    rows: int
+
+
 @dataclass
 class DemoSeedReport:
     email: str
@@ -43,10 +57,16 @@ class DemoSeedReport:
     created_account: bool
     created_watches: int
     imports: list[ImportReport]
+    unchanged: list[UnchangedFile] = field(default_factory=list)
 
 
-def seed_demo(session: Session, settings: Settings, reset_password: bool = False) -> DemoSeedReport:
+def seed_demo(
+    session: Session, settings: Settings, reset_password: bool = False, clock: Clock = system_clock
+) -> DemoSeedReport:
     """Create whatever part of the demo is missing; running it again changes nothing.
+
+    A bundled candle file already imported with the same content (sha256), its candles still stored, is not read
+    again: a second start does not re-read ~82,000 candles. A changed file is imported as the first time.
 
     The caller commits, so a failure leaves no half-seeded demo behind. Raises `ForbiddenError` in production: the
     demo user's password is printed and kept in a file.
@@ -108,16 +128,18 @@ def seed_demo(session: Session, settings: Settings, reset_password: bool = False
             )
             created_watches += 1
 
-    imports = [
-        import_candles(
-            session,
-            DEMO_EXCHANGE,
-            symbol,
-            timeframe,
-            read_candle_csv(_candle_file(settings, name), timeframe),
-        )
-        for name, symbol, timeframe in DEMO_CANDLE_FILES
-    ]
+    imports: list[ImportReport] = []
+    unchanged: list[UnchangedFile] = []
+    for name, symbol, timeframe in DEMO_CANDLE_FILES:
+        path = _candle_file(settings, name)
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        done = candle_files.unchanged_import(session, name, DEMO_EXCHANGE, symbol, timeframe, digest)
+        if done is not None:
+            unchanged.append(UnchangedFile(name, DEMO_EXCHANGE, symbol, timeframe, done.row_count))
+            continue
+        report = import_candles(session, DEMO_EXCHANGE, symbol, timeframe, read_candle_csv(path, timeframe))
+        candle_files.record_import(session, name, digest, report, clock())
+        imports.append(report)
     return DemoSeedReport(
         email=DEMO_EMAIL,
         password=password if user.check_password(password) else None,
@@ -125,6 +147,7 @@ def seed_demo(session: Session, settings: Settings, reset_password: bool = False
         created_account=created_account,
         created_watches=created_watches,
         imports=imports,
+        unchanged=unchanged,
     )
 
 

@@ -2,38 +2,23 @@
 nonsense, a HALTED account nobody could resume, and `account risk` on someone else's account."""
 
 import json
-from decimal import Decimal
 
 import pytest
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Account, AccountKind, AuditEvent, User
-from app.persistence.candles import import_candles
-from exchanges.candles import read_candle_csv
+from app.models import Account, AuditEvent
 from risk import TradingState
-from tests.conftest import PROJECT_ROOT
+from tests import factories
 
-BTC_2024_1H = PROJECT_ROOT / "data" / "candles" / "binance_BTCUSDT_1h_2024-01_2024-09.csv"
+BTC_2024_1H = "binance_BTCUSDT_1h_2024-01_2024-09.csv"
 # rules:rsi_reversion on BTC/USDT 1h: a BUY at 16:00 (entry 43,624, stop 42,434.55), the stop is hit at 22:00.
 BUY_BAR, STOP_BAR = "2024-01-12 16:00", "2024-01-12 22:00"
 
 
 def make_user(email):
-    user = User(email=email, display_name=email.split("@")[0])
-    user.set_password("password password")
-    db.session.add(user)
-    db.session.flush()
-    account = Account(
-        user_id=user.id,
-        name="Paper",
-        kind=AccountKind.PAPER,
-        exchange_id="binance",
-        starting_balance=Decimal(100),
-        current_balance=Decimal(100),
-        peak_equity=Decimal(100),
-    )
-    db.session.add(account)
+    user = factories.user(db.session, email=email)
+    account = factories.paper_account(db.session, user, name="Paper")
     db.session.commit()
     return user, account
 
@@ -109,7 +94,7 @@ def analyze(app, account, until):
 
 def test_a_halted_account_shows_why_and_its_owner_resumes_it(app, owner):
     _, account = owner
-    import_candles(db.session, "binance", "BTC/USDT", "1h", read_candle_csv(BTC_2024_1H, "1h"))
+    factories.candles(db.session, BTC_2024_1H)
     db.session.commit()
     cli(app, "account", "risk", str(account.id), "--set", "max_drawdown_pct=0.5")
     assert analyze(app, account, BUY_BAR)["decision"]["order"]["status"] == "closed"

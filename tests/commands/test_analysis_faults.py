@@ -2,39 +2,22 @@
 chain whose AI providers were silently skipped, and an export that overwrote any file."""
 
 import json
-from decimal import Decimal
 
 import pytest
 
 from app.extensions import db
-from app.models import Account, AccountKind, Analysis, User
-from app.persistence.candles import import_candles
-from exchanges.candles import read_candle_csv
-from tests.conftest import PROJECT_ROOT
+from app.models import Analysis
+from tests import factories
 
-CANDLES = PROJECT_ROOT / "data" / "candles"
 STORED = "stored: 2017-08-17 05:00 -> 2024-09-06 03:00 UTC"
 
 
 @pytest.fixture
 def stocked(app):
-    user = User(email="faults@example.com", display_name="Faults")
-    user.set_password("password password")
-    db.session.add(user)
-    db.session.flush()
-    db.session.add(
-        Account(
-            user_id=user.id,
-            name="Paper",
-            kind=AccountKind.PAPER,
-            exchange_id="binance",
-            starting_balance=Decimal(100),
-            current_balance=Decimal(100),
-            peak_equity=Decimal(100),
-        )
-    )
+    user = factories.user(db.session, email="faults@example.com", display_name="Faults")
+    factories.paper_account(db.session, user, name="Paper")
     for name in ("binance_BTCUSDT_1h_2017-08_2021-06.csv", "binance_BTCUSDT_1h_2024-01_2024-09.csv"):
-        import_candles(db.session, "binance", "BTC/USDT", "1h", read_candle_csv(CANDLES / name, "1h"))
+        factories.candles(db.session, name)
     db.session.commit()
     return app
 

@@ -4,8 +4,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from app.extensions import db
-from app.models import BudgetLedgerEntry, LedgerStatus, User
+from app.models import BudgetLedgerEntry, LedgerStatus
 from app.services.usage import budget_status
+from tests import factories
 
 NOW = datetime(2026, 11, 30, 12, tzinfo=UTC)
 
@@ -25,10 +26,7 @@ def entry(user, status, reserved, settled, created_at):
 
 
 def test_spend_counts_settled_calls_and_open_reservations_per_utc_period(app):
-    user = User(email="spend@example.com", display_name="Spend", daily_budget_usd=Decimal("1.00"))
-    user.set_password("password password")
-    db.session.add(user)
-    db.session.flush()
+    user = factories.user(db.session, email="spend@example.com", display_name="Spend", daily_budget_usd=Decimal("1.00"))
     entry(user, LedgerStatus.SETTLED, "0.01", "0.002", datetime(2026, 11, 30, 0, 0, tzinfo=UTC))
     entry(user, LedgerStatus.RESERVED, "0.003", None, datetime(2026, 11, 30, 11, tzinfo=UTC))
     entry(user, LedgerStatus.RELEASED, "0.5", "0", datetime(2026, 11, 30, 11, tzinfo=UTC))

@@ -1,7 +1,6 @@
 import re
 from decimal import Decimal
 from functools import cache
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -21,8 +20,9 @@ from ai.context import (
     build_context,
     compute_indicators,
 )
+from tests.conftest import PROJECT_ROOT
 
-CANDLES = Path(__file__).resolve().parent.parent / "data" / "candles"
+CANDLES = PROJECT_ROOT / "data" / "candles"
 BTC_1H_2024 = "binance_BTCUSDT_1h_2024-01_2024-09.csv"
 BTC_1D_2024 = "binance_BTCUSDT_1d_2024-01_2024-09.csv"
 BTC_1H_2017 = "binance_BTCUSDT_1h_2017-08_2021-06.csv"

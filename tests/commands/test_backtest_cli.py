@@ -12,9 +12,8 @@ from app import create_app, current_settings
 from app.extensions import db
 from app.jobs.backtests import start_in_background
 from app.models import Backtest, BacktestJournal, BacktestStatus, User
-from app.persistence.candles import import_candles
 from app.services.backtests import BacktestRequest, create_backtest, reports_dir
-from exchanges.candles import read_candle_csv
+from tests import factories
 from tests.conftest import PROJECT_ROOT, clean_environ
 from tests.fakes.llm_servers import answer, deepseek_server_fixture  # noqa: F401
 
@@ -52,10 +51,8 @@ def ai_app(empty_database, tmp_path, deepseek_server):
 
 
 def seed_user_and_candles():
-    user = User(email="bt@example.com", display_name="BT")
-    user.set_password("password password")
-    db.session.add(user)
-    import_candles(db.session, "binance", "BTC/USDT", "1h", read_candle_csv(BTC_2024_1H, "1h"))
+    factories.user(db.session, email="bt@example.com", display_name="BT")
+    factories.candles(db.session, BTC_2024_1H.name)
     db.session.commit()
 
 
@@ -162,7 +159,7 @@ def test_a_start_before_the_data_is_moved_with_a_notice(app):
 
 def test_a_window_inside_a_gap_of_the_data_names_the_window_and_the_stored_range(app):
     seed_user_and_candles()
-    import_candles(db.session, "binance", "BTC/USDT", "1h", read_candle_csv(BTC_2017_1H, "1h"))
+    factories.candles(db.session, BTC_2017_1H.name)
     db.session.commit()
     result, _ = backtest(app, "--signals", "rules:sma_cross", "--start", "2022-01-01", "--end", "2023-01-01")
     assert result.exit_code == 1
@@ -177,9 +174,7 @@ def test_the_owner_deletes_a_backtest_and_its_reports_and_nobody_else_can(app):
     record = db.session.scalars(select(Backtest)).one()
     folder = reports_dir(current_settings(), record.id)
     assert folder.is_dir()
-    other = User(email="other@example.com", display_name="Other")
-    other.set_password("password password")
-    db.session.add(other)
+    factories.user(db.session, email="other@example.com", display_name="Other")
     db.session.commit()
     runner = app.test_cli_runner()
     refused = runner.invoke(args=["backtest-delete", str(record.id), "--user", "other@example.com"])

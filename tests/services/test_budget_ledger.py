@@ -9,17 +9,16 @@ from sqlalchemy import select
 
 from ai.budget import BudgetCaps, BudgetExceededError, BudgetScope
 from app.extensions import db
-from app.models import BudgetLedgerEntry, LedgerStatus, User, Watch
+from app.models import BudgetLedgerEntry, LedgerStatus, User
 from app.persistence.budget_ledger import SqlBudgetLedger
+from tests import factories
 
 NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 
 
 @pytest.fixture
 def user(app) -> User:
-    user = User(email="spender@example.com", display_name="Spender")
-    user.set_password("irrelevant password")
-    db.session.add(user)
+    user = factories.user(db.session, email="spender@example.com", password="irrelevant password")
     db.session.commit()
     return user
 
@@ -67,11 +66,7 @@ def test_days_and_months_are_utc_calendar_periods(app, user):
 
 
 def test_watch_caps_count_only_that_watch(app, user):
-    watches = [
-        Watch(user_id=user.id, exchange_id="binance", symbol=s, timeframe="1h", cadence_minutes=60, signal_source="x")
-        for s in ("BTC/USDT", "ETH/USDT")
-    ]
-    db.session.add_all(watches)
+    watches = [factories.watch(db.session, user, symbol=s, signal_source="x") for s in ("BTC/USDT", "ETH/USDT")]
     db.session.commit()
     ledger = SqlBudgetLedger(db.engine)
     caps = BudgetCaps(watch_daily=Decimal("0.001"))

@@ -6,8 +6,9 @@ from sqlalchemy import select, text
 
 from app import create_app
 from app.extensions import db
-from app.models import ExchangeCredential, LlmCredential, User
-from exchanges.vault import CredentialVault, VaultDecryptionError, generate_key, mask_secret
+from app.models import ExchangeCredential, LlmCredential
+from exchanges.vault import CredentialVault, VaultDecryptionError, generate_key
+from tests import factories
 from tests.conftest import clean_environ
 
 OLD, NEW, STRANGER = generate_key(), generate_key(), generate_key()
@@ -29,26 +30,22 @@ def app_with(database, *keys):
 def store_secrets(app, key):
     vault = CredentialVault([key])
     with app.app_context():
-        user = User(email="k@example.com", display_name="K", password_hash="x")
-        db.session.add(user)
-        db.session.flush()
-        db.session.add_all(
-            [
-                ExchangeCredential(
-                    user_id=user.id,
-                    exchange_id="binance",
-                    label="main",
-                    api_key_encrypted=vault.encrypt("binance-key-abcdef"),
-                    api_secret_encrypted=vault.encrypt("binance-secret-123456"),
-                    api_key_hint=mask_secret("binance-key-abcdef"),
-                ),
-                LlmCredential(
-                    user_id=user.id,
-                    provider="deepseek",
-                    api_key_encrypted=vault.encrypt("sk-deepseek-own"),
-                    api_key_hint="sk******-own",
-                ),
-            ]
+        user = factories.user(db.session, email="k@example.com", password=None, display_name="K")
+        factories.exchange_credential(
+            db.session,
+            user,
+            api_key="binance-key-abcdef",
+            api_secret="binance-secret-123456",
+            vault=vault,
+            label="main",
+        )
+        db.session.add(
+            LlmCredential(
+                user_id=user.id,
+                provider="deepseek",
+                api_key_encrypted=vault.encrypt("sk-deepseek-own"),
+                api_key_hint="sk******-own",
+            )
         )
         db.session.commit()
 

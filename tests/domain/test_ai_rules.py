@@ -1,6 +1,5 @@
 from decimal import Decimal
 from functools import cache
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,8 +12,9 @@ from ai.actions import Action
 from ai.context import rsi_with_warmup
 from ai.rules import STRATEGIES, parse_params, prepare, rules_signal, signal_at
 from ai.signal import check_signal
+from tests.conftest import PROJECT_ROOT
 
-CANDLES = Path(__file__).resolve().parent.parent / "data" / "candles"
+CANDLES = PROJECT_ROOT / "data" / "candles"
 BTC_1H_2024 = "binance_BTCUSDT_1h_2024-01_2024-09.csv"
 BTC_1H_2017 = "binance_BTCUSDT_1h_2017-08_2021-06.csv"
 ALL = (Action.BUY, Action.SELL, Action.HOLD)

@@ -2,37 +2,24 @@
 
 import re
 import uuid
+from decimal import Decimal
 
 import pytest
 from flask_migrate import upgrade
 
 from app import create_app
 from app.extensions import db
-from app.models import Account, AccountKind, Backtest, User
-from app.persistence.candles import import_candles
-from exchanges.candles import read_candle_csv
-from tests.conftest import PROJECT_ROOT, clean_environ
+from app.models import Backtest
+from tests import factories
+from tests.conftest import clean_environ
 
 PASSWORD = "a long enough password"
 
 
 @pytest.fixture
 def user(app):
-    user = User(email="ada@example.com", display_name="Ada")
-    user.set_password(PASSWORD)
-    db.session.add(user)
-    db.session.flush()
-    db.session.add(
-        Account(
-            user_id=user.id,
-            name="My paper",
-            kind=AccountKind.PAPER,
-            exchange_id="binance",
-            starting_balance=100,
-            current_balance=87.5,
-            peak_equity=100,
-        )
-    )
+    user = factories.user(db.session, email="ada@example.com", password=PASSWORD, display_name="Ada")
+    factories.paper_account(db.session, user, name="My paper", current_balance=Decimal("87.5"))
     db.session.commit()
     return user
 
@@ -143,8 +130,7 @@ def test_rate_limits_are_shared_through_redis_when_configured(tmp_path):
 
 
 def test_landing_page_lists_analyses_and_backtests_and_serves_only_own_reports(client, user, runner):
-    path = PROJECT_ROOT / "data" / "candles" / "binance_BTCUSDT_1h_2024-01_2024-09.csv"
-    import_candles(db.session, "binance", "BTC/USDT", "1h", read_candle_csv(path, "1h"))
+    factories.candles(db.session, "binance_BTCUSDT_1h_2024-01_2024-09.csv")
     db.session.commit()
     assert runner.invoke(args=["analyze", "BTC/USDT", "--signals", "rules:sma_cross"]).exit_code == 0
     assert (
@@ -160,9 +146,7 @@ def test_landing_page_lists_analyses_and_backtests_and_serves_only_own_reports(c
     response = client.get(link)
     assert response.status_code == 200 and b"<svg" in response.data
     assert client.get("/backtests/999999/report").status_code == 404
-    other = User(email="eve@example.com", display_name="Eve", password_hash="x")
-    db.session.add(other)
-    db.session.flush()
+    other = factories.user(db.session, email="eve@example.com", password=None, display_name="Eve")
     theirs = Backtest(
         user_id=other.id, exchange_id="binance", symbol="BTC/USDT", timeframe="1h", signal_source="rules:sma_cross"
     )

@@ -15,10 +15,9 @@ from ai.pricing import call_cost
 from ai.providers.base import Usage
 from app import create_app, current_settings
 from app.extensions import db
-from app.models import Account, AccountKind, Analysis, BudgetLedgerEntry, LedgerStatus, LlmCredential, User
-from app.persistence.candles import import_candles
-from exchanges.candles import read_candle_csv
+from app.models import Analysis, BudgetLedgerEntry, LedgerStatus, LlmCredential, User
 from exchanges.vault import CredentialVault, mask_secret
+from tests import factories
 from tests.conftest import PROJECT_ROOT, clean_environ, make_empty_database
 from tests.fakes.llm_servers import (
     answer,
@@ -30,7 +29,6 @@ from tests.fakes.llm_servers import (
     unauthorized,
 )
 
-CANDLES = PROJECT_ROOT / "data" / "candles"
 HOLD = {
     "action": "HOLD",
     "confidence": 40,
@@ -81,26 +79,10 @@ def make_app(empty_database, tmp_path, deepseek_server, anthropic_server):
 
 def seed(app, daily_budget=Decimal("1.00")):
     with app.app_context():
-        user = User(email="ai@example.com", display_name="AI user", daily_budget_usd=daily_budget)
-        user.set_password("password password")
-        db.session.add(user)
-        db.session.flush()
-        db.session.add(
-            Account(
-                user_id=user.id,
-                name="Paper",
-                kind=AccountKind.PAPER,
-                exchange_id="binance",
-                starting_balance=Decimal(100),
-                current_balance=Decimal(100),
-                peak_equity=Decimal(100),
-            )
-        )
-        for name, timeframe in (
-            ("binance_BTCUSDT_1h_2024-01_2024-09.csv", "1h"),
-            ("binance_BTCUSDT_1d_2024-01_2024-09.csv", "1d"),
-        ):
-            import_candles(db.session, "binance", "BTC/USDT", timeframe, read_candle_csv(CANDLES / name, timeframe))
+        user = factories.user(db.session, email="ai@example.com", display_name="AI user", daily_budget_usd=daily_budget)
+        factories.paper_account(db.session, user, name="Paper")
+        for name in ("binance_BTCUSDT_1h_2024-01_2024-09.csv", "binance_BTCUSDT_1d_2024-01_2024-09.csv"):
+            factories.candles(db.session, name)
         db.session.commit()
 
 

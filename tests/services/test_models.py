@@ -30,33 +30,19 @@ from app.models import (
     Watch,
 )
 from exchanges.orders import OrderSide, OrderStatus, OrderType
-from exchanges.vault import CredentialVault, generate_key, mask_secret
+from exchanges.vault import CredentialVault, generate_key
 from risk.states import TradingState
+from tests import factories
 
 WHEN = datetime(2024, 3, 1, 12, 30, tzinfo=UTC)
 
 
 def make_user(email="trader@example.com") -> User:
-    user = User(email=email, display_name="Trader")
-    user.set_password("correct horse battery staple")
-    db.session.add(user)
-    db.session.flush()
-    return user
+    return factories.user(db.session, email=email, password="correct horse battery staple", display_name="Trader")
 
 
 def make_account(user: User, **fields) -> Account:
-    values = {
-        "name": "Paper",
-        "kind": AccountKind.PAPER,
-        "exchange_id": "binance",
-        "starting_balance": Decimal("100"),
-        "current_balance": Decimal("100"),
-        "peak_equity": Decimal("100"),
-    }
-    account = Account(user=user, **{**values, **fields})
-    db.session.add(account)
-    db.session.flush()
-    return account
+    return factories.paper_account(db.session, user, name="Paper", **fields)
 
 
 def reload(model, key):
@@ -68,17 +54,11 @@ def reload(model, key):
 def test_full_graph_round_trips_with_exact_decimals_and_utc_times(app):
     vault = CredentialVault([generate_key()])
     user = make_user()
-    credential = ExchangeCredential(
-        user_id=user.id,
-        exchange_id="binance",
-        label="main",
-        api_key_encrypted=vault.encrypt("binance-api-key-1234"),
-        api_secret_encrypted=vault.encrypt("binance-secret-5678"),
-        api_key_hint=mask_secret("binance-api-key-1234"),
+    credential = factories.exchange_credential(
+        db.session, user, api_key="binance-api-key-1234", api_secret="binance-secret-5678", vault=vault, label="main"
     )
     db.session.add_all(
         [
-            credential,
             ApiKey(user_id=user.id, name="script", prefix="sh_ab12", key_hash="f" * 64),
             LlmCredential(
                 user_id=user.id, provider="deepseek", api_key_encrypted=vault.encrypt("sk-x"), api_key_hint="**"
@@ -86,34 +66,27 @@ def test_full_graph_round_trips_with_exact_decimals_and_utc_times(app):
         ]
     )
     db.session.flush()
-    account = make_account(
+    account = factories.live_account(
+        db.session,
         user,
+        credential=credential,
         name="Live",
-        kind=AccountKind.LIVE,
-        credential_id=credential.id,
         current_balance=Decimal("100.12345678"),
         risk_settings={"risk_per_trade_pct": "1", "symbols": ["BTC/USDT"]},
     )
-    watch = Watch(
-        user=user,
-        account=account,
-        exchange_id="binance",
-        symbol="BTC/USDT",
-        timeframe="1h",
-        cadence_minutes=60,
+    watch = factories.watch(
+        db.session,
+        user,
+        account,
         signal_source="deepseek:deepseek-flash",
         max_cost_per_call_usd=Decimal("0.002"),
         next_run_at=WHEN,
     )
-    db.session.add(watch)
-    db.session.flush()
-    analysis = Analysis(
-        user_id=user.id,
+    analysis = factories.analysis(
+        db.session,
+        user,
+        account,
         watch_id=watch.id,
-        account_id=account.id,
-        exchange_id="binance",
-        symbol="BTC/USDT",
-        timeframe="1h",
         bar_time=WHEN,
         signal_source="deepseek",
         provider="deepseek",
@@ -126,8 +99,6 @@ def test_full_graph_round_trips_with_exact_decimals_and_utc_times(app):
         latency_ms=850,
         signal={"action": "BUY", "confidence": 72, "entry": "42000.5"},
     )
-    db.session.add(analysis)
-    db.session.flush()
     decision = Decision(
         analysis_id=analysis.id,
         account_id=account.id,
@@ -231,15 +202,8 @@ def test_full_graph_round_trips_with_exact_decimals_and_utc_times(app):
 def test_no_plaintext_secret_reaches_the_database(app):
     vault = CredentialVault([generate_key()])
     user = make_user()
-    db.session.add(
-        ExchangeCredential(
-            user_id=user.id,
-            exchange_id="binance",
-            label="main",
-            api_key_encrypted=vault.encrypt("PLAINTEXT-API-KEY-abc123"),
-            api_secret_encrypted=vault.encrypt("PLAINTEXT-SECRET-def456"),
-            api_key_hint=mask_secret("PLAINTEXT-API-KEY-abc123"),
-        )
+    factories.exchange_credential(
+        db.session, user, api_key="PLAINTEXT-API-KEY-abc123", api_secret="PLAINTEXT-SECRET-def456", vault=vault
     )
     db.session.commit()
     dump = str(db.session.execute(text("SELECT * FROM exchange_credentials")).all())

@@ -1,12 +1,12 @@
 """Risk and execution through `analyze --account ID --execute` on SQLite and PostgreSQL: paper and live (ccxt
-against recorded Binance responses), stops, refusals with coded reasons, and reconciliation."""
+against recorded Binance responses), stops, refusals with coded reasons; risk settings and live keys through
+`account`. Reconciliation is tested at its service, in tests/services/test_reconciliation.py."""
 
 import json
 import re
 from decimal import Decimal
 
 import pytest
-import requests
 import responses
 from sqlalchemy import select
 
@@ -14,7 +14,6 @@ from app import current_settings
 from app.extensions import db
 from app.models import (
     Account,
-    AccountKind,
     AuditEvent,
     Decision,
     ExchangeCredential,
@@ -22,19 +21,14 @@ from app.models import (
     Position,
     PositionStatus,
     Trade,
-    User,
 )
-from app.persistence.candles import import_candles
-from app.services.reconciliation import reconcile_account
-from exchanges.candles import read_candle_csv
-from exchanges.orders import OrderSide, OrderStatus, OrderType
-from exchanges.vault import CredentialVault, mask_secret
+from exchanges.orders import OrderSide
+from exchanges.vault import CredentialVault
+from tests import factories
 from tests.conftest import PROJECT_ROOT
 
-CANDLES = PROJECT_ROOT / "data" / "candles"
 RECORDINGS = PROJECT_ROOT / "tests" / "recordings" / "binance"
 ORDER_URL = re.compile(r"https://api\.binance\.com/api/v3/order(\?.*)?$")
-ACCOUNT_URL = re.compile(r"https://api\.binance\.com/api/v3/account(\?.*)?$")
 # rsi_reversion on BTC/USDT 1h: a BUY at 16:00 (entry 43,624.00, stop 42,434.55); at 15:00 its confidence is 54.
 BUY_BAR, WEAK_BUY_BAR, STOP_BAR = "2024-01-12 16:00", "2024-01-12 15:00", "2024-01-12 22:00"
 
@@ -45,49 +39,15 @@ def recording(name):
 
 @pytest.fixture
 def trader(app):
-    user = User(email="trader@example.com", display_name="Trader")
-    user.set_password("password password")
-    db.session.add(user)
-    db.session.flush()
-    paper = Account(
-        user_id=user.id,
-        name="Paper",
-        kind=AccountKind.PAPER,
-        exchange_id="binance",
-        starting_balance=Decimal(100),
-        current_balance=Decimal(100),
-        peak_equity=Decimal(100),
-    )
-    db.session.add(paper)
-    for name, timeframe in (("binance_BTCUSDT_1h_2024-01_2024-09.csv", "1h"),):
-        import_candles(db.session, "binance", "BTC/USDT", timeframe, read_candle_csv(CANDLES / name, timeframe))
+    user = factories.user(db.session, email="trader@example.com", display_name="Trader")
+    paper = factories.paper_account(db.session, user, name="Paper")
+    factories.candles(db.session, "binance_BTCUSDT_1h_2024-01_2024-09.csv")
     db.session.commit()
     return user, paper
 
 
 def live_account(user):
-    vault = CredentialVault(current_settings().encryption_keys)
-    credential = ExchangeCredential(
-        user_id=user.id,
-        exchange_id="binance",
-        label="main",
-        api_key_encrypted=vault.encrypt("live-api-key-0123456789"),
-        api_secret_encrypted=vault.encrypt("live-secret-9876543210"),
-        api_key_hint=mask_secret("live-api-key-0123456789"),
-    )
-    db.session.add(credential)
-    db.session.flush()
-    account = Account(
-        user_id=user.id,
-        name="Live",
-        kind=AccountKind.LIVE,
-        exchange_id="binance",
-        credential_id=credential.id,
-        starting_balance=Decimal(100),
-        current_balance=Decimal(100),
-        peak_equity=Decimal(100),
-    )
-    db.session.add(account)
+    account = factories.live_account(db.session, user, name="Live", label="main")
     db.session.commit()
     return account
 
@@ -229,58 +189,6 @@ def test_insufficient_funds_on_binance_is_recorded_not_retried(runner, trader):
     assert len([c for c in responses.calls if c.request.method == "POST"]) == 1
     assert db.session.scalars(select(Position)).all() == []
     assert "order.rejected" in [e.event for e in db.session.scalars(select(AuditEvent))]
-
-
-def pending_order(account, client_order_id="sh9d9", quantity="0.00053"):
-    order = Order(
-        account_id=account.id,
-        client_order_id=client_order_id,
-        symbol="BTC/USDT",
-        side=OrderSide.BUY,
-        order_type=OrderType.MARKET,
-        status=OrderStatus.PENDING,
-        quantity=Decimal(quantity),
-    )
-    db.session.add(order)
-    db.session.commit()
-    return order
-
-
-def test_reconcile_marks_a_paper_order_that_never_reached_the_exchange(app, trader):
-    _, paper = trader
-    pending_order(paper)
-    report = reconcile_account(db.session, current_settings(), paper, sleep=lambda s: None)
-    assert report.differences == ["order sh9d9 never reached paper: marked rejected"]
-    order = db.session.scalars(select(Order)).one()
-    assert (order.status, order.error_code) == (OrderStatus.REJECTED, "NEVER_REACHED_EXCHANGE")
-    assert "reconcile.difference" in [e.event for e in db.session.scalars(select(AuditEvent))]
-
-
-@responses.activate
-def test_reconcile_defers_while_binance_is_down_and_settles_later(app, trader):
-    user, _ = trader
-    account = live_account(user)
-    pending_order(account)
-    responses.get(ORDER_URL, body=requests.ConnectionError("down"))
-    waits = []
-    report = reconcile_account(db.session, current_settings(), account, sleep=waits.append)
-    assert report.deferred and report.differences == []
-    assert len(waits) == 3  # retried with backoff before deferring
-    assert db.session.scalars(select(Order)).one().status is OrderStatus.PENDING
-    assert [e.event for e in db.session.scalars(select(AuditEvent))] == ["reconcile.deferred"]
-
-    responses.replace(responses.GET, ORDER_URL, json=recording("order_query_filled.json") | {"clientOrderId": "sh9d9"})
-    responses.get(ACCOUNT_URL, json=recording("account.json"))
-    report = reconcile_account(db.session, current_settings(), account, sleep=waits.append)
-    assert not report.deferred
-    assert report.differences[0] == "order sh9d9: pending 0E-10 -> closed 0.00053 on binance"
-    db.session.expire_all()
-    order = db.session.scalars(select(Order)).one()
-    assert (order.status, order.filled_quantity) == (OrderStatus.CLOSED, Decimal("0.00053"))
-    position = db.session.scalars(select(Position)).one()
-    assert position.quantity == Decimal("0.00052947")  # adopted from the exchange's balance
-    events = [e.event for e in db.session.scalars(select(AuditEvent).order_by(AuditEvent.id))]
-    assert events.count("reconcile.difference") == len(report.differences) >= 2
 
 
 def test_risk_settings_are_validated_before_they_are_saved(runner, trader):
