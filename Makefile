@@ -34,9 +34,7 @@ port-free:
 	@$(or $(PYTHON),python3) scripts/check_port.py $(HOST) $(PORT)
 
 run: port-free install
-	$(BIN)/flask --app wsgi db upgrade
-	$(BIN)/flask --app wsgi seed-demo
-	$(BIN)/flask --app wsgi reconcile || echo "reconcile deferred: an exchange was unreachable; it runs again on the next start"
+	$(BIN)/flask --app wsgi bootstrap
 	@echo "Serving Steadyhand on http://$(HOST):$(PORT) (Ctrl-C to stop)"
 	$(BIN)/gunicorn --bind $(HOST):$(PORT) --workers $(WORKERS) --preload --access-logfile - wsgi:app
 

@@ -5,6 +5,7 @@ from flask import Flask
 from app.commands.accounts import account_group
 from app.commands.analysis import analyze_command
 from app.commands.backtests import backtest_command, backtest_delete_command
+from app.commands.bootstrap import bootstrap_command
 from app.commands.cache import cache_group
 from app.commands.common import one_line_errors
 from app.commands.data import import_candles_command, seed_demo_command
@@ -16,6 +17,7 @@ from app.commands.usage import usage_command
 
 def register_cli(app: Flask) -> None:
     commands = (
+        bootstrap_command,
         import_candles_command,
         seed_demo_command,
         markets_group,

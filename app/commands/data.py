@@ -6,7 +6,7 @@ import click
 from flask.cli import with_appcontext
 
 from app.commands.common import session, settings
-from app.services.demo import seed_demo
+from app.services.demo import DemoSeedReport, seed_demo
 from app.services.markets import CandleFileImport, ImportReport, import_candle_file
 
 GAPS_LISTED = 10
@@ -36,7 +36,11 @@ def import_candles_command(file: Path, symbol: str, timeframe: str, exchange_id:
 @with_appcontext
 def seed_demo_command(reset_password: bool) -> None:
     """Create the demo user, a 100 USDT paper account, BTC/USDT and ETH/USDT watches, and import the bundled candles."""
-    report = seed_demo(session(), settings(), reset_password=reset_password)
+    echo_seed(seed_demo(session(), settings(), reset_password=reset_password))
+
+
+def echo_seed(report: DemoSeedReport) -> None:
+    """Commit the seeded demo and say what was created and how to sign in."""
     session().commit()
     for imported in report.imports:
         click.echo(f"candles {_describe(imported)}")

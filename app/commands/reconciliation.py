@@ -12,6 +12,12 @@ from app.services.reconciliation import accounts_to_reconcile, reconcile_account
 @with_appcontext
 def reconcile_command(account_id: int | None) -> None:
     """Compare recorded open orders and positions with the exchange and adopt what the exchange says."""
+    if reconcile_accounts(account_id):
+        raise SystemExit(1)
+
+
+def reconcile_accounts(account_id: int | None = None) -> int:
+    """Reconcile every account (or one), printing what changed; returns how many were deferred (unreachable)."""
     deferred = 0
     for account in accounts_to_reconcile(session(), account_id):
         report = reconcile_account(session(), settings(), account)
@@ -23,5 +29,4 @@ def reconcile_command(account_id: int | None) -> None:
         click.echo(f"account #{account.id} ({account.name}): {summary}")
         for difference in report.differences:
             click.echo(f"  {difference}")
-    if deferred:
-        raise SystemExit(1)
+    return deferred

@@ -84,5 +84,5 @@ def test_make_run_stops_at_a_busy_port_before_migrating(busy_port, tmp_path):
     )
     assert result.returncode != 0
     assert result.stderr.splitlines()[0].startswith(f"port {busy_port} on 127.0.0.1 is in use")
-    assert "db upgrade" not in result.stdout + result.stderr
+    assert "bootstrap" not in result.stdout + result.stderr
     assert not (tmp_path / "instance").exists()  # nothing migrated, nothing seeded
