@@ -94,8 +94,10 @@ def add_live_command(
     account = accounts.add_live_account(session(), settings(), user.id, NewLiveAccount(name, keys))
     session().commit()
     where = f"{exchange_id} (sandbox)" if sandbox else exchange_id
+    credential = account.credential
+    assert credential is not None  # the database refuses a live account without one (live_needs_credential)
     click.echo(
-        f"live account #{account.id} on {where} with key {account.credential.api_key_hint}; "
+        f"live account #{account.id} on {where} with key {credential.api_key_hint}; "
         f"run `flask --app wsgi reconcile --account {account.id}` to load its balances"
     )
 

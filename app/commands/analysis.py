@@ -45,18 +45,36 @@ _SKIPPED = ("PROVIDER_NOT_CONFIGURED", "SKIPPED_BUDGET_EXCEEDED", "CIRCUIT_OPEN"
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @with_appcontext
 def analyze_command(
-    symbol: str, email: str | None, params: tuple[str, ...], max_cost: str | None, **options: object
+    symbol: str,
+    timeframe: str,
+    signals: str,
+    params: tuple[str, ...],
+    max_cost: str | None,
+    account_id: int | None,
+    watch_id: int | None,
+    email: str | None,
+    exchange_id: str,
+    market: str,
+    until: datetime | None,
+    blind: bool,
+    execute: bool,
+    as_json: bool,
 ) -> None:
     """Ask the signal source for one BUY/SELL/HOLD signal on SYMBOL and record it."""
-    until = options.pop("until")
-    as_json = options.pop("as_json")
     request = AnalysisRequest(
         user_id=acting_user(email).id,
         symbol=symbol.strip().upper(),
         rule_params=parse_key_values(params, "--param"),
         max_cost_usd=_usd(max_cost),
         until=until.replace(tzinfo=UTC) if until else None,
-        **options,
+        timeframe=timeframe,
+        signals=signals,
+        account_id=account_id,
+        watch_id=watch_id,
+        exchange_id=exchange_id,
+        market=market,
+        blind=blind,
+        execute=execute,
     )
     services = signal_services(session(), settings(), request.user_id)
     result = run_analysis(session(), settings(), request, services)

@@ -1,5 +1,6 @@
 """`backtest`: run a signal source over history with the live risk manager and paper accounting."""
 
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -53,21 +54,52 @@ SHOWN_METRICS = (
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @with_appcontext
 def backtest_command(
-    params: tuple[str, ...], risk_file: str | None, email: str | None, as_json: bool, **options: object
+    symbol: str,
+    timeframe: str,
+    data_file: str | None,
+    start: str | None,
+    end: str | None,
+    signals: str,
+    params: tuple[str, ...],
+    every: int,
+    fee_rate: str,
+    slippage_bps: str,
+    balance: str,
+    risk_file: str | None,
+    cache_only: bool,
+    max_cost: str | None,
+    blind: bool | None,
+    exchange_id: str,
+    email: str | None,
+    as_json: bool,
 ) -> None:
     """Backtest a signal source; writes an HTML report, trades CSV and JSON summary under instance/reports/."""
     request = BacktestRequest(
         user_id=acting_user(email).id,
         params=parse_key_values(params, "--param"),
         risk=_risk_overrides(risk_file),
-        **{key: value for key, value in options.items()},
+        symbol=symbol,
+        timeframe=timeframe,
+        data_file=data_file,
+        start=start,
+        end=end,
+        signals=signals,
+        every=every,
+        fee_rate=fee_rate,
+        slippage_bps=slippage_bps,
+        balance=balance,
+        cache_only=cache_only,
+        max_cost=max_cost,
+        blind=blind,
+        exchange_id=exchange_id,
     )
     prepared = backtests.prepare(session(), settings(), request)
     record = backtests.record_backtest(session(), prepared)
     session().commit()
     if not as_json:
         _announce(record.id, request, prepared.preview)
-    with click.progressbar(length=1000, label="backtesting", file=None if not as_json else _Null()) as bar:
+    # With --json the output must be one JSON object: the progress bar goes to a buffer nobody reads.
+    with click.progressbar(length=1000, label="backtesting", file=None if not as_json else io.StringIO()) as bar:
         done = [0]
 
         def progress(fraction: float) -> None:
@@ -148,13 +180,3 @@ def _shown(value: object) -> str:
     if isinstance(value, float):
         return f"{value:,.2f}"
     return f"{value:,}" if isinstance(value, int) else str(value)
-
-
-class _Null:
-    """Swallows the progress bar when the output must be one JSON object."""
-
-    def write(self, text: str) -> int:
-        return len(text)
-
-    def flush(self) -> None:
-        return None

@@ -8,14 +8,14 @@ import click
 from app import current_settings
 from app.config import Settings
 from app.errors import ServiceError
-from app.extensions import db
+from app.extensions import db_session
 from app.models import User
 from app.services import Session
 from app.services.users import resolve_user
 
 
 def session() -> Session:
-    return db.session
+    return db_session()
 
 
 def settings() -> Settings:
@@ -24,7 +24,7 @@ def settings() -> Settings:
 
 def acting_user(email: str | None) -> User:
     """The user named by email, or the only user there is."""
-    return resolve_user(db.session, email)
+    return resolve_user(db_session(), email)
 
 
 def parse_key_values(raw: tuple[str, ...], option: str) -> dict[str, str]:

@@ -8,7 +8,7 @@ from flask import Flask
 
 from app import SETTINGS_EXTENSION
 from app.errors import ServiceError
-from app.extensions import db
+from app.extensions import db, db_session
 from app.services.backtests import run_recorded_backtest
 
 log = logging.getLogger(__name__)
@@ -20,7 +20,7 @@ def start_in_background(app: Flask, backtest_id: int) -> threading.Thread:
     def work() -> None:
         with app.app_context():
             try:
-                run_recorded_backtest(db.session, app.extensions[SETTINGS_EXTENSION], backtest_id)
+                run_recorded_backtest(db_session(), app.extensions[SETTINGS_EXTENSION], backtest_id)
             except ServiceError as error:
                 log.info("backtest did not finish", extra={"backtest_id": backtest_id, "reason": error.message})
             finally:

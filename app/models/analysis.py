@@ -7,12 +7,12 @@ from typing import Any
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.extensions import db
+from app.extensions import Model
 from app.models.enums import AnalysisStatus, LedgerStatus
 from app.models.types import Amount, JSONDocument, UTCDateTime, enum_column, utcnow, zero
 
 
-class Analysis(db.Model):
+class Analysis(Model):
     """One signal request: what was asked of which provider, what it cost, and what came back."""
 
     __tablename__ = "analyses"
@@ -55,7 +55,7 @@ class Analysis(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class BudgetLedgerEntry(db.Model):
+class BudgetLedgerEntry(Model):
     """A reservation of worst-case cost before a paid call, settled with the real cost or released."""
 
     __tablename__ = "budget_ledger_entries"
@@ -79,7 +79,7 @@ class BudgetLedgerEntry(db.Model):
     settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-class ResponseCacheEntry(db.Model):
+class ResponseCacheEntry(Model):
     """A provider's answer to one exact request (key = sha256 of everything that shapes it; see ai/cache.py)."""
 
     __tablename__ = "response_cache_entries"

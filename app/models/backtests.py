@@ -7,12 +7,12 @@ from typing import Any
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.extensions import db
+from app.extensions import Model
 from app.models.enums import BacktestStatus
 from app.models.types import Amount, JSONDocument, UTCDateTime, enum_column, utcnow, zero
 
 
-class Backtest(db.Model):
+class Backtest(Model):
     __tablename__ = "backtests"
     __table_args__ = (
         CheckConstraint("progress >= 0 AND progress <= 1", name="progress_fraction"),
@@ -43,7 +43,7 @@ class Backtest(db.Model):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-class BacktestJournal(db.Model):
+class BacktestJournal(Model):
     """What an AI backtest's source answered, by bar, keyed by a fingerprint of every input of the run.
 
     An identical re-run replays it instead of rebuilding a market context per bar to look each answer up.

@@ -7,11 +7,11 @@ from typing import Any
 from sqlalchemy import CheckConstraint, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.extensions import db
+from app.extensions import Model
 from app.models.types import Amount, JSONDocument, UTCDateTime
 
 
-class Candle(db.Model):
+class Candle(Model):
     """One OHLCV bar; the primary key makes re-imports idempotent."""
 
     __tablename__ = "candles"
@@ -31,7 +31,7 @@ class Candle(db.Model):
     volume: Mapped[Decimal] = mapped_column(Amount)
 
 
-class ImportedCandleFile(db.Model):
+class ImportedCandleFile(Model):
     """A bundled candle file as it was imported (its sha256), so that an unchanged file is not read again."""
 
     __tablename__ = "imported_candle_files"
@@ -47,7 +47,7 @@ class ImportedCandleFile(db.Model):
     imported_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class StoredMarkets(db.Model):
+class StoredMarkets(Model):
     """An exchange's markets as ccxt loaded them (`markets refresh`), replacing the bundled snapshot once stored."""
 
     __tablename__ = "market_catalogs"

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.extensions import db
+from app.extensions import Model
 from app.models.enums import AccountKind, PositionStatus
 from app.models.types import Amount, JSONDocument, UTCDateTime, enum_column, utcnow, zero
 from exchanges.orders import OrderSide, OrderStatus, OrderType
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from app.models.users import ExchangeCredential, User
 
 
-class Account(db.Model):
+class Account(Model):
     """A paper or live trading account in one quote currency, with its own risk settings."""
 
     __tablename__ = "accounts"
@@ -50,7 +50,7 @@ class Account(db.Model):
     credential: Mapped["ExchangeCredential | None"] = relationship()
 
 
-class Watch(db.Model):
+class Watch(Model):
     """A symbol and timeframe analysed on a cadence by one signal source, within its own budget."""
 
     __tablename__ = "watches"
@@ -83,7 +83,7 @@ class Watch(db.Model):
     account: Mapped[Account | None] = relationship()
 
 
-class Decision(db.Model):
+class Decision(Model):
     """The risk manager's verdict on one analysis for one account, with its coded reasons."""
 
     __tablename__ = "decisions"
@@ -103,7 +103,7 @@ class Decision(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class Order(db.Model):
+class Order(Model):
     """An order as sent to an exchange (or the paper exchange); the client order id makes it idempotent."""
 
     __tablename__ = "orders"
@@ -136,7 +136,7 @@ class Order(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
-class Position(db.Model):
+class Position(Model):
     """A long spot position; at most one open per account and symbol."""
 
     __tablename__ = "positions"
@@ -170,7 +170,7 @@ class Position(db.Model):
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-class Trade(db.Model):
+class Trade(Model):
     """One fill of an order."""
 
     __tablename__ = "trades"

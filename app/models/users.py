@@ -9,7 +9,7 @@ from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from app.extensions import db
+from app.extensions import Model
 from app.models.types import Amount, UTCDateTime, utcnow
 
 if TYPE_CHECKING:
@@ -19,7 +19,9 @@ DEFAULT_DAILY_BUDGET_USD = Decimal("1.00")
 DEFAULT_MONTHLY_BUDGET_USD = Decimal("10.00")
 
 
-class User(UserMixin, db.Model):
+# flask_login ships no types, so UserMixin is Any to mypy and query results for User come back as Any: services
+# annotate them (`user: User | None = session.scalar(...)`).
+class User(UserMixin, Model):
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -41,7 +43,7 @@ class User(UserMixin, db.Model):
         return check_password_hash(self.password_hash, password)
 
 
-class ApiKey(db.Model):
+class ApiKey(Model):
     """A REST API key. Only its SHA-256 is stored; the prefix lets a user tell keys apart."""
 
     __tablename__ = "api_keys"
@@ -58,7 +60,7 @@ class ApiKey(db.Model):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-class ExchangeCredential(db.Model):
+class ExchangeCredential(Model):
     """Exchange API keys, Fernet-encrypted; `api_key_hint` is the masked form shown to the user."""
 
     __tablename__ = "exchange_credentials"
@@ -77,7 +79,7 @@ class ExchangeCredential(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
-class LlmCredential(db.Model):
+class LlmCredential(Model):
     """A user's own LLM provider key (overrides the service's environment key), Fernet-encrypted."""
 
     __tablename__ = "llm_credentials"

@@ -6,6 +6,7 @@ computed one way everywhere (paper trading, live trading, backtests). The caller
 
 from collections.abc import Sequence
 from datetime import datetime
+from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -94,6 +95,6 @@ def save_book(session: Session, account: Account, book: AccountBook, fills: Sequ
 
 def _close(row: Position, at: datetime) -> None:
     row.status = PositionStatus.CLOSED
-    row.quantity = 0
-    row.cost_basis = 0
+    row.quantity = Decimal(0)
+    row.cost_basis = Decimal(0)
     row.closed_at = at

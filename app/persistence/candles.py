@@ -98,7 +98,7 @@ def import_candles(
     )
 
 
-def _same(record: Row, candle: Candle) -> bool:
+def _same(record: Row[datetime, Decimal, Decimal, Decimal, Decimal, Decimal], candle: Candle) -> bool:
     pairs = (
         (record.open, candle.open),
         (record.high, candle.high),
@@ -186,7 +186,9 @@ def candles_frame(candles: list[Candle]) -> pd.DataFrame:
     return _frame([(c.open_time, c.open, c.high, c.low, c.close, c.volume) for c in candles])
 
 
-def _series(exchange_id: str, symbol: str, timeframe: str) -> Select:
+def _series(
+    exchange_id: str, symbol: str, timeframe: str
+) -> Select[datetime, Decimal, Decimal, Decimal, Decimal, Decimal]:
     return select(
         CandleRecord.open_time,
         CandleRecord.open,
@@ -197,7 +199,8 @@ def _series(exchange_id: str, symbol: str, timeframe: str) -> Select:
     ).where(CandleRecord.exchange_id == exchange_id, CandleRecord.symbol == symbol, CandleRecord.timeframe == timeframe)
 
 
-def _frame(rows: list[tuple]) -> pd.DataFrame:
+def _frame(rows: Sequence[tuple[object, ...]]) -> pd.DataFrame:
+    """Rows of (open time, open, high, low, close, volume) as a float frame indexed by UTC open time."""
     frame = pd.DataFrame(rows, columns=["open_time", *FRAME_COLUMNS])
     frame["open_time"] = pd.to_datetime(frame["open_time"], utc=True)
     frame = frame.set_index("open_time")

@@ -5,7 +5,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 from sqlalchemy.orm import Session
@@ -22,6 +22,7 @@ from ai.sources import SourceSpec
 from app.config import Settings
 from app.errors import BudgetRefusedError, InvalidInputError
 from app.models import BacktestJournal, User
+from app.persistence import engine_of
 from app.persistence.response_cache import PreloadedCache, SqlResponseCache
 from app.services import markets
 from app.services.analyses import signal_chain
@@ -239,7 +240,9 @@ def _window(session: Session, request: BacktestRequest) -> tuple[pd.DataFrame, i
     # Only the warm-up before the first decision is needed; older history would only be iterated over.
     candles = candles.iloc[first - WARMUP_BARS :]
     first = WARMUP_BARS
-    warmup_gaps = find_gaps(list(candles.index[: first + 1].to_pydatetime()), request.timeframe)
+    # cast: stored candles carry a UTC DatetimeIndex of open times (the stubs type `DataFrame.index` as any Index).
+    warmup_times = cast(pd.DatetimeIndex, candles.index[: first + 1])
+    warmup_gaps = find_gaps(list(warmup_times.to_pydatetime()), request.timeframe)
     if warmup_gaps:
         missing = sum(gap.missing_bars for gap in warmup_gaps)
         warnings.append(
@@ -338,7 +341,7 @@ def _prepare_ai(
     account = AccountFacts(Decimal(100), Decimal(100), market.quote, market.min_notional)
     sample = build_context(indicators, first, None, account, options).text
     estimate = estimate_run_cost(provider, model, sample, decisions)
-    cache = PreloadedCache(SqlResponseCache(session.get_bind()), provider, model)
+    cache = PreloadedCache(SqlResponseCache(engine_of(session)), provider, model)
     preview.update(estimated_cost_usd=str(estimate), paid=paid, cached_entries=len(cache))
     if paid:
         _check_allowance(request, provider, decisions, estimate)

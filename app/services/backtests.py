@@ -170,6 +170,7 @@ def _store_results(
     session: Session, backtest_id: int, prepared: Prepared, report: BacktestReport, now: datetime
 ) -> Backtest:
     record = session.get(Backtest, backtest_id)
+    assert record is not None  # run_recorded_backtest read this record when the run began
     summary = report_json(report)
     record.status, record.progress, record.finished_at = BacktestStatus.SUCCEEDED, 1.0, now
     record.window_start = _utc(report.curve.times[0])

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from ai.cache import CachedResponse, CacheEntryError, entry_from_json, entry_to_json
 from app.errors import ConflictError, InvalidInputError, ServiceError
+from app.persistence import engine_of
 from app.persistence.response_cache import SqlResponseCache
 
 
@@ -32,7 +33,7 @@ def export_cache(session: Session, path: Path, *, overwrite: bool = False) -> in
     count = 0
     try:
         with temporary.open("w", encoding="utf-8") as handle:
-            for entry in SqlResponseCache(session.get_bind()).iter_all():
+            for entry in SqlResponseCache(engine_of(session)).iter_all():
                 handle.write(json.dumps(entry_to_json(entry), sort_keys=True) + "\n")
                 count += 1
         temporary.replace(path)
@@ -75,5 +76,5 @@ def import_cache(session: Session, path: Path) -> CacheImport:
         raise FileError(f"cannot read {path}: {error.strerror or error}", field="file") from None
     except UnicodeDecodeError:
         raise InvalidInputError(f"{path}: not a UTF-8 text file", field="file") from None
-    added = SqlResponseCache(session.get_bind()).put_many(entries) if entries else 0
+    added = SqlResponseCache(engine_of(session)).put_many(entries) if entries else 0
     return CacheImport(len(entries), added)

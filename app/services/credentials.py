@@ -14,6 +14,7 @@ from ai.signals import SignalServices
 from app.config import Settings
 from app.errors import InvalidInputError, ServiceError
 from app.models import ExchangeCredential, LlmCredential
+from app.persistence import engine_of
 from app.persistence.budget_ledger import SqlBudgetLedger
 from app.persistence.response_cache import SqlResponseCache
 from exchanges.vault import CredentialVault, VaultDecryptionError, mask_secret
@@ -21,7 +22,7 @@ from exchanges.vault import CredentialVault, VaultDecryptionError, mask_secret
 # One breaker per provider and process: a provider failing for one analysis is failing for the next one too.
 _BREAKERS: dict[str, CircuitBreaker] = {}
 
-ENCRYPTED_FIELDS: dict[type, tuple[str, ...]] = {
+ENCRYPTED_FIELDS: dict[type[ExchangeCredential | LlmCredential], tuple[str, ...]] = {
     ExchangeCredential: ("api_key_encrypted", "api_secret_encrypted", "passphrase_encrypted"),
     LlmCredential: ("api_key_encrypted",),
 }
@@ -53,7 +54,7 @@ def signal_services(session: Session, settings: Settings, user_id: int) -> Signa
         from ai.providers.claude import ClaudeProvider
 
         providers["claude"] = ClaudeProvider(keys["claude"], settings.anthropic_base_url)
-    engine = session.get_bind()
+    engine = engine_of(session)
     return SignalServices(
         providers=providers,
         cache=SqlResponseCache(engine),

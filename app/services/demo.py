@@ -77,7 +77,7 @@ def seed_demo(
     if reset_password:
         password_file.unlink(missing_ok=True)
     password = instance_secret(password_file, lambda: secrets.token_urlsafe(12))
-    user = session.scalar(select(User).where(User.email == DEMO_EMAIL))
+    user: User | None = session.scalar(select(User).where(User.email == DEMO_EMAIL))
     created_user = user is None
     if user is None:
         user = User(email=DEMO_EMAIL, display_name="Demo trader")

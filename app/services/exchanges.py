@@ -36,6 +36,7 @@ def account_exchange(
     from exchanges.ccxt_exchange import CcxtExchange
 
     credential = account.credential
+    assert credential is not None  # the database refuses a live account without one (live_needs_credential)
     secrets = vault(settings)
     exchange = CcxtExchange(
         account.exchange_id,

@@ -15,7 +15,8 @@ from app.config import Settings
 from app.errors import InvalidInputError, ServiceError
 from app.persistence import candles as candle_store
 from app.persistence import markets as market_store
-from app.persistence.candles import ImportReport, StoredSeries
+from app.persistence.candles import ImportReport as ImportReport  # re-exported: what import_candle_file returns
+from app.persistence.candles import StoredSeries
 from app.persistence.markets import StoredMarketsInfo, UnknownExchangeError, bundled_catalog, bundled_snapshot_date
 from app.services import Clock, system_clock
 from exchanges.candles import Candle, CandleFileError, read_candle_csv

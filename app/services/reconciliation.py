@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import partial
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -58,7 +59,7 @@ def reconcile_account(
     try:
         remote_orders = {
             order.client_order_id: retry_temporary(
-                lambda order=order: exchange.fetch_order(order.client_order_id, order.symbol), sleep=sleep
+                partial(exchange.fetch_order, order.client_order_id, order.symbol), sleep=sleep
             )
             for order in session.scalars(
                 select(Order).where(Order.account_id == account.id, Order.status.in_(UNSETTLED))
@@ -78,7 +79,8 @@ def reconcile_account(
         raise ExchangeRefusedError(f"account #{account.id} ({account.name}): {error}") from None
 
     for client_order_id, remote in remote_orders.items():
-        order = session.scalar(select(Order).where(Order.client_order_id == client_order_id))
+        # The key came from an unsettled order read above; client order ids are unique.
+        order = session.scalars(select(Order).where(Order.client_order_id == client_order_id)).one()
         report.differences += _settle_order(session, account, exchange, book, order, remote)
     if account.kind is AccountKind.LIVE:
         report.differences += _adopt_holdings(session, account, exchange, balances)

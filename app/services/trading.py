@@ -23,8 +23,17 @@ from exchanges.base import Exchange, ExchangeError, OrderRequest, OrderState, Pe
 from exchanges.book import AccountBook
 from exchanges.execution import client_order_id_for, place_order_once
 from exchanges.orders import OrderSide, OrderStatus, OrderType
-from risk import AccountState, MarketLimits, OpenPosition, Reason, RiskConfig, decide, next_trading_state, update_stops
-from risk import Decision as RiskDecision
+from risk import (
+    AccountState,
+    MarketLimits,
+    OpenPosition,
+    OrderSpec,
+    Reason,
+    RiskConfig,
+    decide,
+    next_trading_state,
+    update_stops,
+)
 
 
 @dataclass
@@ -72,7 +81,7 @@ def decide_and_execute(
         account_id=account.id,
         approved=verdict.approved,
         reasons=[_reason_json(r) for r in verdict.reasons],
-        order_spec=_order_json(verdict) if verdict.order else None,
+        order_spec=_order_json(verdict.order) if verdict.order else None,
         created_at=now,
     )
     session.add(decision)
@@ -80,6 +89,7 @@ def decide_and_execute(
     order = None
     if verdict.approved and execute:
         spec = verdict.order
+        assert spec is not None  # Decision guarantees it: an approved decision always carries its order
         order = _place(
             session,
             account,
@@ -256,8 +266,7 @@ def _reason_json(reason: Reason) -> dict[str, Any]:
     return {"code": str(reason.code), "message": reason.message, "values": reason.values}
 
 
-def _order_json(verdict: RiskDecision) -> dict[str, Any]:
-    spec = verdict.order
+def _order_json(spec: OrderSpec) -> dict[str, Any]:
     return {
         "symbol": spec.symbol,
         "side": spec.side,

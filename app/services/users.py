@@ -14,7 +14,7 @@ def resolve_user(session: Session, email: str | None) -> User:
     when there is no user at all.
     """
     if email:
-        user = session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
+        user: User | None = session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
         if user is None:
             raise NotFoundError(f'no user with email "{email.strip()}"', field="user")
         return user
@@ -28,7 +28,7 @@ def resolve_user(session: Session, email: str | None) -> User:
 
 def authenticate(session: Session, email: str, password: str) -> User | None:
     """The active user with this email (any case) and password, or None: the caller cannot tell which was wrong."""
-    user = session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
+    user: User | None = session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
     if user is None or not user.is_active or not user.check_password(password):
         return None
     return user

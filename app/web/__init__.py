@@ -2,7 +2,7 @@
 
 from flask import Flask
 
-from app.extensions import db, login_manager
+from app.extensions import db_session, login_manager
 from app.models import User
 from app.services import users
 
@@ -19,4 +19,4 @@ def register_blueprints(app: Flask) -> None:
 
 @login_manager.user_loader
 def _load_user(user_id: str) -> User | None:
-    return users.active_user(db.session, int(user_id)) if user_id.isdigit() else None
+    return users.active_user(db_session(), int(user_id)) if user_id.isdigit() else None

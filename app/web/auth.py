@@ -10,7 +10,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
 
-from app.extensions import db, limiter
+from app.extensions import db_session, limiter
 from app.services import users
 
 blueprint = Blueprint("auth", __name__)
@@ -42,7 +42,7 @@ def login() -> ResponseReturnValue:
     if request.method == "POST":
         status = 400
         if form.validate_on_submit():
-            user = users.authenticate(db.session, form.email.data, form.password.data)
+            user = users.authenticate(db_session(), form.email.data, form.password.data)
             if user is not None:
                 login_user(user, remember=form.remember.data)
                 log.info("user signed in", extra={"user_id": user.id})

@@ -6,7 +6,7 @@ from flask_login import current_user, login_required
 
 from app import current_settings
 from app.errors import NotFoundError
-from app.extensions import db
+from app.extensions import db_session
 from app.services import accounts, analyses, backtests, markets, watches
 
 blueprint = Blueprint("home", __name__)
@@ -18,11 +18,11 @@ def index() -> ResponseReturnValue:
     user_id = current_user.id
     return render_template(
         "home.html",
-        accounts=accounts.list_accounts(db.session, user_id),
-        watches=watches.list_watches(db.session, user_id),
-        coverage=markets.coverage(db.session),
-        analyses=analyses.recent_analyses(db.session, user_id),
-        backtests=backtests.list_backtests(db.session, user_id, limit=10),
+        accounts=accounts.list_accounts(db_session(), user_id),
+        watches=watches.list_watches(db_session(), user_id),
+        coverage=markets.coverage(db_session()),
+        analyses=analyses.recent_analyses(db_session(), user_id),
+        backtests=backtests.list_backtests(db_session(), user_id, limit=10),
     )
 
 
@@ -31,7 +31,7 @@ def index() -> ResponseReturnValue:
 def backtest_report(backtest_id: int) -> ResponseReturnValue:
     """The self-contained HTML report of one of the user's own backtests."""
     try:
-        path = backtests.report_file(db.session, current_settings(), current_user.id, backtest_id)
+        path = backtests.report_file(db_session(), current_settings(), current_user.id, backtest_id)
     except NotFoundError:
         abort(404)
     return send_file(path, mimetype="text/html")
