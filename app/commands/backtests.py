@@ -97,7 +97,7 @@ def backtest_command(
     record = backtests.record_backtest(session(), prepared)
     session().commit()
     if not as_json:
-        _announce(record.id, request, prepared.preview)
+        _announce(record.id, request, prepared.inputs.preview)
     # With --json the output must be one JSON object: the progress bar goes to a buffer nobody reads.
     with click.progressbar(length=1000, label="backtesting", file=None if not as_json else io.StringIO()) as bar:
         done = [0]

@@ -8,31 +8,25 @@ from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from app.models import Account, AccountKind, Order, Position, PositionStatus, Trade
 from exchanges.book import AccountBook, BookPosition, Fill
 
 
+def _open(account_id: int) -> Select[Position]:
+    return select(Position).where(Position.account_id == account_id, Position.status == PositionStatus.OPEN)
+
+
 def open_positions(session: Session, account_id: int) -> list[Position]:
     """The account's open positions (at most one per symbol), by symbol."""
-    return list(
-        session.scalars(
-            select(Position)
-            .where(Position.account_id == account_id, Position.status == PositionStatus.OPEN)
-            .order_by(Position.symbol)
-        )
-    )
+    return list(session.scalars(_open(account_id).order_by(Position.symbol)))
 
 
 def open_position(session: Session, account_id: int, symbol: str) -> Position | None:
     """The account's open position in `symbol`, if it holds one."""
-    return session.scalar(
-        select(Position).where(
-            Position.account_id == account_id, Position.symbol == symbol, Position.status == PositionStatus.OPEN
-        )
-    )
+    return session.scalar(_open(account_id).where(Position.symbol == symbol))
 
 
 def load_book(session: Session, account: Account) -> AccountBook:

@@ -19,7 +19,6 @@ from app.persistence.account_book import open_positions
 from app.services import audit, markets
 from app.services.credentials import ExchangeKeys, store_exchange_keys
 from app.services.lookup import owned
-from exchanges.markets import UnknownSymbolError
 from risk import RiskConfig, TradingState
 from risk.config import MEANINGS, RiskSettingError
 
@@ -136,15 +135,12 @@ def _blame(error: RiskSettingError, change: RiskChange, overrides: dict[str, Any
 
 
 def _check_symbols(session: Session, settings: Settings, exchange_id: str, symbols: tuple[str, ...]) -> None:
-    catalog = markets.catalog(session, settings, exchange_id)
     for symbol in symbols:
         try:
-            catalog.rules(symbol)
-        except UnknownSymbolError:
+            markets.market_rules(session, settings, exchange_id, symbol)
+        except InvalidInputError as error:
             raise InvalidInputError(
-                f'symbol_allowlist: "{symbol}" is not a market on {exchange_id}',
-                field="symbol_allowlist",
-                details={"value": symbol},
+                f"symbol_allowlist: {error.message}", field="symbol_allowlist", details=error.details
             ) from None
 
 

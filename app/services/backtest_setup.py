@@ -2,7 +2,7 @@
 anything is recorded (the private half of `app.services.backtests`)."""
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, cast
@@ -10,28 +10,17 @@ from typing import Any, cast
 import pandas as pd
 from sqlalchemy.orm import Session
 
-from ai.actions import Action
-from ai.budget import BudgetCaps, BudgetScope
-from ai.context import WARMUP_BARS, AccountFacts, ContextOptions, IndicatorTable, build_context, compute_indicators
-from ai.models import default_model, model_info
-from ai.pricing import estimate_run_cost
-from ai.prompts import PROMPT_VERSION
+from ai.context import WARMUP_BARS
 from ai.rules import parse_params
-from ai.signal import SCHEMA_VERSION, Signal
 from ai.sources import SourceSpec
 from app.config import Settings
-from app.errors import BudgetRefusedError, InvalidInputError
-from app.models import BacktestJournal, User
-from app.persistence import engine_of
-from app.persistence.response_cache import PreloadedCache, SqlResponseCache
+from app.errors import InvalidInputError
 from app.services import markets
 from app.services.analyses import signal_chain
-from app.services.credentials import signal_services
 from backtest.engine import BacktestSettings
-from backtest.fingerprint import run_fingerprint
 from backtest.results import AiUsage
-from backtest.runner import contamination_warning, settings_dict
-from backtest.sources import BarSignalSource, JournalSource, LlmSource, RulesSource
+from backtest.runner import settings_dict
+from backtest.sources import BarSignalSource, RulesSource
 from exchanges.candles import CandleFileError, find_gaps, read_candle_csv
 from exchanges.markets import MarketRules
 from risk import RiskConfig
@@ -62,22 +51,38 @@ class BacktestRequest:
 
 
 @dataclass
-class Prepared:
-    """A validated backtest, ready to run: data loaded, the signal source wired, the cost known."""
+class RunInputs:
+    """A validated request with its data: the candles from the warm-up on, the market, the engine settings."""
 
     request: BacktestRequest
     candles: pd.DataFrame
     market: MarketRules
     engine_settings: BacktestSettings
-    source: BarSignalSource
     first_decision: int
-    described: dict[str, Any]
-    ai_usage: Callable[[], AiUsage]
+    decisions: int
+    described: dict[str, Any]  # the run's settings as the report shows them
     warnings: list[str]
     preview: dict[str, Any]  # shown before a run starts: window, decisions, cost estimate
+
+
+def _no_ai() -> AiUsage:
+    return AiUsage(0, 0, 0, Decimal(0), None)
+
+
+def _none_unanswered() -> int:
+    return 0
+
+
+@dataclass
+class Prepared:
+    """A validated backtest, ready to run: data loaded, the signal source wired, the cost known."""
+
+    inputs: RunInputs
+    source: BarSignalSource
+    ai_usage: Callable[[], AiUsage] = _no_ai
     ai: SourceSpec | None = None  # the AI source, None for rules
     paid: bool = False
-    unanswered: Callable[[], int] = lambda: 0  # AI decisions without an answer so far
+    unanswered: Callable[[], int] = _none_unanswered  # AI decisions without an answer so far
     after_success: Callable[[Session], None] | None = None
 
 
@@ -98,9 +103,9 @@ def prepare(session: Session, settings: Settings, request: BacktestRequest) -> P
     engine_settings = BacktestSettings(
         symbol=request.symbol,
         timeframe=request.timeframe,
-        starting_balance=_number(request.balance, "balance", "a positive amount", lambda v: v > 0),
-        fee_rate=_number(request.fee_rate, "fee_rate", "a fraction in [0, 0.1), e.g. 0.001 for 0.1%", _fraction),
-        slippage_bps=_number(request.slippage_bps, "slippage_bps", "basis points in [0, 1000]", _bps),
+        starting_balance=parse_number(request.balance, "balance", "a positive amount", lambda v: v > 0),
+        fee_rate=parse_number(request.fee_rate, "fee_rate", "a fraction in [0, 0.1), e.g. 0.001 for 0.1%", _fraction),
+        slippage_bps=parse_number(request.slippage_bps, "slippage_bps", "basis points in [0, 1000]", _bps),
         every=request.every,
         risk=_risk(request.risk),
     )
@@ -117,27 +122,13 @@ def prepare(session: Session, settings: Settings, request: BacktestRequest) -> P
         "window": (candles.index[first].isoformat(), candles.index[-1].isoformat()),
         "decisions": decisions,
     }
+    inputs = RunInputs(request, candles, market, engine_settings, first, decisions, described, warnings, preview)
     if spec.kind == "rules":
-        source = RulesSource(spec.strategy or "", rule_params, candles)
-        return Prepared(request, candles, market, engine_settings, source, first, described, _no_ai, warnings, preview)
-    return _prepare_ai(
-        session,
-        settings,
-        request,
-        spec,
-        candles,
-        first,
-        decisions,
-        market,
-        engine_settings,
-        described,
-        warnings,
-        preview,
-    )
+        return Prepared(inputs, RulesSource(spec.strategy or "", rule_params, candles))
+    # The AI wiring imports the signal layer's storage: only AI runs need it.
+    from app.services.backtest_ai import prepare_ai
 
-
-def _no_ai() -> AiUsage:
-    return AiUsage(0, 0, 0, Decimal(0), None)
+    return prepare_ai(session, settings, inputs, spec)
 
 
 def _source(request: BacktestRequest) -> SourceSpec:
@@ -180,7 +171,7 @@ def _bps(value: Decimal) -> bool:
     return 0 <= value <= 1000
 
 
-def _number(text: str, name: str, expectation: str, valid: Callable[[Decimal], bool]) -> Decimal:
+def parse_number(text: str, name: str, expectation: str, valid: Callable[[Decimal], bool]) -> Decimal:
     try:
         value = Decimal(str(text).strip())
     except InvalidOperation:
@@ -279,150 +270,3 @@ def _candles(session: Session, request: BacktestRequest) -> pd.DataFrame:
             field="symbol",
         )
     return frame
-
-
-def _prepare_ai(
-    session: Session,
-    settings: Settings,
-    request: BacktestRequest,
-    spec: SourceSpec,
-    candles: pd.DataFrame,
-    first: int,
-    decisions: int,
-    market: MarketRules,
-    engine_settings: BacktestSettings,
-    described: dict[str, Any],
-    warnings: list[str],
-    preview: dict[str, Any],
-) -> Prepared:
-    provider = spec.provider or spec.kind
-    model = spec.model or default_model(provider)
-    replay = SourceSpec("replay", provider=provider, model=model)
-    paid = not request.cache_only and spec.kind != "replay"
-    blind = True if request.blind is None else request.blind
-    described["blind"] = blind
-    options = ContextOptions(request.symbol, request.timeframe, blind=blind)
-    higher = _higher_timeframe(session, request, candles) if not request.data_file else None
-    ignored = ("max_cost", "cache_only", "signals", "user_id")
-    fingerprint = run_fingerprint(
-        {k: v for k, v in asdict(request).items() if k not in ignored},
-        candles,
-        provider,
-        model,
-        len(higher) if higher is not None else 0,
-        PROMPT_VERSION,
-        SCHEMA_VERSION,
-    )
-    described.update(model=model, fingerprint=fingerprint)
-    warning = contamination_warning(model, model_info(provider, model).knowledge_cutoff, candles.index[-1].date())
-    if warning:
-        warnings.append(warning)
-    journal = session.get(BacktestJournal, fingerprint)
-    if journal is not None:
-        answers = {int(index): Signal.model_validate(signal) for index, signal in journal.answers.items()}
-        preview.update(estimated_cost_usd="0", paid=False, cached_entries=journal.decisions, journal=True)
-        replayed = journal.decisions
-        return Prepared(
-            request,
-            candles,
-            market,
-            engine_settings,
-            JournalSource(answers, replayed),
-            first,
-            described,
-            lambda: AiUsage(replayed, replayed, 0, Decimal(0), None),
-            warnings,
-            preview,
-            ai=spec,
-        )
-
-    # Only a run without a journal builds contexts, and needs the indicators for them.
-    indicators = IndicatorTable.from_frame(compute_indicators(candles))
-    account = AccountFacts(Decimal(100), Decimal(100), market.quote, market.min_notional)
-    sample = build_context(indicators, first, None, account, options).text
-    estimate = estimate_run_cost(provider, model, sample, decisions)
-    cache = PreloadedCache(SqlResponseCache(engine_of(session)), provider, model)
-    preview.update(estimated_cost_usd=str(estimate), paid=paid, cached_entries=len(cache))
-    if paid:
-        _check_allowance(request, provider, decisions, estimate)
-    user = session.get(User, request.user_id)
-    if user is None:
-        raise InvalidInputError(f"no user #{request.user_id}", field="user")
-    services = signal_services(session, settings, request.user_id)
-    services.cache = cache
-    caps = BudgetCaps(user_daily=user.daily_budget_usd, user_monthly=user.monthly_budget_usd)
-    answered: dict[int, Signal] = {}
-
-    def remember(index: int, signal: Signal) -> None:
-        if signal.action is not Action.HOLD:
-            answered[index] = signal
-
-    source = LlmSource(
-        [spec if paid else replay], indicators, higher, options, services, BudgetScope(user.id), caps, remember
-    )
-
-    def usage() -> AiUsage:
-        tally = source.tally
-        return AiUsage(
-            tally.decisions, tally.cache_hits, tally.cache_misses, tally.cost_usd, estimate if paid else None
-        )
-
-    def keep_journal(session: Session) -> None:
-        """Only a run whose every decision was answered is worth replaying."""
-        if source.tally.failures or source.tally.decisions != decisions:
-            return
-        session.merge(
-            BacktestJournal(
-                fingerprint=fingerprint,
-                provider=provider,
-                model=model,
-                decisions=decisions,
-                answers={str(index): signal.model_dump(mode="json") for index, signal in answered.items()},
-                original_cost_usd=source.tally.cost_usd,
-            )
-        )
-
-    return Prepared(
-        request,
-        candles,
-        market,
-        engine_settings,
-        source,
-        first,
-        described,
-        usage,
-        warnings,
-        preview,
-        ai=spec,
-        paid=paid,
-        unanswered=lambda: sum(source.tally.failures.values()),
-        after_success=keep_journal,
-    )
-
-
-def _check_allowance(request: BacktestRequest, provider: str, decisions: int, estimate: Decimal) -> None:
-    if request.max_cost is None:
-        raise InvalidInputError(
-            f"this run may call {provider} {decisions:,} times (about ${estimate:.4f}): allow it with a max_cost in "
-            "USD that covers the estimate, or answer from the cache only (cache_only)",
-            field="max_cost",
-            details={"estimate_usd": str(estimate)},
-        )
-    limit = _number(request.max_cost, "max_cost", "a positive amount in USD", lambda v: v > 0)
-    if estimate > limit:
-        raise BudgetRefusedError(
-            f"estimated AI cost ${estimate:.4f} for {decisions:,} decisions is above max_cost ${limit:.4f}",
-            cap=limit,
-            spent=Decimal(0),
-            estimate=estimate,
-            field="max_cost",
-        )
-
-
-def _higher_timeframe(session: Session, request: BacktestRequest, candles: pd.DataFrame) -> IndicatorTable | None:
-    higher = markets.HIGHER_TIMEFRAME.get(request.timeframe)
-    if higher is None:
-        return None
-    frame = markets.stored_range(session, request.exchange_id, request.symbol, higher)
-    frame = frame[frame.index <= candles.index[-1]]
-    return IndicatorTable.from_frame(compute_indicators(frame)) if len(frame) > WARMUP_BARS else None

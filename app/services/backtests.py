@@ -46,7 +46,7 @@ def reports_dir(settings: Settings, backtest_id: int) -> Path:
 
 def record_backtest(session: Session, prepared: Prepared) -> Backtest:
     """Record a validated run as QUEUED. The caller commits."""
-    request = prepared.request
+    request = prepared.inputs.request
     record = Backtest(
         user_id=request.user_id,
         exchange_id=request.exchange_id,
@@ -91,15 +91,16 @@ def run_recorded_backtest(
         if prepared is None:
             prepared = prepare(session, settings, BacktestRequest(**record.settings["request"]))
         step = "running"
+        inputs = prepared.inputs
         report = run_backtest(
-            prepared.candles,
-            prepared.market,
-            prepared.engine_settings,
+            inputs.candles,
+            inputs.market,
+            inputs.engine_settings,
             prepared.source,
-            prepared.first_decision,
-            described=prepared.described,
+            inputs.first_decision,
+            described=inputs.described,
             ai_usage=prepared.ai_usage,
-            warnings=prepared.warnings,
+            warnings=inputs.warnings,
             progress=_progress_writer(session, backtest_id, on_progress),
         )
         step = "checking the answers"

@@ -91,7 +91,12 @@ def test_a_good_change_is_stored_shown_and_audited(owner):
         ({}, ["foo"], "foo", 'unknown risk setting "foo"'),
         ({"trading_state": "ACTIVE"}, [], "trading_state", 'unknown risk setting "trading_state"'),
         ({"min_stop_pct": "12"}, [], "min_stop_pct", "min_stop_pct 12 conflicts with max_stop_pct 10"),
-        ({"symbol_allowlist": "BTC/USTD"}, [], "symbol_allowlist", '"BTC/USTD" is not a market on binance'),
+        (
+            {"symbol_allowlist": "BTC/USTD"},
+            [],
+            "symbol_allowlist",
+            "symbol_allowlist: unknown symbol 'BTC/USTD' on binance: not in the stored binance markets",
+        ),
         ({"risk_per_trade_pct": "50"}, [], "risk_per_trade_pct", "must be in (0, 10] (got 50)"),
         ({"risk_per_trade_pct": "abc"}, [], "risk_per_trade_pct", 'must be a number (got "abc")'),
     ],
