@@ -43,7 +43,8 @@ def risk_events():
         ("min_stop_pct=12", "min_stop_pct 12 conflicts with max_stop_pct 10"),
         (
             "symbol_allowlist=BTC/USTD",
-            "symbol_allowlist: unknown symbol 'BTC/USTD' on binance: not in the stored binance markets (bundled snapshot",
+            "symbol_allowlist: unknown symbol 'BTC/USTD' on binance: not in the stored binance markets "
+            "(bundled snapshot",
         ),
         ("risk_per_trade_pct=50", "risk setting risk_per_trade_pct: must be in (0, 10] (got 50)"),
         ("risk_per_trade_pct=abc", 'risk setting risk_per_trade_pct: must be a number (got "abc")'),
