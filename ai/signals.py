@@ -192,7 +192,9 @@ class _LlmExchange:
         provider = self.services.providers.get(self.provider_name)
         if provider is None:
             variable = PROVIDER_KEY_VARIABLES[self.provider_name]
-            raise _Unanswered("PROVIDER_NOT_CONFIGURED", f"no API key: set {variable} or store your own key")
+            raise _Unanswered(
+                "PROVIDER_NOT_CONFIGURED", f"no API key: set {variable} or store your own {self.provider_name} key"
+            )
         breaker = self.services.breakers.setdefault(self.provider_name, CircuitBreaker())
         if not breaker.allows_call():
             raise _Unanswered("CIRCUIT_OPEN", "skipped after repeated failures; retried after a cool-down")

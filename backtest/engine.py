@@ -72,6 +72,8 @@ class EngineResult:
     signals: int  # BUY/SELL proposals it made
     refusals: dict[str, int]  # risk reason code -> count, for proposals the risk manager refused
     rejected_orders: int  # approved orders the paper exchange could not fill (e.g. price moved past the balance)
+    # Trading-state switches (daily loss limit, drawdown kill switch): bar close time, new state, the reason's text.
+    state_changes: list[tuple[datetime, TradingState, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -144,6 +146,7 @@ class _Run:
         self.last_loss_at: datetime | None = None
         self.peak_equity = settings.starting_balance
         self.state = TradingState.ACTIVE
+        self.state_changes: list[tuple[datetime, TradingState, str]] = []
         self.cash_f = float(settings.starting_balance)
         self.quantity_f = 0.0
         self.changes: list[tuple[int, float, float]] = [(0, self.cash_f, 0.0)]  # (bar, cash, quantity) from then on
@@ -176,7 +179,16 @@ class _Run:
             self._close_at(n - 1, _decimal(self.close[n - 1]), "end_of_data")
         equity, holding = self._marked_curve(n)
         curve = EquityCurve(times=self.curve_times, equity=equity, close=self.close, in_position=holding)
-        return EngineResult(self.trades, curve, self.fees, self.decisions, self.signals, self.refusals, self.rejected)
+        return EngineResult(
+            self.trades,
+            curve,
+            self.fees,
+            self.decisions,
+            self.signals,
+            self.refusals,
+            self.rejected,
+            self.state_changes,
+        )
 
     def _marked_curve(self, n: int) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
         """Equity at every close from the cash and quantity in force after each event (they only change there)."""
@@ -210,9 +222,10 @@ class _Run:
         self.signals += 1
         now = self._bar_close(i)
         state = self._account_state(equity, self._peak_equity(i), now)
-        target, _ = next_trading_state(state, self.settings.risk, now)
+        target, reason = next_trading_state(state, self.settings.risk, now)
         if target is not self.state:
             self.state = target
+            self.state_changes.append((now, target, str(reason) if reason is not None else ""))
             state = self._account_state(equity, self._peak_equity(i), now)
         verdict = decide(signal, state, self.limits, self.settings.risk, now, close)
         if not verdict.approved:

@@ -9,13 +9,14 @@ from typing import Any, cast
 import numpy as np
 import pandas as pd
 
-from backtest.engine import BacktestSettings, run_engine
+from backtest.engine import BacktestSettings, EngineResult, run_engine
 from backtest.metrics import bars_per_year, compute_metrics
 from backtest.results import AiUsage, BacktestReport, EquityCurve, TradeRecord
 from backtest.sources import BarSignalSource, RulesSource
 from exchanges.candles import find_gaps
 from exchanges.markets import MarketRules
 from exchanges.timeframes import timeframe_duration
+from risk import TradingState
 
 BASELINE_RULES = "sma_cross"
 
@@ -68,6 +69,7 @@ def run_backtest(
         # Over the warm-up too: indicators computed across a gap start the window on stale values.
         for gap in find_gaps(list(times.to_pydatetime()), settings.timeframe)
     ]
+    warnings = [*warnings, *_state_warnings(result)]
     return BacktestReport(
         settings={
             **described,
@@ -176,3 +178,19 @@ def _sliced(curve: EquityCurve, window: slice) -> EquityCurve:
         close=curve.close[window],
         in_position=curve.in_position[window],
     )
+
+
+def _state_warnings(result: EngineResult) -> list[str]:
+    """A strategy the kill switch or the daily loss limit stopped must say so: its metrics end there."""
+    notes = []
+    for at, state, reason in result.state_changes:
+        if state is TradingState.HALTED:
+            refused = result.refusals.get("TRADING_HALTED", 0)
+            notes.append(
+                f"trading halted at {at:%Y-%m-%d %H:%M} UTC ({reason}): no position was opened after that; "
+                f"{refused:,} later signal(s) refused"
+            )
+    reducing = sum(1 for _, state, _ in result.state_changes if state is TradingState.REDUCING)
+    if reducing:
+        notes.append(f"the daily loss limit switched to REDUCING (closes only) {reducing:,} time(s)")
+    return notes

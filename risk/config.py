@@ -10,9 +10,9 @@ class RiskSettingError(ValueError):
     """A risk setting that cannot be used. `setting` is the one that failed its check; `related` names the settings
     its allowed range depends on, so a caller can tell a user which of their changes conflicts with which."""
 
-    def __init__(self, setting: str, message: str, related: tuple[str, ...] = ()) -> None:
+    def __init__(self, setting: str, message: str, related: tuple[str, ...] = (), rule: str = "") -> None:
         super().__init__(message)
-        self.setting, self.related = setting, related
+        self.setting, self.related, self.rule = setting, related, rule
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +56,7 @@ class RiskConfig:
             low_open=True,
             high_open=True,
             related=("min_stop_pct",),
+            rule="min_stop_pct < max_stop_pct < 100",
         )
         _within(
             "default_stop_pct",
@@ -63,6 +64,7 @@ class RiskConfig:
             self.min_stop_pct,
             self.max_stop_pct,
             related=("min_stop_pct", "max_stop_pct"),
+            rule="min_stop_pct <= default_stop_pct <= max_stop_pct",
         )
         _within("min_raise_tolerance_pct", self.min_raise_tolerance_pct, 0, 100)
         _within("cooldown_minutes", self.cooldown_minutes, 0, 7 * 24 * 60)
@@ -102,8 +104,8 @@ MEANINGS: Mapping[str, str] = {
 }
 
 
-def _problem(name: str, what: str, value: object, related: tuple[str, ...] = ()) -> RiskSettingError:
-    return RiskSettingError(name, f"risk setting {name}: {what} (got {_shown(value)})", related)
+def _problem(name: str, what: str, value: object, related: tuple[str, ...] = (), rule: str = "") -> RiskSettingError:
+    return RiskSettingError(name, f"risk setting {name}: {what} (got {_shown(value)})", related, rule)
 
 
 def _shown(value: object) -> str:
@@ -126,12 +128,13 @@ def _within(
     low_open: bool = False,
     high_open: bool = False,
     related: tuple[str, ...] = (),
+    rule: str = "",
 ) -> None:
     too_low = value <= low if low_open else value < low
     too_high = value >= high if high_open else value > high
     if too_low or too_high:
         interval = f"{'(' if low_open else '['}{_shown(low)}, {_shown(high)}{')' if high_open else ']'}"
-        raise _problem(name, f"must be in {interval}", value, related)
+        raise _problem(name, f"must be in {interval}", value, related, rule)
 
 
 def _check_decimal(name: str, value: object) -> None:

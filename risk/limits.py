@@ -53,7 +53,8 @@ def drawdown_reason(account: AccountState, config: RiskConfig) -> Reason | None:
 def cooldown_reason(account: AccountState, config: RiskConfig, now: datetime) -> Reason | None:
     if account.last_loss_at is None or config.cooldown_minutes == 0:
         return None
-    loss_at = as_utc(account.last_loss_at)
+    # A fill the exchange stamped a moment after the decision's clock still counts as a loss now, not a later one.
+    loss_at = min(as_utc(account.last_loss_at), as_utc(now))
     until = loss_at + timedelta(minutes=config.cooldown_minutes)
     if as_utc(now) >= until:
         return None

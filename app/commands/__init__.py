@@ -8,6 +8,7 @@ from app.commands.backtests import backtest_command, backtest_delete_command
 from app.commands.bootstrap import bootstrap_command
 from app.commands.cache import cache_group
 from app.commands.common import one_line_errors
+from app.commands.credentials import credentials_group
 from app.commands.data import import_candles_command, seed_demo_command
 from app.commands.markets import markets_group
 from app.commands.reconciliation import reconcile_command
@@ -23,6 +24,7 @@ def register_cli(app: Flask) -> None:
         markets_group,
         analyze_command,
         cache_group,
+        credentials_group,
         rotate_keys_command,
         reconcile_command,
         account_group,

@@ -1,6 +1,8 @@
 """`account`: list accounts, show or change their risk settings and trading state, resume trading, connect a live
 exchange account."""
 
+from decimal import Decimal
+
 import click
 from flask.cli import with_appcontext
 
@@ -65,9 +67,10 @@ def resume_command(account_id: int, yes: bool, email: str | None) -> None:
     """Let a HALTED or REDUCING account open positions again (shows first why it stopped; audited)."""
     user = acting_user(email)
     view = accounts.risk_view(session(), user.id, account_id)
-    click.echo(f"account #{account_id} is {view.trading_state.value}: {view.state_reason or 'no reason recorded'}")
-    if not yes and view.state_reason:
-        click.confirm("Resume trading on this account?", abort=True)
+    if view.state_reason is not None:
+        click.echo(f"account #{account_id} is {view.trading_state.value}: {view.state_reason}")
+        if not yes:
+            click.confirm("Resume trading on this account?", abort=True)
     resumed = accounts.resume_trading(session(), user.id, account_id, system_clock())
     session().commit()
     click.echo(
@@ -105,6 +108,8 @@ def add_live_command(
 def _shown(value: object) -> str:
     if value is None:
         return "off"
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
     if isinstance(value, tuple):
         return ",".join(value) or "all"
     return str(value)

@@ -2,6 +2,7 @@
 
 import io
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -99,7 +100,9 @@ def backtest_command(
     if not as_json:
         _announce(record.id, request, prepared.inputs.preview)
     # With --json the output must be one JSON object: the progress bar goes to a buffer nobody reads.
-    with click.progressbar(length=1000, label="backtesting", file=None if not as_json else io.StringIO()) as bar:
+    # A progress bar is for a person at a terminal; a pipe or --json gets only the result.
+    shown = not as_json and sys.stdout.isatty()
+    with click.progressbar(length=1000, label="backtesting", file=None if shown else io.StringIO()) as bar:
         done = [0]
 
         def progress(fraction: float) -> None:

@@ -63,6 +63,8 @@ def _option_hint(command: click.Command, field: str | None) -> str:
         return ""
     wanted = "--" + field.replace("_", "-")
     for param in command.params:
-        if wanted in param.opts or (isinstance(param, click.Argument) and param.name == field):
-            return f" [{param.opts[0] if param.opts[0].startswith('-') else param.name.upper()}]"
+        if wanted in param.opts or param.name == field:
+            if isinstance(param, click.Argument):
+                return f" [{(param.name or field).upper()}]"
+            return f" [{param.opts[0]}]"
     return ""

@@ -47,7 +47,8 @@ def list_command(exchange_id: str, quote: str | None) -> None:
     if quote:
         rules = [r for r in rules if r.quote == quote.strip().upper()]
     hint = "; refresh them with: flask --app wsgi markets refresh" if known.bundled else ""
-    click.echo(f"{known.exchange_id}: {len(known.catalog.symbols):,} markets, {known.source}{hint}")
+    shown_count = f"{len(rules):,} of {len(known.catalog.symbols):,}" if quote else f"{len(rules):,}"
+    click.echo(f"{known.exchange_id}: {shown_count} markets, {known.source}{hint}")
     for r in rules:
         click.echo(
             f"  {r.symbol:<16} amount step {shown(r.amount_step):<10} price step {shown(r.price_step):<12} "

@@ -66,7 +66,10 @@ def _state_reason(session: Session, account: Account) -> str | None:
     if account.trading_state is TradingState.ACTIVE:
         return None
     event = audit.latest(session, account.id, TRADING_STATE_EVENT)
-    return event.message if event is not None else "set before reasons were recorded"
+    if event is None:
+        return "set before reasons were recorded"
+    # The event reads "HALTED: <reason>"; shown beside the state, the reason alone is enough.
+    return event.message.removeprefix(f"{account.trading_state.value}: ")
 
 
 @dataclass(frozen=True)
@@ -128,7 +131,8 @@ def _blame(error: RiskSettingError, change: RiskChange, overrides: dict[str, Any
         return format(value.normalize(), "f") if isinstance(value, Decimal) else str(value)
 
     return InvalidInputError(
-        f"{culprit} {current(culprit)} conflicts with {error.setting} {current(error.setting)}: {error}",
+        f"{culprit} {current(culprit)} conflicts with {error.setting} {current(error.setting)}: "
+        f"the stops need {error.rule}",
         field=culprit,
         details={"conflicts_with": error.setting},
     )

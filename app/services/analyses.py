@@ -189,10 +189,16 @@ def _candles(session: Session, settings: Settings, request: AnalysisRequest, now
     stored = markets.stored_series(session, request.exchange_id, request.symbol, request.timeframe)
     what = f"{request.symbol} {request.timeframe}"
     if stored is None:
+        timeframes = [
+            series.timeframe
+            for series in markets.coverage(session)
+            if (series.exchange_id, series.symbol) == (request.exchange_id, request.symbol)
+        ]
+        others = f" (stored for {request.symbol}: {', '.join(timeframes)})" if timeframes else ""
         raise InvalidInputError(
-            f"no {what} candles stored for {request.exchange_id}: import them first, "
+            f"no {what} candles stored for {request.exchange_id}{others}: import them first, "
             f"or analyse live data from market ccxt:{request.exchange_id}",
-            field="symbol",
+            field="timeframe" if timeframes else "symbol",
         )
     if request.until is not None:
         _check_until(request.until, stored)

@@ -14,6 +14,7 @@ from ai.models import default_model, model_info
 from ai.pricing import estimate_run_cost
 from ai.prompts import PROMPT_VERSION
 from ai.signal import SCHEMA_VERSION, Signal
+from ai.signals import PROVIDER_KEY_VARIABLES
 from ai.sources import SourceSpec
 from app.config import Settings
 from app.errors import BudgetRefusedError, InvalidInputError
@@ -22,7 +23,7 @@ from app.persistence import engine_of
 from app.persistence.response_cache import PreloadedCache, SqlResponseCache
 from app.services import markets
 from app.services.backtest_setup import BacktestRequest, Prepared, RunInputs, parse_number
-from app.services.credentials import signal_services
+from app.services.credentials import provider_keys, signal_services
 from backtest.fingerprint import run_fingerprint
 from backtest.results import AiUsage
 from backtest.runner import contamination_warning
@@ -84,6 +85,13 @@ def prepare_ai(session: Session, settings: Settings, inputs: RunInputs, spec: So
     preview.update(estimated_cost_usd=str(estimate), paid=paid, cached_entries=len(cache))
     if paid:
         _check_allowance(request, provider, decisions, estimate)
+        if provider not in provider_keys(session, settings, request.user_id):
+            variable = PROVIDER_KEY_VARIABLES[provider]
+            raise InvalidInputError(
+                f"{provider} has no API key: set {variable} or store your own {provider} key, "
+                "or answer from the cache only (cache_only)",
+                field="signals",
+            )
     user = session.get(User, request.user_id)
     if user is None:
         raise InvalidInputError(f"no user #{request.user_id}", field="user")
@@ -127,7 +135,7 @@ def prepare_ai(session: Session, settings: Settings, inputs: RunInputs, spec: So
         usage,
         spec,
         paid=paid,
-        unanswered=lambda: sum(source.tally.failures.values()),
+        failures=lambda: dict(source.tally.failures),
         after_success=keep_journal,
     )
 

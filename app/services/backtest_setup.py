@@ -69,8 +69,8 @@ def _no_ai() -> AiUsage:
     return AiUsage(0, 0, 0, Decimal(0), None)
 
 
-def _none_unanswered() -> int:
-    return 0
+def _no_failures() -> dict[str, int]:
+    return {}
 
 
 @dataclass
@@ -82,7 +82,7 @@ class Prepared:
     ai_usage: Callable[[], AiUsage] = _no_ai
     ai: SourceSpec | None = None  # the AI source, None for rules
     paid: bool = False
-    unanswered: Callable[[], int] = _none_unanswered  # AI decisions without an answer so far
+    failures: Callable[[], dict[str, int]] = _no_failures  # AI decisions without an answer so far, by reason code
     after_success: Callable[[Session], None] | None = None
 
 
@@ -188,7 +188,7 @@ def _day(text: str | None, name: str) -> pd.Timestamp | None:
         return pd.Timestamp(text, tz="UTC")
     except ValueError:
         raise InvalidInputError(
-            f'{name} must be a date (YYYY-MM-DD), got "{text}"', field=name, details={"value": text}
+            f'{name} must be a calendar date, YYYY-MM-DD, got "{text}"', field=name, details={"value": text}
         ) from None
 
 
@@ -216,7 +216,14 @@ def _window(session: Session, request: BacktestRequest) -> tuple[pd.DataFrame, i
     if start is not None:
         first = max(first, int(candles.index.searchsorted(start)))
     if len(candles) - first < 2:
-        window = f"{request.start or 'the start'} -> {request.end or 'the end'}"
+        source = request.data_file or "the candle store"
+        if start is None and end is None:
+            raise InvalidInputError(
+                f"not enough {what} candles in {source}: {len(candles):,} bar(s) ({stored}), at least "
+                f"{WARMUP_BARS + 2} needed ({WARMUP_BARS} warm the indicators up, then 2 to trade on)",
+                field="data_file" if request.data_file else "symbol",
+            )
+        window = f"{request.start or 'the first bar'} -> {request.end or 'the last bar'}"
         raise InvalidInputError(
             f"not enough {what} candles for the window {window}: {max(len(candles) - first, 0)} bar(s) after the "
             f"{WARMUP_BARS}-bar indicator warm-up, at least 2 needed{_gap_around(full, start)} (stored: {stored})",

@@ -24,7 +24,7 @@ from app.services import Clock, system_clock
 from app.services.backtest_setup import BacktestRequest, Prepared, prepare
 from app.services.lookup import owned
 from backtest.report import write_html, write_summary_json, write_trades_csv
-from backtest.results import BacktestReport, report_json
+from backtest.results import AiUsage, BacktestReport, report_json
 from backtest.runner import run_backtest
 
 __all__ = ["BacktestRequest", "Prepared", "prepare"]
@@ -106,7 +106,9 @@ def run_recorded_backtest(
         step = "checking the answers"
         _check_answers(prepared, report)
     except ServiceError as error:
-        _fail(session, backtest_id, f"{step}: {error.message}", clock())
+        # A run that got as far as its answers keeps its AI counts: what it cost and missed is worth seeing.
+        ai = prepared.ai_usage() if prepared is not None and step == "checking the answers" else None
+        _fail(session, backtest_id, f"{step}: {error.message}", clock(), ai)
         raise BacktestFailedError(error.message, field=error.field, details=error.details) from None
     except Exception as error:
         _fail(session, backtest_id, f"{step}: {error.__class__.__name__}: {error}", clock())
@@ -140,30 +142,37 @@ def _progress_writer(
 def _check_answers(prepared: Prepared, report: BacktestReport) -> None:
     """An AI run without answers is no strategy result: refuse to present it beside the baselines."""
     ai = report.ai
-    unanswered = prepared.unanswered()
+    failures = prepared.failures()
+    unanswered = sum(failures.values())
     if prepared.ai is None or not ai.decisions or not unanswered:
         return
     if unanswered >= ai.decisions:
-        how = (
-            "the cache holds none of them and cache-only never calls a provider"
-            if not prepared.paid
-            else "see the analyses' reasons"
-        )
-        raise BacktestFailedError(
-            f"no AI answers ({ai.cache_misses:,} misses of {ai.decisions:,} decisions): {how}",
-            details={"decisions": ai.decisions, "cache_misses": ai.cache_misses},
-        )
+        if prepared.paid:
+            codes = ", ".join(f"{code} x{count:,}" for code, count in sorted(failures.items()))
+            message = f"no AI answers: all {ai.decisions:,} decisions failed ({codes})"
+        else:
+            message = (
+                f"no AI answers ({ai.cache_misses:,} misses of {ai.decisions:,} decisions): the cache answered none "
+                "and cache-only never calls a provider"
+            )
+        raise BacktestFailedError(message, details={"decisions": ai.decisions, "failures": failures})
     report.warnings.append(
         f"the AI answered {ai.decisions - unanswered:,} of {ai.decisions:,} decisions; "
         f"the {unanswered:,} without an answer were treated as HOLD"
     )
 
 
-def _fail(session: Session, backtest_id: int, reason: str, now: datetime) -> None:
+def _fail(session: Session, backtest_id: int, reason: str, now: datetime, ai: AiUsage | None = None) -> None:
     session.rollback()
     record = session.get(Backtest, backtest_id)
     if record is not None:
         record.status, record.error_message, record.finished_at = BacktestStatus.FAILED, reason, now
+        if ai is not None:
+            record.ai_cost_usd, record.ai_cache_hits, record.ai_cache_misses = (
+                ai.cost_usd,
+                ai.cache_hits,
+                ai.cache_misses,
+            )
         session.commit()
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from ai.providers.base import SignalProvider
 from ai.resilience import CircuitBreaker
 from ai.signals import SignalServices
+from ai.sources import LLM_PROVIDERS
 from app.config import Settings
 from app.errors import InvalidInputError, ServiceError
 from app.models import ExchangeCredential, LlmCredential
@@ -124,3 +125,29 @@ def rotate_keys(session: Session, settings: Settings) -> int:
         session.rollback()
         raise KeyRotationError(f"nothing was changed: {error}") from None
     return rotated
+
+
+def store_llm_key(session: Session, settings: Settings, user_id: int, provider: str, api_key: str) -> LlmCredential:
+    """Store (or replace) the user's own key for an LLM provider, encrypted; it wins over the service's key.
+
+    Raises `InvalidInputError` for an unknown provider or an empty key. The caller commits.
+    """
+    provider = provider.strip().lower()
+    if provider not in LLM_PROVIDERS:
+        raise InvalidInputError(
+            f'provider must be one of {", ".join(LLM_PROVIDERS)}, got "{provider}"', field="provider"
+        )
+    api_key = api_key.strip()
+    if not api_key:
+        raise InvalidInputError("api_key must not be empty", field="api_key")
+    secrets = vault(settings)
+    credential = session.scalar(
+        select(LlmCredential).where(LlmCredential.user_id == user_id, LlmCredential.provider == provider)
+    )
+    if credential is None:
+        credential = LlmCredential(user_id=user_id, provider=provider)
+        session.add(credential)
+    credential.api_key_encrypted = secrets.encrypt(api_key)
+    credential.api_key_hint = mask_secret(api_key)
+    session.flush()
+    return credential

@@ -65,7 +65,9 @@ def decide_and_execute(
     last_price = bar["close"]
     # What the paper exchange fills at: the close, except for a stop exit, which fills at its own price.
     prices = {analysis.symbol: last_price}
-    exchange, book = account_exchange(session, settings, account, prices.__getitem__, clock)
+    # One instant for the whole step: a stop exit filled "after" the decision's now would put a loss in the future
+    # of the cooldown that judges the next signal.
+    exchange, book = account_exchange(session, settings, account, prices.__getitem__, lambda: now)
     rules = exchange.market_rules(analysis.symbol)
     limits = MarketLimits.of(rules, rules.taker_fee)
     config = RiskConfig.from_overrides(account.risk_settings)

@@ -40,7 +40,10 @@ def risk_events():
     ("setting", "message"),
     [
         # The user changed min_stop_pct: name it, and the setting it conflicts with.
-        ("min_stop_pct=12", "min_stop_pct 12 conflicts with max_stop_pct 10"),
+        (
+            "min_stop_pct=12",
+            "min_stop_pct 12 conflicts with max_stop_pct 10: the stops need min_stop_pct < max_stop_pct < 100",
+        ),
         (
             "symbol_allowlist=BTC/USTD",
             "symbol_allowlist: unknown symbol 'BTC/USTD' on binance: not in the stored binance markets "
@@ -106,7 +109,7 @@ def test_a_halted_account_shows_why_and_its_owner_resumes_it(app, owner):
     assert any(note.startswith("trading state -> HALTED") for note in after_stop["decision"]["notes"])
 
     shown = cli(app, "account", "risk", str(account.id))
-    assert shown.output.startswith("trading state  HALTED  (HALTED: ")
+    assert shown.output.startswith("trading state  HALTED  (MAX_DRAWDOWN: ")
     assert "MAX_DRAWDOWN: equity 98.93 <= 99.50 USDT (0.5% below the peak 100.00)" in shown.output.splitlines()[0]
     assert f"account resume {account.id}" in shown.output
 
@@ -117,7 +120,7 @@ def test_a_halted_account_shows_why_and_its_owner_resumes_it(app, owner):
 
     resumed = app.test_cli_runner().invoke(args=["account", "resume", str(account.id)], input="y\n")
     assert resumed.exit_code == 0, resumed.output
-    assert f"account #{account.id} is HALTED: HALTED: " in resumed.output
+    assert f"account #{account.id} is HALTED: MAX_DRAWDOWN: " in resumed.output
     assert "ACTIVE again; drawdown is measured from 98." in resumed.output
     db.session.expire_all()
     stored = db.session.get(Account, account.id)

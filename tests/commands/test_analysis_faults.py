@@ -77,3 +77,12 @@ def test_cache_export_to_a_missing_folder_is_one_line(stocked, tmp_path):
     assert result.exit_code == 1
     assert result.output.strip() == f"Error: cannot write {target}: No such file or directory [FILE]"
     assert not target.parent.exists()
+
+
+def test_a_timeframe_without_candles_names_the_stored_ones(stocked):
+    result = analyze(stocked, "--timeframe", "4h")
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        "Error: no BTC/USDT 4h candles stored for binance (stored for BTC/USDT: 1h): import them first, "
+        "or analyse live data from market ccxt:binance [--timeframe]"
+    )

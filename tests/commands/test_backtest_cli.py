@@ -113,7 +113,7 @@ STORED = "stored: 2024-01-01 00:00 -> 2024-09-06 03:00 UTC"
         ),
         (
             ["--signals", "rules:sma_cross", "--start", "2024-02-30"],
-            'start must be a date (YYYY-MM-DD), got "2024-02-30" [--start]',
+            'start must be a calendar date, YYYY-MM-DD, got "2024-02-30" [--start]',
         ),
         (["--signals", "rules:nope"], "unknown rules strategy 'nope'"),
         (["--signals", "rules:sma_cross", "--fee-rate", "abc"], 'fee_rate must be a number, got "abc" [--fee-rate]'),
@@ -126,6 +126,11 @@ STORED = "stored: 2024-01-01 00:00 -> 2024-09-06 03:00 UTC"
         (["--symbol", "ETH/USDT", "--signals", "rules:sma_cross"], "no ETH/USDT 1h candles stored for binance"),
         (["--signals", "deepseek -> rules:sma_cross"], "one signal source"),
         (["--signals", "rules:sma_cross", "--cache-only"], "cache_only applies to AI signal sources"),
+        (
+            ["--signals", "deepseek", "--max-cost", "1", "--start", "2024-09-05"],
+            "deepseek has no API key: set DEEPSEEK_API_KEY or store your own deepseek key, or answer from the cache "
+            "only (cache_only) [--signals]",
+        ),
     ],
 )
 def test_bad_input_is_refused_with_a_named_problem_and_records_nothing(app, args, message):
@@ -147,6 +152,35 @@ def test_a_bad_risk_file_is_refused_and_records_nothing(app, tmp_path):
     result, _ = backtest(app, "--signals", "rules:sma_cross", "--risk", str(risk))
     assert result.exit_code == 1 and "not a JSON file" in result.output
     assert db.session.scalars(select(Backtest)).all() == []
+
+
+def test_a_candle_file_too_short_to_backtest_says_how_many_bars_it_holds(app, tmp_path):
+    seed_user_and_candles()
+    short = tmp_path / "short.csv"
+    short.write_text(
+        "timestamp,open,high,low,close,volume\n"
+        "1704067200000,42283.58,42554.57,42261.02,42475.23,1271.68\n"
+        "1704070800000,42475.23,42775.00,42431.65,42613.56,1196.37\n"
+    )
+    result, _ = backtest(app, "--signals", "rules:sma_cross", "--data", str(short))
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        f"Error: not enough BTC/USDT 1h candles in {short}: 2 bar(s) (2024-01-01 00:00 -> 2024-01-01 01:00 UTC), "
+        "at least 202 needed (200 warm the indicators up, then 2 to trade on) [--data]"
+    )
+
+
+def test_a_strategy_stopped_by_the_kill_switch_says_so(app, tmp_path):
+    seed_user_and_candles()
+    risk = tmp_path / "risk.json"
+    risk.write_text('{"max_drawdown_pct": 2}')
+    result, report = backtest(app, "--signals", "rules:sma_cross", "--start", "2024-02-01", "--risk", str(risk))
+    assert result.exit_code == 0, result.output
+    halted = [w for w in report["warnings"] if w.startswith("trading halted at ")]
+    assert len(halted) == 1 and "MAX_DRAWDOWN" in halted[0] and "no position was opened after that" in halted[0]
+    assert report["settings"]["risk_refusals"]["TRADING_HALTED"] > 0
+    last_entry = max(trade["entry_time"] for trade in report["trades"])
+    assert last_entry < halted[0].removeprefix("trading halted at ")[:16].replace(" ", "T")
 
 
 def test_a_start_before_the_data_is_moved_with_a_notice(app):
@@ -211,6 +245,7 @@ def test_cache_only_without_answers_is_no_strategy_result(ai_app, deepseek_serve
     record = db.session.scalars(select(Backtest)).one()
     assert record.status is BacktestStatus.FAILED and record.metrics is None
     assert record.error_message.startswith("checking the answers: no AI answers (7 misses")
+    assert (record.ai_cache_hits, record.ai_cache_misses) == (0, 7)
 
 
 def test_cache_only_with_some_answers_says_how_many_were_missing(ai_app, deepseek_server):

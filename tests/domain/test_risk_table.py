@@ -24,6 +24,7 @@ from risk import (
     update_stops,
 )
 from risk.config import MEANINGS
+from risk.limits import cooldown_reason
 
 D = Decimal
 BTC = MarketLimits("BTC/USDT", "BTC", "USDT", D("0.00001"), D("0.01"), D("0.00001"), D(5), D("0.001"))
@@ -619,3 +620,10 @@ def test_a_gap_below_the_stop_fills_at_the_open_not_at_the_stop():
         position, Decimal("64000"), Decimal("63100"), Decimal("63500"), RiskConfig(), BTC, open_=Decimal("63200")
     )
     assert gap_up.exit_price == Decimal("63200")
+
+
+def test_a_loss_stamped_after_the_decision_clock_counts_as_now_not_later():
+    """A stop exit filled a moment after the decision's instant once read "61 of 60 cooldown minutes left"."""
+    reason = cooldown_reason(holding(last_loss_at=NOW + timedelta(seconds=30)), DEFAULTS, NOW)
+    assert reason is not None
+    assert "60 of 60 cooldown minutes left" in reason.message

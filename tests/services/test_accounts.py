@@ -155,18 +155,19 @@ def test_resuming_a_stopped_account_makes_it_active_from_its_equity_now(owner, s
     reason = HALT_REASON.replace("HALTED", state.value, 1)
     stop(account, state, reason)
     view = risk_view(db.session, user.id, account.id)
-    assert (view.trading_state, view.state_reason) == (state, reason)
+    why = reason.removeprefix(f"{state.value}: ")  # shown beside the state, so not repeated in the reason
+    assert (view.trading_state, view.state_reason) == (state, why)
 
     resumed = resume_trading(db.session, user.id, account.id, NOW)
     db.session.commit()
-    assert (resumed.previous_state, resumed.previous_reason, resumed.peak_equity) == (state, reason, Decimal(100))
+    assert (resumed.previous_state, resumed.previous_reason, resumed.peak_equity) == (state, why, Decimal(100))
 
     db.session.expire_all()
     stored = db.session.get(Account, account.id)
     assert (stored.trading_state, stored.peak_equity) == (TradingState.ACTIVE, Decimal(100))
     halted, active = events("account.trading_state")
     assert halted.message == reason
-    assert active.message.startswith(f"ACTIVE: resumed by its owner (was {state.value}: {reason})")
+    assert active.message.startswith(f"ACTIVE: resumed by its owner (was {reason})")
     assert "drawdown measured from 100 USDT" in active.message
     assert (active.user_id, active.account_id) == (user.id, account.id)
     assert active.details == {"previous_state": state.value, "resumed_at": NOW.isoformat()}

@@ -57,7 +57,7 @@ def recorded():
         ({"fee_rate": "5"}, "fee_rate", 'fee_rate must be a fraction in [0, 0.1), e.g. 0.001 for 0.1%, got "5"'),
         ({"slippage_bps": "2000"}, "slippage_bps", "slippage_bps must be basis points in [0, 1000]"),
         ({"risk": {"min_stop_pct": 12}}, "risk", "max_stop_pct"),
-        ({"start": "2024-02-30"}, "start", 'start must be a date (YYYY-MM-DD), got "2024-02-30"'),
+        ({"start": "2024-02-30"}, "start", 'start must be a calendar date, YYYY-MM-DD, got "2024-02-30"'),
         ({"start": "2030-01-01"}, "start", f"start 2030-01-01 is after the stored BTC/USDT 1h candles ({STORED[8:]})"),
         ({"start": "2024-05-01", "end": "2024-04-01"}, "end", "end 2024-04-01 is before start 2024-05-01"),
         ({"end": "2023-06-01"}, "end", "end 2023-06-01 is before the stored BTC/USDT 1h candles"),
