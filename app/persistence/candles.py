@@ -46,24 +46,8 @@ def import_candles(
     The caller commits: everything is written in its transaction or nothing is.
     """
     first, last = candles[0].open_time, candles[-1].open_time
-    stored = {
-        row.open_time: row
-        for row in session.execute(
-            select(
-                CandleRecord.open_time,
-                CandleRecord.open,
-                CandleRecord.high,
-                CandleRecord.low,
-                CandleRecord.close,
-                CandleRecord.volume,
-            ).where(
-                CandleRecord.exchange_id == exchange_id,
-                CandleRecord.symbol == symbol,
-                CandleRecord.timeframe == timeframe,
-                CandleRecord.open_time.between(first, last),
-            )
-        )
-    }
+    in_file_span = _series(exchange_id, symbol, timeframe).where(CandleRecord.open_time.between(first, last))
+    stored = {row.open_time: row for row in session.execute(in_file_span)}
     new_rows = [
         {
             "exchange_id": exchange_id,
