@@ -15,8 +15,11 @@ REQUIRED_COLUMNS = ("timestamp", "open", "high", "low", "close", "volume")
 # Binance weeks start on Monday; the Unix epoch fell on a Thursday.
 _WEEK_ANCHOR = datetime(1970, 1, 5, tzinfo=UTC)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-# Millisecond timestamps before 2001-09-09 have fewer digits; anything smaller is a seconds timestamp.
-_SMALLEST_MS_TIMESTAMP = 1_000_000_000_000
+# Unix timestamps are told apart by magnitude: from 2001-09-09 to 2286-11-20 a timestamp in seconds has 10 digits,
+# in milliseconds 13, in microseconds 16 (Binance's public spot files since 2025) and in nanoseconds 19.
+TIMESTAMP_UNITS = {"seconds": 1, "milliseconds": 10**3, "microseconds": 10**6, "nanoseconds": 10**9}
+_EARLIEST_SECONDS = 1_000_000_000  # 2001-09-09 01:46:40 UTC
+_LATEST_SECONDS = 10_000_000_000  # 2286-11-20 17:46:40 UTC (exclusive)
 
 
 class CandleFileError(ValueError):
@@ -41,19 +44,26 @@ class Gap:
 
 
 def read_candle_csv(path: Path, timeframe: str) -> list[Candle]:
-    """Read and validate a whole CSV (timestamp in ms UTC, open, high, low, close, volume).
+    """Read and validate a whole CSV (timestamp = Unix open time, open, high, low, close, volume).
 
-    Everything is checked before anything is returned, so a bad file never leads to a partial import.
+    The timestamp unit (seconds, milliseconds, microseconds or nanoseconds) is recognised from the first row's
+    magnitude and every row must use it. A UTF-8 byte order mark (Excel) is skipped. Everything is checked before
+    anything is returned, so a bad file never leads to a partial import.
     """
     step = timeframe_duration(timeframe)
     try:
-        with path.open(newline="", encoding="utf-8") as handle:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
             reader = csv.reader(handle)
             header = next(reader, None)
             if header is None:
                 raise CandleFileError(f"{path}: the file is empty")
             columns = _column_indexes(path, header)
-            numbered = [(reader.line_num, _parse_row(path, reader.line_num, row, columns)) for row in reader if row]
+            numbered: list[tuple[int, Candle]] = []
+            unit: str | None = None
+            for row in reader:
+                if row:
+                    candle, unit = _parse_row(path, reader.line_num, row, columns, unit)
+                    numbered.append((reader.line_num, candle))
     except (OSError, UnicodeDecodeError) as exc:
         raise CandleFileError(f"{path}: cannot read the file ({exc.__class__.__name__}: {exc})") from None
     if not numbered:
@@ -83,22 +93,41 @@ def _column_indexes(path: Path, header: list[str]) -> dict[str, int]:
     return {name: normalized.index(name) for name in REQUIRED_COLUMNS}
 
 
-def _parse_row(path: Path, line: int, row: list[str], columns: dict[str, int]) -> Candle:
+def _parse_row(
+    path: Path, line: int, row: list[str], columns: dict[str, int], file_unit: str | None
+) -> tuple[Candle, str]:
+    """One row as a candle, and its timestamp unit; `file_unit` is the unit of the rows before it (None: first)."""
     where = f"{path}:{line}"
     try:
         cells = {name: row[index].strip() for name, index in columns.items()}
     except IndexError:
         raise CandleFileError(f"{where}: expected {len(columns)} columns, found {len(row)}") from None
     try:
-        timestamp_ms = int(cells["timestamp"])
+        timestamp = int(cells["timestamp"])
     except ValueError:
-        raise CandleFileError(f"{where}: timestamp {cells['timestamp']!r} is not an integer (ms)") from None
-    if timestamp_ms < _SMALLEST_MS_TIMESTAMP:
-        raise CandleFileError(f"{where}: timestamp {timestamp_ms} looks like seconds; milliseconds expected")
+        raise CandleFileError(f"{where}: timestamp {cells['timestamp']!r} is not an integer (Unix time)") from None
+    unit = _timestamp_unit(where, timestamp)
+    if file_unit is not None and unit != file_unit:
+        raise CandleFileError(
+            f"{where}: timestamp {timestamp} is in {unit}, but the file's first row is in {file_unit}; "
+            "every row must use the same unit"
+        )
     values = {name: _parse_decimal(where, name, cells[name]) for name in REQUIRED_COLUMNS[1:]}
-    candle = Candle(open_time=_EPOCH + timedelta(milliseconds=timestamp_ms), **values)
+    open_time = _EPOCH + timedelta(microseconds=timestamp * 10**6 // TIMESTAMP_UNITS[unit])
+    candle = Candle(open_time=open_time, **values)
     _check_prices(where, candle)
-    return candle
+    return candle, unit
+
+
+def _timestamp_unit(where: str, timestamp: int) -> str:
+    """The unit of a Unix timestamp by its magnitude; a value in none of the units' ranges is an error."""
+    for unit, per_second in TIMESTAMP_UNITS.items():
+        if _EARLIEST_SECONDS * per_second <= timestamp < _LATEST_SECONDS * per_second:
+            return unit
+    raise CandleFileError(
+        f"{where}: timestamp {timestamp} is out of range: expected Unix time in seconds (10 digits), milliseconds "
+        "(13), microseconds (16) or nanoseconds (19) between 2001-09-09 and 2286-11-20"
+    )
 
 
 def _parse_decimal(where: str, name: str, text: str) -> Decimal:

@@ -20,14 +20,20 @@ TIME_FORMAT = "%Y-%m-%d %H:%M"
 @click.option("--exchange", "exchange_id", default="binance", show_default=True, help="Whose market the candles are.")
 @with_appcontext
 def import_candles_command(file: Path, symbol: str, timeframe: str, exchange_id: str) -> None:
-    """Import an OHLCV CSV (timestamp in ms UTC, open, high, low, close, volume) into the candle store.
+    """Import an OHLCV CSV (timestamp as Unix open time in s, ms, µs or ns; open, high, low, close, volume).
 
-    Re-importing the same file adds nothing; the whole file is imported or none of it.
+    Re-importing the same file adds nothing; the whole file is imported or none of it. Candles that have not closed
+    yet are left out.
     """
     request = CandleFileImport(file, exchange_id, symbol.strip().upper(), timeframe)
     report = import_candle_file(session(), settings(), request)
     session().commit()
     click.echo(f"{file}: {_describe(report)}")
+    if report.unclosed_dropped and report.checked_at is not None:
+        click.echo(
+            f"  note: {report.unclosed_dropped} candle(s) not closed yet at {report.checked_at:{TIME_FORMAT}} UTC "
+            "were left out"
+        )
     _echo_details(report)
 
 

@@ -32,6 +32,9 @@ class ImportReport:
     last: datetime
     zero_volume_bars: int
     gaps: list[Gap] = field(default_factory=list)
+    # Candles of the file left out because they had not closed yet at `checked_at` (open time + timeframe later).
+    unclosed_dropped: int = 0
+    checked_at: datetime | None = None
 
     @property
     def missing_bars(self) -> int:

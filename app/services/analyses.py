@@ -202,9 +202,10 @@ def _candles(session: Session, settings: Settings, request: AnalysisRequest, now
         )
     if request.until is not None:
         _check_until(request.until, stored)
-    frame = markets.stored_candles(
-        session, request.exchange_id, request.symbol, request.timeframe, HISTORY_BARS, request.until
-    )
+    # Only bars that have closed by `now` count: a stored bar still forming (or not yet open) is never decided on.
+    last_closed_open = now - timeframe_duration(request.timeframe)
+    bound = last_closed_open if request.until is None else min(request.until, last_closed_open)
+    frame = markets.stored_candles(session, request.exchange_id, request.symbol, request.timeframe, HISTORY_BARS, bound)
     if request.until is not None and len(frame):
         found = frame.index[-1].to_pydatetime()
         if request.until - found >= 2 * timeframe_duration(request.timeframe):

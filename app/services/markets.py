@@ -3,7 +3,7 @@ candle store's coverage, importing candle files, and closed candles for an analy
 public market data."""
 
 import difflib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -224,11 +224,16 @@ class CandleFileImport:
     timeframe: str
 
 
-def import_candle_file(session: Session, settings: Settings, request: CandleFileImport) -> ImportReport:
+def import_candle_file(
+    session: Session, settings: Settings, request: CandleFileImport, clock: Clock = system_clock
+) -> ImportReport:
     """Import an OHLCV CSV into the candle store: the whole file or nothing. The caller commits.
 
-    Raises `InvalidInputError` for an unknown exchange, symbol or timeframe, or a file that cannot be read or holds
-    a bad row (the message names the line).
+    Candles that have not closed at `clock()` (open time + timeframe later, e.g. the current hour still forming)
+    are left out; the report counts them (`unclosed_dropped`).
+
+    Raises `InvalidInputError` for an unknown exchange, symbol or timeframe, a file that cannot be read or holds
+    a bad row (the message names the line), or a file without a single closed candle.
     """
     market_rules(session, settings, request.exchange_id, request.symbol)
     check_timeframe(request.timeframe)
@@ -236,7 +241,17 @@ def import_candle_file(session: Session, settings: Settings, request: CandleFile
         candles = read_candle_csv(request.path, request.timeframe)
     except CandleFileError as error:
         raise InvalidInputError(str(error), field="file") from None
-    return candle_store.import_candles(session, request.exchange_id, request.symbol, request.timeframe, candles)
+    now = clock()
+    step = timeframe_duration(request.timeframe)
+    closed = [candle for candle in candles if candle.open_time + step <= now]
+    if not closed:
+        raise InvalidInputError(
+            f"{request.path}: none of its {len(candles)} candle(s) has closed yet at {now:%Y-%m-%d %H:%M} UTC "
+            f"(the first opens {candles[0].open_time:%Y-%m-%d %H:%M} UTC)",
+            field="file",
+        )
+    report = candle_store.import_candles(session, request.exchange_id, request.symbol, request.timeframe, closed)
+    return replace(report, rows_read=len(candles), unclosed_dropped=len(candles) - len(closed), checked_at=now)
 
 
 def stored_candles(

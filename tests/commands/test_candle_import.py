@@ -1,6 +1,7 @@
 """`flask --app wsgi import-candles` on both databases: idempotent, all-or-nothing, gaps reported."""
 
 import shutil
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import func, select
@@ -96,3 +97,39 @@ def test_lowercase_symbols_are_accepted(runner, tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert db.session.scalar(select(Candle.symbol).limit(1)) == "BTC/USDT"
+
+
+def test_a_binance_microsecond_file_imports_as_its_hours(runner, tmp_path):
+    path = tmp_path / "BTCUSDT-1h-2025-01.csv"
+    path.write_text(HEADER + "".join(f"{(T0 + h * HOUR_MS) * 1000},100,110,90,105,2\n" for h in range(3)))
+    result = import_file(runner, path)
+    assert result.exit_code == 0, result.output
+    assert "binance BTC/USDT 1h 2024-01-01 00:00 -> 2024-01-01 02:00 UTC: 3 read, 3 new" in result.output
+    assert stored_candles() == 3
+
+
+def test_an_out_of_range_timestamp_is_one_line_naming_the_line(runner, tmp_path):
+    path = tmp_path / "broken.csv"
+    path.write_text(HEADER + f"{T0},100,110,90,105,2\n" + "99999999999999999999,100,110,90,105,2\n")
+    result = import_file(runner, path)
+    assert result.exit_code == 1
+    assert f"Error: {path}:3: timestamp 99999999999999999999 is out of range" in result.output
+    assert "Traceback" not in result.output
+    assert stored_candles() == 0
+
+
+def test_the_current_hour_and_the_next_one_are_left_out_with_a_note(runner, tmp_path):
+    current_hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    first = current_hour - timedelta(hours=3)
+    path = tmp_path / "live.csv"
+    path.write_text(
+        HEADER + "".join(f"{int((first + timedelta(hours=h)).timestamp() * 1000)},100,110,90,105,2\n" for h in range(5))
+    )
+    result = import_file(runner, path)
+    assert result.exit_code == 0, result.output
+    assert "5 read, 3 new, 0 already stored" in result.output
+    assert "note: 2 candle(s) not closed yet at " in result.output
+    assert "were left out" in result.output
+    assert stored_candles() == 3
+    latest = db.session.scalar(select(func.max(Candle.open_time)))
+    assert latest.replace(tzinfo=UTC) == current_hour - timedelta(hours=1)

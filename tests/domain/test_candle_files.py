@@ -1,5 +1,6 @@
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -52,7 +53,18 @@ def test_columns_may_come_in_any_order_and_case(tmp_path):
         (f"{T0},abc,110,90,105,1\n", HEADER, "candles.csv:2: open 'abc' is not a number"),
         (f"{T0},NaN,110,90,105,1\n", HEADER, "open 'NaN' is not a finite number"),
         ("2024-01-01,100,110,90,105,1\n", HEADER, "timestamp '2024-01-01' is not an integer"),
-        (f"{T0 // 1000},100,110,90,105,1\n", HEADER, "looks like seconds"),
+        (
+            "99999999999999999999,100,110,90,105,1\n",
+            HEADER,
+            "candles.csv:2: timestamp 99999999999999999999 is out of range",
+        ),
+        ("123456789012,100,110,90,105,1\n", HEADER, "candles.csv:2: timestamp 123456789012 is out of range"),
+        ("-1,100,110,90,105,1\n", HEADER, "candles.csv:2: timestamp -1 is out of range"),
+        (
+            rows(1) + f"{(T0 + HOUR_MS) * 1000},100,110,90,105,1.5\n",
+            HEADER,
+            "candles.csv:3: timestamp 1704070800000000 is in microseconds, but the file's first row is in milliseconds",
+        ),
         (f"{T0},0,110,90,105,1\n", HEADER, "open 0 must be positive"),
         (f"{T0},100,110,90,105,-1\n", HEADER, "volume -1 must not be negative"),
         (f"{T0},100,99,90,105,1\n", HEADER, "high 99 is below the open, close or low"),
@@ -105,3 +117,45 @@ def test_gaps_account_for_exactly_the_missing_bars(length, data):
     reconstructed = {g.first_missing + timedelta(hours=k) for g in gaps for k in range(g.missing_bars)}
     assert reconstructed == {full[i] for i in removed}
     assert all(g.last_missing == g.first_missing + timedelta(hours=g.missing_bars - 1) for g in gaps)
+
+
+@pytest.mark.parametrize(("unit", "per_ms"), [("s", Fraction(1, 1000)), ("ms", 1), ("us", 1000), ("ns", 1_000_000)])
+def test_seconds_milliseconds_microseconds_and_nanoseconds_give_the_same_candles(tmp_path, unit, per_ms):
+    expected = read_candle_csv(write(tmp_path, rows(3)), "1h")
+    body = "".join(f"{int((T0 + i * HOUR_MS) * per_ms)},100,110,90,105,1.5\n" for i in range(3))
+    path = tmp_path / f"candles_{unit}.csv"
+    path.write_text(HEADER + body)
+    candles = read_candle_csv(path, "1h")
+    assert candles == expected
+    assert candles[0].open_time == datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def test_a_binance_microsecond_row_reads_as_its_hour(tmp_path):
+    # A row of Binance's public spot files (data.binance.vision) since 2025: open time in microseconds.
+    path = write(tmp_path, "1735689600000000,93576.00,94509.42,93489.03,94401.14,755.87\n")
+    [candle] = read_candle_csv(path, "1h")
+    assert candle.open_time == datetime(2025, 1, 1, tzinfo=UTC)
+
+
+@given(st.integers(min_value=-(10**30), max_value=10**30))
+def test_any_integer_timestamp_is_a_candle_or_a_line_numbered_error_never_a_traceback(timestamp):
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "candles.csv"
+        path.write_text(f"{HEADER}{timestamp},100,110,90,105,1\n")
+        try:
+            [candle] = read_candle_csv(path, "1m")
+        except CandleFileError as error:
+            assert str(error).startswith(f"{path}:2: ")
+        else:
+            assert datetime(2001, 9, 9, tzinfo=UTC) <= candle.open_time < datetime(2286, 11, 21, tzinfo=UTC)
+
+
+def test_an_excel_byte_order_mark_before_the_header_is_skipped(tmp_path):
+    path = tmp_path / "excel.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + (HEADER + rows(2)).encode())
+    assert [c.open_time for c in read_candle_csv(path, "1h")] == [
+        datetime(2024, 1, 1, tzinfo=UTC),
+        datetime(2024, 1, 1, 1, tzinfo=UTC),
+    ]
