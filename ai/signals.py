@@ -145,6 +145,7 @@ class _LlmExchange:
         self.raw: list[str] = []
         self.reservations: list[int] = []
         self.first_key: str | None = None
+        self.notes: list[Violation] = []  # visible on the outcome without failing it, e.g. COST_UNREPORTED
 
     def run(self) -> SignalOutcome:
         context = self.query.context
@@ -215,7 +216,17 @@ class _LlmExchange:
             breaker.record_failure()
             raise _Unanswered(error.code, str(error)) from None
         breaker.record_success()
-        cost = call_cost(self.provider_name, self.model, response.usage, started)
+        if response.usage_reported:
+            cost = call_cost(self.provider_name, self.model, response.usage, started)
+        else:
+            # No usage object: $0 would let the daily and monthly caps stop holding. Bill the reserved worst case.
+            cost = estimate
+            self.notes.append(
+                Violation(
+                    "COST_UNREPORTED",
+                    f"{self.provider_name} reported no token usage: billed at the reservation (${estimate})",
+                )
+            )
         if cost > estimate:
             log.warning("call cost above its reservation", extra={"cost_usd": str(cost), "reserved_usd": str(estimate)})
         ledger.settle(reservation, cost, clock())
@@ -246,6 +257,9 @@ class _LlmExchange:
         """Parse and check in the model's own price units (blind prices stay blind in a repair note)."""
         if response.arguments is None:
             code = response.problem or "NO_ANSWER"
+            if code == "MULTIPLE_TOOL_CALLS":
+                message = "several differing tool calls in one answer: call the tool exactly once"
+                return None, [Violation(code, message)]
             return None, [Violation(code, f"no usable JSON object in the answer ({code})")]
         try:
             signal = Signal.model_validate(response.arguments)
@@ -268,7 +282,7 @@ class _LlmExchange:
             prompt_version=PROMPT_VERSION,
             schema_version=SCHEMA_VERSION,
             cache_key=self.first_key,
-            reasons=reasons,
+            reasons=reasons + self.notes,
             usage=self.usage,
             cost_usd=self.cost,
             original_cost_usd=self.original_cost if self.cache_hits else None,

@@ -54,6 +54,8 @@ class ProviderResponse:
     latency_ms: int
     problem: str | None = None  # why `arguments` is None, e.g. "NO_TOOL_CALL", "MALFORMED_JSON"
     request_summary: dict[str, Any] = field(default_factory=dict)
+    # False when the provider sent no usage object: `usage` is then zeros, and the call is billed at its reservation.
+    usage_reported: bool = True
 
 
 class ProviderError(Exception):

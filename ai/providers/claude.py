@@ -8,7 +8,7 @@ import httpx2
 
 from ai.models import ModelTable, load_models
 from ai.providers.base import ProviderError, ProviderResponse, SignalRequest, Usage
-from ai.providers.wire import parse_json_object, status_error
+from ai.providers.wire import parse_json_object, single_answer, status_error
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 # Structured Outputs reject these JSON Schema keywords (400); like the SDK's own helper, they move into the
@@ -83,15 +83,17 @@ class ClaudeProvider:
             raise ProviderError("BAD_RESPONSE", "Claude answered with a non-JSON body", retryable=False) from None
         latency_ms = round((time.monotonic() - started) * 1000)
         arguments, problem = _answer(message, structured, request.tool_name)
+        usage = getattr(message, "usage", None)
         return ProviderResponse(
             provider=self.name,
             model=request.model,
             arguments=arguments,
             raw=raw_response.http_response.text,
-            usage=_usage(message.usage),
+            usage=_usage(usage) if usage is not None else Usage(),
             latency_ms=latency_ms,
             problem=problem,
             request_summary=summary,
+            usage_reported=usage is not None,
         )
 
     def _provider_error(self, error: anthropic.APIStatusError | anthropic.APIConnectionError) -> ProviderError:
@@ -136,9 +138,13 @@ def _answer(message: Any, structured: bool, tool_name: str) -> tuple[dict[str, A
         return None, "REFUSED"
     if structured:
         return parse_json_object("".join(block.text for block in message.content if block.type == "text"))
-    for block in message.content:
-        if block.type == "tool_use" and block.name == tool_name:
-            return (block.input, None) if isinstance(block.input, dict) else (None, "NOT_AN_OBJECT")
+    calls = [
+        (block.input, None) if isinstance(block.input, dict) else (None, "NOT_AN_OBJECT")
+        for block in message.content
+        if block.type == "tool_use" and block.name == tool_name
+    ]
+    if calls:
+        return single_answer(calls)
     if any(block.type == "text" and block.text.strip() for block in message.content):
         return None, "NO_TOOL_CALL"
     return None, "EMPTY_RESPONSE"

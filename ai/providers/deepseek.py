@@ -10,7 +10,7 @@ from openai.types.shared_params import FunctionDefinition
 
 from ai.models import ModelTable, load_models
 from ai.providers.base import ProviderError, ProviderResponse, SignalRequest, Usage
-from ai.providers.wire import parse_json_object, status_error
+from ai.providers.wire import parse_json_object, single_answer, status_error
 
 DEFAULT_BASE_URL = "https://api.deepseek.com"
 # Strict tools are a beta feature, served under this path only.
@@ -80,15 +80,17 @@ class DeepSeekProvider:
             raise ProviderError("BAD_RESPONSE", "DeepSeek answered with a non-JSON body", retryable=False) from None
         latency_ms = round((time.monotonic() - started) * 1000)
         arguments, problem = _tool_arguments(completion, request.tool_name)
+        usage = parse_usage(completion.usage)
         return ProviderResponse(
             provider=self.name,
             model=request.model,
             arguments=arguments,
             raw=raw_response.http_response.text,
-            usage=_usage(completion.usage),
+            usage=usage or Usage(),
             latency_ms=latency_ms,
             problem=problem,
             request_summary=summary,
+            usage_reported=usage is not None,
         )
 
     def _client(self, base_url: str) -> openai.OpenAI:
@@ -117,28 +119,67 @@ def _tool_arguments(completion: Any, tool_name: str) -> tuple[dict[str, Any] | N
     if not completion.choices:
         return None, "EMPTY_RESPONSE"
     message = completion.choices[0].message
-    for call in message.tool_calls or []:
-        if call.type == "function" and call.function.name == tool_name:
-            return parse_json_object(call.function.arguments)
+    calls = [
+        parse_json_object(call.function.arguments)
+        for call in message.tool_calls or []
+        if call.type == "function" and call.function.name == tool_name
+    ]
+    if calls:
+        return single_answer(calls)
     if message.content and message.content.strip():
         return None, "NO_TOOL_CALL"
     return None, "EMPTY_RESPONSE"
 
 
-def _usage(usage: Any) -> Usage:
-    if usage is None:
-        return Usage()
-    # The SDK does not declare DeepSeek's cache fields; they arrive as extras.
-    extra = usage.model_extra or {}
-    hit = extra.get("prompt_cache_hit_tokens")
-    miss = extra.get("prompt_cache_miss_tokens")
-    details = usage.completion_tokens_details
+def parse_usage(usage: Any) -> Usage | None:
+    """DeepSeek's (or an OpenAI-compatible gateway's) usage object as billed token counts; None when absent.
+
+    `usage` is the SDK object or its dict. The cache split is read from DeepSeek's own
+    `prompt_cache_hit_tokens` / `prompt_cache_miss_tokens` (SDK extras), else from the OpenAI-compatible
+    `prompt_tokens_details.cached_tokens`, else every prompt token is uncached. Counts are normalised before they
+    become money, always towards the dearer reading: a missing, negative or non-integer count is 0; the prompt is
+    the larger of `prompt_tokens` and hit + miss; cache hits are at most the prompt (the rest bills as uncached);
+    reasoning tokens are at most the output tokens (they are part of it). No usage, or one with neither a prompt nor
+    a completion count, is None: the caller bills the call at its reservation.
+    """
+    fields = _as_dict(usage)
+    if fields is None or ("prompt_tokens" not in fields and "completion_tokens" not in fields):
+        return None
+    prompt = _count(fields.get("prompt_tokens"))
+    output = _count(fields.get("completion_tokens"))
+    hit, miss = fields.get("prompt_cache_hit_tokens"), fields.get("prompt_cache_miss_tokens")
+    if hit is not None or miss is not None:
+        cached = _count(hit)
+        prompt = max(prompt, cached + _count(miss))
+    else:
+        cached = _count((_as_dict(fields.get("prompt_tokens_details")) or {}).get("cached_tokens"))
+    cached = min(cached, prompt)
+    reasoning = _count((_as_dict(fields.get("completion_tokens_details")) or {}).get("reasoning_tokens"))
     return Usage(
-        input_tokens=int(miss) if miss is not None else usage.prompt_tokens - int(hit or 0),
-        cache_read_tokens=int(hit or 0),
-        output_tokens=usage.completion_tokens,
-        reasoning_tokens=(details.reasoning_tokens or 0) if details else 0,
+        input_tokens=prompt - cached,
+        cache_read_tokens=cached,
+        output_tokens=output,
+        reasoning_tokens=min(reasoning, output),
     )
+
+
+def _as_dict(value: Any) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        return value
+    # The SDK's pydantic models: model_dump keeps the undeclared DeepSeek fields (extras).
+    dumped = value.model_dump() if hasattr(value, "model_dump") else None
+    return dumped if isinstance(dumped, dict) else None
+
+
+def _count(value: Any) -> int:
+    """A token count: a non-negative integer, else 0 (bools, fractions, text and negatives are no counts)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        return 0
+    if isinstance(value, float) and not value.is_integer():
+        return 0
+    return max(int(value), 0)
 
 
 def _api_message(body: object) -> str:

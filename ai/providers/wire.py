@@ -1,6 +1,7 @@
 """Reading what came over the wire: HTTP error statuses and JSON answers, the same for every provider."""
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from ai.providers.base import ProviderError
@@ -40,6 +41,17 @@ def parse_json_object(text: str | None) -> tuple[dict[str, Any] | None, str | No
     if not isinstance(value, dict):
         return None, "NOT_AN_OBJECT"
     return value, None
+
+
+def single_answer(
+    calls: Sequence[tuple[dict[str, Any] | None, str | None]],
+) -> tuple[dict[str, Any] | None, str | None]:
+    """One answer from the parsed tool calls of a response: identical duplicates count as one; differing calls
+    (e.g. a BUY and a HOLD) are no answer at all ("MULTIPLE_TOOL_CALLS"), never "the first one wins"."""
+    distinct = {json.dumps(call, sort_keys=True, default=str): call for call in calls}
+    if len(distinct) > 1:
+        return None, "MULTIPLE_TOOL_CALLS"
+    return calls[0]
 
 
 def _seconds(retry_after: str | None) -> float | None:

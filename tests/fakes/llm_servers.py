@@ -58,11 +58,18 @@ class Scenario:
     message: str = ""
     headers: dict[str, str] = field(default_factory=dict)
     usage: dict[str, Any] | None = None
+    without_usage: bool = False  # send no usage object at all
+    more_arguments: tuple[Any, ...] = ()  # further tool calls in the same answer
 
 
-def answer(arguments: Any, *, usage: dict[str, Any] | None = None) -> Scenario:
+def answer(arguments: Any, *, usage: dict[str, Any] | None = None, without_usage: bool = False) -> Scenario:
     """A valid answer: a tool call, or (Anthropic Structured Outputs) a JSON text block, with these arguments."""
-    return Scenario("answer", arguments=arguments, usage=usage)
+    return Scenario("answer", arguments=arguments, usage=usage, without_usage=without_usage)
+
+
+def several_calls(*arguments: Any) -> Scenario:
+    """One answer holding several tool calls (tool_calls entries / tool_use blocks), one per argument object."""
+    return Scenario("answer", arguments=arguments[0], more_arguments=tuple(arguments[1:]))
 
 
 def wrong_types() -> Scenario:
@@ -229,15 +236,19 @@ class FakeDeepSeekServer(FakeLLMServer):
         message: dict[str, Any] = {"role": "assistant", "content": ""}
         finish_reason = "stop"
         if scenario.kind in ("answer", "raw_arguments"):
-            arguments = scenario.text if scenario.kind == "raw_arguments" else json.dumps(scenario.arguments)
-            function = {"name": _deepseek_tool_name(request.body), "arguments": arguments}
-            message["tool_calls"] = [{"index": 0, "id": "call_fake_0", "type": "function", "function": function}]
+            first = scenario.text if scenario.kind == "raw_arguments" else json.dumps(scenario.arguments)
+            every = [first, *(json.dumps(more) for more in scenario.more_arguments)]
+            name = _deepseek_tool_name(request.body)
+            message["tool_calls"] = [
+                {"index": i, "id": f"call_fake_{i}", "type": "function", "function": {"name": name, "arguments": text}}
+                for i, text in enumerate(every)
+            ]
             finish_reason = "tool_calls"
         elif scenario.kind == "prose":
             message["content"] = scenario.text
         elif scenario.kind == "refusal":
             finish_reason = "content_filter"
-        return {
+        body: dict[str, Any] = {
             "id": "chatcmpl-fake",
             "object": "chat.completion",
             "created": 1_763_700_000,
@@ -246,6 +257,9 @@ class FakeDeepSeekServer(FakeLLMServer):
             "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason}],
             "usage": scenario.usage or deepseek_usage(hit=1024, miss=176, completion=85),
         }
+        if scenario.without_usage:
+            del body["usage"]
+        return body
 
     def render_error(self, scenario: Scenario) -> tuple[int, dict[str, str], bytes]:
         error_type = self.ERROR_TYPES.get(scenario.status, "server_error" if scenario.status >= 500 else "api_error")
@@ -277,13 +291,14 @@ class FakeAnthropicServer(FakeLLMServer):
                 content.append({"type": "text", "text": text})
             else:
                 name = request.body["tool_choice"].get("name") or request.body["tools"][0]["name"]
-                content.append({"type": "tool_use", "id": "toolu_fake_0", "name": name, "input": payload})
+                for i, each in enumerate([payload, *scenario.more_arguments]):
+                    content.append({"type": "tool_use", "id": f"toolu_fake_{i}", "name": name, "input": each})
                 stop_reason = "tool_use"
         elif scenario.kind == "prose":
             content.append({"type": "text", "text": scenario.text})
         elif scenario.kind == "refusal":
             stop_reason = "refusal"
-        return {
+        body: dict[str, Any] = {
             "id": "msg_fake",
             "type": "message",
             "role": "assistant",
@@ -293,6 +308,9 @@ class FakeAnthropicServer(FakeLLMServer):
             "stop_sequence": None,
             "usage": scenario.usage or anthropic_usage(uncached=180, cache_write=0, cache_read=2100, output=90),
         }
+        if scenario.without_usage:
+            del body["usage"]
+        return body
 
     def render_error(self, scenario: Scenario) -> tuple[int, dict[str, str], bytes]:
         error_type = self.ERROR_TYPES.get(scenario.status, "api_error")

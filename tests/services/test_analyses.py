@@ -184,3 +184,18 @@ def test_someone_elses_watch_is_not_found(trader):
         analyse(user, account.id, watch_id=theirs.id)
     assert refusal.value.field == "watch_id"
     assert count(Analysis) == 0
+
+
+def test_an_unreported_cost_is_visible_on_an_ok_analysis_without_failing_it():
+    from ai.outcome import SignalOutcome, hold
+    from ai.signal import Violation
+    from app.services.analyses import _record
+
+    note = Violation("COST_UNREPORTED", "deepseek reported no token usage: billed at the reservation ($0.0005)")
+    outcome = SignalOutcome(
+        signal=hold("test"), status=AnalysisStatus.OK, source="deepseek", provider="deepseek", reasons=[note]
+    )
+    request = AnalysisRequest(user_id=1, symbol="BTC/USDT", timeframe="1h", signals="deepseek")
+    analysis = _record(request, 1, 1, None, BUY_BAR, outcome)
+    assert analysis.status is AnalysisStatus.OK
+    assert (analysis.error_code, analysis.error_message) == ("COST_UNREPORTED", note.message)
