@@ -5,8 +5,11 @@ Definitions (n = number of bars, E_t = equity at bar t's close, E_-1 = starting_
 - per-bar return r_t = E_t / E_(t-1) - 1 for t = 0..n-1; the account holds starting_balance just before the first
   bar, so the n returns compound exactly to the total return and a move during the first bar is not lost.
 - total_return_pct = (E_(n-1) / starting_balance - 1) * 100.
-- cagr_pct = ((E_(n-1) / starting_balance) ** (1 / years) - 1) * 100 with years = n / B; None if it overflows a float
-  (a tiny window extrapolated to a year).
+- cagr_pct = ((E_(n-1) / starting_balance) ** (1 / years) - 1) * 100 with years the calendar time from the first
+  bar's open to the last bar's close, (t_(n-1) - t_0) / 365 days + 1 / B, never less than n / B: a hole in the data
+  counts as the time it lasted, not as zero bars. None if it overflows a float (a tiny window extrapolated to a year).
+- volatility, Sharpe and Sortino stay per bar (annualised by sqrt(B)): a bar after a hole carries the whole move
+  across it as one return. A window spanning a long hole is refused upstream unless the user allows gaps.
 - annual_volatility_pct = sample standard deviation (ddof=1) of r * sqrt(B) * 100; None with fewer than two bars.
 - sharpe = mean(r) / std(r, ddof=1) * sqrt(B), risk-free rate 0; None with fewer than two bars or flat equity.
 - sortino = mean(r) / sqrt(mean(min(r, 0) ** 2)) * sqrt(B), the downside deviation taken over all bars (not only the
@@ -75,7 +78,7 @@ def compute_metrics(
     drawdowns = 1.0 - path / np.maximum.accumulate(path)
     max_drawdown_pct = float(drawdowns.max()) * 100
     duration_bars = _longest_run(drawdowns[1:] > 0)
-    cagr_pct = _cagr_pct(growth, bars / bars_per_year)
+    cagr_pct = _cagr_pct(growth, _calendar_years(curve, bars_per_year))
 
     metrics: dict[str, float | int | None] = {
         "total_return_pct": (growth - 1.0) * 100,
@@ -116,6 +119,13 @@ def _trade_metrics(trades: list[TradeRecord]) -> dict[str, float | int | None]:
         "expectancy": float(np.mean(pnls)),
         "average_trade_pct": float(np.mean(pnls / notionals)) * 100,
     }
+
+
+def _calendar_years(curve: EquityCurve, bars_per_year: float) -> float:
+    """Years from the first bar's open to the last bar's close; never fewer than the bars count for."""
+    span_seconds = float((curve.times[-1] - curve.times[0]) / np.timedelta64(1, "s"))
+    calendar = span_seconds / (DAYS_PER_YEAR * SECONDS_PER_DAY) + 1 / bars_per_year
+    return max(calendar, len(curve) / bars_per_year)
 
 
 def _cagr_pct(growth: float, years: float) -> float | None:

@@ -169,6 +169,14 @@ def _header(report: BacktestReport, title: str) -> str:
 
 def _warnings(report: BacktestReport) -> str:
     items = list(report.warnings)
+    if report.gaps:
+        longest = max(report.gaps, key=lambda gap: int(gap["missing_bars"]))
+        missing = sum(int(gap["missing_bars"]) for gap in report.gaps)
+        first, last = (str(longest[key]).replace("T", " ")[:16] for key in ("first_missing", "last_missing"))
+        items.append(
+            f"{len(report.gaps):,} gap(s) in the data, {missing:,} missing bar(s) in all; the longest: {first} -> "
+            f"{last} UTC, {int(longest['missing_bars']):,} bar(s). Nothing is traded or filled in across a gap."
+        )
     if not report.baselines:
         items.append("No baseline was run on this window: the result cannot be compared with buy-and-hold.")
     if not items:

@@ -50,6 +50,14 @@ SHOWN_METRICS = (
 @click.option("--cache-only", is_flag=True, help="AI answers from the response cache only: never calls a provider.")
 @click.option("--max-cost", help="Refuse a paid run whose estimated AI cost is above this many USD.")
 @click.option("--blind/--no-blind", default=None, help="Hide ticker and dates from the model (default: on).")
+@click.option("--allow-gaps", is_flag=True, help="Run across gaps in the data longer than --max-gap-bars.")
+@click.option(
+    "--max-gap-bars",
+    default=24,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="The longest gap in the data (missing bars) a window may span without --allow-gaps.",
+)
 @click.option("--exchange", "exchange_id", default="binance", show_default=True)
 @click.option("--user", "email", help="Whose budget pays for AI calls (default: the only user).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
@@ -70,6 +78,8 @@ def backtest_command(
     cache_only: bool,
     max_cost: str | None,
     blind: bool | None,
+    allow_gaps: bool,
+    max_gap_bars: int,
     exchange_id: str,
     email: str | None,
     as_json: bool,
@@ -92,6 +102,8 @@ def backtest_command(
         cache_only=cache_only,
         max_cost=max_cost,
         blind=blind,
+        allow_gaps=allow_gaps,
+        max_gap_bars=max_gap_bars,
         exchange_id=exchange_id,
     )
     prepared = backtests.prepare(session(), settings(), request)

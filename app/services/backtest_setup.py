@@ -23,6 +23,7 @@ from backtest.runner import settings_dict
 from backtest.sources import BarSignalSource, RulesSource
 from exchanges.candles import CandleFileError, find_gaps, read_candle_csv
 from exchanges.markets import MarketRules
+from exchanges.timeframes import timeframe_duration
 from risk import RiskConfig
 from risk.config import RiskSettingError
 
@@ -48,6 +49,8 @@ class BacktestRequest:
     cache_only: bool = False
     max_cost: str | None = None
     blind: bool | None = None  # default: on for AI sources
+    allow_gaps: bool = False  # run across a gap in the data longer than max_gap_bars instead of refusing
+    max_gap_bars: int = 24
 
 
 @dataclass
@@ -90,8 +93,8 @@ def prepare(session: Session, settings: Settings, request: BacktestRequest) -> P
     """Validate `request` and load what its run needs. Writes nothing.
 
     Raises `InvalidInputError` naming the field and value (symbol, timeframe, signals, params, start, end, every,
-    balance, fee_rate, slippage_bps, risk, data_file, cache_only), and `BudgetRefusedError` for a paid run whose
-    estimated cost is not covered by `max_cost`.
+    balance, fee_rate, slippage_bps, risk, data_file, cache_only, max_gap_bars, allow_gaps), and
+    `BudgetRefusedError` for a paid run whose estimated cost is not covered by `max_cost`.
     """
     spec = _source(request)
     market = markets.market_rules(session, settings, request.exchange_id, request.symbol)
@@ -99,6 +102,11 @@ def prepare(session: Session, settings: Settings, request: BacktestRequest) -> P
     if request.every < 1:
         raise InvalidInputError(
             f'every must be a whole number of bars, at least 1, got "{request.every}"', field="every"
+        )
+    if request.max_gap_bars < 0:
+        raise InvalidInputError(
+            f'max_gap_bars must be a whole number of bars, at least 0, got "{request.max_gap_bars}"',
+            field="max_gap_bars",
         )
     engine_settings = BacktestSettings(
         symbol=request.symbol,
@@ -247,7 +255,41 @@ def _window(session: Session, request: BacktestRequest) -> tuple[pd.DataFrame, i
             f"the {WARMUP_BARS}-bar indicator warm-up before {candles.index[first]:%Y-%m-%d %H:%M} UTC spans "
             f"{missing:,} missing bar(s): the first decisions see indicators computed across that gap"
         )
+    _check_gaps(request, candles, first)
     return candles, first, warnings
+
+
+def _check_gaps(request: BacktestRequest, candles: pd.DataFrame, first: int) -> None:
+    """Refuse a decision window that spans a gap longer than `max_gap_bars`, unless `allow_gaps`.
+
+    Across such a hole the equity curve draws a straight line and the bars counted stop measuring time.
+    """
+    if request.allow_gaps:
+        return
+    times = cast(pd.DatetimeIndex, candles.index[first:])
+    long_gaps = [
+        gap
+        for gap in find_gaps(list(times.to_pydatetime()), request.timeframe)
+        if gap.missing_bars > request.max_gap_bars
+    ]
+    if not long_gaps:
+        return
+    longest = max(long_gaps, key=lambda gap: gap.missing_bars)
+    days = longest.missing_bars * timeframe_duration(request.timeframe) / pd.Timedelta(days=1)
+    others = f" and {len(long_gaps) - 1:,} more" if len(long_gaps) > 1 else ""
+    raise InvalidInputError(
+        f"the window {times[0]:%Y-%m-%d %H:%M} -> {times[-1]:%Y-%m-%d %H:%M} UTC spans a gap in the "
+        f"{request.symbol} {request.timeframe} candles longer than max_gap_bars {request.max_gap_bars}: "
+        f"{longest.first_missing:%Y-%m-%d %H:%M} -> {longest.last_missing:%Y-%m-%d %H:%M} UTC, "
+        f"{longest.missing_bars:,} missing bar(s) ({days:,.1f} days){others}; choose a "
+        "window without it, raise max_gap_bars, or set allow_gaps to run across it",
+        field="allow_gaps",
+        details={
+            "first_missing": longest.first_missing.isoformat(),
+            "last_missing": longest.last_missing.isoformat(),
+            "missing_bars": longest.missing_bars,
+        },
+    )
 
 
 def _gap_around(candles: pd.DataFrame, start: pd.Timestamp | None) -> str:

@@ -307,3 +307,25 @@ def test_an_identical_rerun_replays_the_journal_even_from_the_cache_only_mode(ai
     assert len(deepseek_server.requests) == 7
     _, other_window = backtest(ai_app, "--signals", "deepseek", "--cache-only", "--every", "2", *AI_WINDOW[:4])
     assert other_window["ai"]["cache_misses"] > 0  # a different run has no journal to lean on
+
+
+def test_a_window_across_a_long_gap_is_refused_naming_it_unless_gaps_are_allowed(app):
+    seed_user_and_candles()
+    factories.candles(db.session, BTC_2017_1H.name)
+    db.session.commit()
+    window = ["--signals", "rules:sma_cross", "--start", "2021-01-01", "--end", "2024-03-01"]
+    result, report = backtest(app, *window)
+    assert result.exit_code == 1 and report is None
+    assert (
+        "spans a gap in the BTC/USDT 1h candles longer than max_gap_bars 24: 2021-06-10 00:00 -> 2023-12-31 23:00 "
+        "UTC, 22,440 missing bar(s) (935.0 days); choose a window without it, raise max_gap_bars, or set allow_gaps "
+        "to run across it [--allow-gaps]"
+    ) in " ".join(result.output.split())
+    assert db.session.scalars(select(Backtest)).all() == []
+
+    result, report = backtest(app, *window, "--max-gap-bars", "3")  # the 2021-04-25 gap of 3 bars is allowed
+    assert result.exit_code == 1 and "longer than max_gap_bars 3: 2021-06-10 00:00" in result.output
+
+    result, report = backtest(app, *window, "--allow-gaps")
+    assert result.exit_code == 0, result.output
+    assert max(gap["missing_bars"] for gap in report["gaps"]) == 22_440

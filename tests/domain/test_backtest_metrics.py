@@ -273,3 +273,17 @@ def test_report_json_shape_of_ai_and_trades():
 @given(equity_paths)
 def test_report_json_never_contains_nan_or_infinity(equity):
     json.dumps(report_json(sample_report(equity)), allow_nan=False)
+
+
+def test_cagr_counts_a_hole_in_the_data_as_calendar_time():
+    # 1h bars: one year of bars, then a hole of one year, then the last bar; equity doubles.
+    hour = np.timedelta64(1, "h")
+    times = np.datetime64("2021-01-01T00:00", "ns") + np.concatenate(
+        (np.arange(8759) * hour, [np.timedelta64(2 * 8760 - 1, "h")])
+    )
+    equity = np.linspace(100.0, 200.0, len(times))
+    curve = EquityCurve(times=times, equity=equity, close=equity, in_position=[True] * len(times))
+    m = compute_metrics(curve, [], 100.0, 8760.0, 0.0, 0.0)
+    assert m["total_return_pct"] == pytest.approx(100.0)
+    # Two calendar years (open of the first bar to close of the last), not 8,760 bars = one year (CAGR 100%).
+    assert m["cagr_pct"] == pytest.approx((2**0.5 - 1) * 100)

@@ -188,3 +188,17 @@ def test_summary_and_html_files_are_written(tmp_path):
     assert summary["metrics"]["sharpe"] is None
     assert summary["settings"]["fee_pct"] == "0.1"
     parse((tmp_path / "report.html").read_text(encoding="utf-8"))
+
+
+def test_the_first_box_lists_the_gaps_count_missing_bars_and_the_longest():
+    report = make_report()
+    gaps = [
+        {"first_missing": "2024-01-02T03:00:00+00:00", "last_missing": "2024-01-02T03:00:00+00:00", "missing_bars": 1},
+        {"first_missing": "2024-01-05T00:00:00+00:00", "last_missing": "2024-01-06T23:00:00+00:00", "missing_bars": 48},
+    ]
+    html = render_html(replace(report, gaps=gaps))
+    box = html[html.index("Read this first") : html.index("</section>")]
+    assert (
+        "2 gap(s) in the data, 49 missing bar(s) in all; the longest: 2024-01-05 00:00 -&gt; 2024-01-06 23:00 UTC, "
+        "48 bar(s)"
+    ) in box
