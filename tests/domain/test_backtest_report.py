@@ -12,11 +12,10 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
+from backtest.charts import MAX_POINTS, downsample
 from backtest.metrics import compute_metrics
 from backtest.report import (
-    MAX_POINTS,
     MAX_TABLE_ROWS,
-    downsample,
     render_html,
     write_html,
     write_summary_json,

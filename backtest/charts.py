@@ -1,0 +1,252 @@
+"""The report's charts as inline SVG: equity against the baselines, drawdown, and the price with entries and exits.
+
+No script and no external reference: the page stays self-contained. Long series are thinned by `downsample`, which
+keeps every extreme.
+"""
+
+import html
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+from numpy.typing import NDArray
+
+from backtest.results import BacktestReport, TradeRecord, decimal_text, iso_utc
+
+MAX_POINTS = 2_000
+STRATEGY_COLOR = "#2563eb"
+BASELINE_COLORS = {"buy_and_hold": "#6b7280", "rules": "#d97706"}
+OTHER_COLORS = ("#7c3aed", "#0d9488", "#db2777", "#65a30d")
+ENTRY_COLOR = "#16a34a"
+EXIT_COLOR = "#dc2626"
+
+
+def downsample[T: np.generic](
+    times: NDArray[T], values: NDArray[np.float64], max_points: int = MAX_POINTS
+) -> tuple[NDArray[T], NDArray[np.float64]]:
+    """At most max_points points in time order, keeping each bucket's min and max and both ends.
+
+    Plain striding would step over the deepest trough of a drawdown; min/max per bucket keeps every extreme visible.
+    """
+    count = len(values)
+    if count <= max_points:
+        return times, values
+    if max_points < 4:
+        raise ValueError("max_points must be at least 4")
+    buckets = (max_points - 2) // 2
+    edges = np.linspace(0, count, buckets + 1).astype(np.int64)
+    keep = [0, count - 1]
+    for start, stop in itertools.pairwise(edges.tolist()):
+        chunk = values[start:stop]
+        keep.extend((start + int(np.argmin(chunk)), start + int(np.argmax(chunk))))
+    indices = np.unique(keep)
+    return times[indices], values[indices]
+
+
+def _esc(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+_WIDTH = 960
+_LEFT, _RIGHT, _TOP, _BOTTOM = 76, 16, 30, 28
+_NS_PER_DAY = 86_400 * 10**9
+
+
+@dataclass(frozen=True, slots=True)
+class _Line:
+    label: str
+    color: str
+    x: NDArray[np.int64]
+    y: NDArray[np.float64]
+    filled: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Marker:
+    x: int
+    y: float
+    entry: bool
+    note: str
+
+
+def charts(report: BacktestReport) -> str:
+    """The chart section of the report page (empty for an empty curve)."""
+    curve = report.curve
+    if len(curve) == 0:
+        return ""
+    x = _ns(curve.times)
+    equity_lines = [_line("Strategy", STRATEGY_COLOR, x, curve.equity)]
+    for index, (name, baseline) in enumerate(report.baseline_curves.items()):
+        color = BASELINE_COLORS.get(name, OTHER_COLORS[index % len(OTHER_COLORS)])
+        equity_lines.append(_line(name, color, _ns(baseline.times), baseline.equity))
+    drawdown = (curve.equity / np.maximum.accumulate(curve.equity) - 1.0) * 100
+    price = _line("Close", "#374151", x, curve.close)
+    markers = [marker for trade in report.trades for marker in _trade_markers(trade)]
+    return "\n".join(
+        (
+            "<section>\n<h2>Equity</h2>",
+            _svg_chart(equity_lines, height=320, label="Equity of the strategy and the baselines"),
+            '<h2>Drawdown</h2><p class="note">Below the running peak of the strategy\'s equity.</p>',
+            _svg_chart(
+                [_line("Drawdown", EXIT_COLOR, x, drawdown, filled=True)],
+                height=170,
+                label="Strategy drawdown",
+                suffix="%",
+                legend=False,
+            ),
+            "<h2>Price and trades</h2>",
+            _svg_chart([price], height=320, label="Close price with entries and exits", markers=markers),
+            "</section>",
+        )
+    )
+
+
+def _line(label: str, color: str, x: NDArray[np.int64], y: NDArray[np.float64], *, filled: bool = False) -> _Line:
+    thin_x, thin_y = downsample(x, np.asarray(y, dtype=np.float64))
+    return _Line(label, color, thin_x, thin_y, filled)
+
+
+def _trade_markers(trade: TradeRecord) -> tuple[_Marker, _Marker]:
+    return (
+        _Marker(
+            _ns_of(trade.entry_time),
+            float(trade.entry_price),
+            entry=True,
+            note=f"entry {iso_utc(trade.entry_time)} @ {decimal_text(trade.entry_price)}",
+        ),
+        _Marker(
+            _ns_of(trade.exit_time),
+            float(trade.exit_price),
+            entry=False,
+            note=f"exit {iso_utc(trade.exit_time)} @ {decimal_text(trade.exit_price)} ({trade.exit_reason}), "
+            f"pnl {decimal_text(trade.pnl)}",
+        ),
+    )
+
+
+def _svg_chart(
+    lines: list[_Line],
+    *,
+    height: int,
+    label: str,
+    suffix: str = "",
+    legend: bool = True,
+    markers: Sequence[_Marker] = (),
+) -> str:
+    xs = np.concatenate([line.x for line in lines] + [np.array([m.x for m in markers], dtype=np.int64)])
+    ys = np.concatenate(
+        [line.y for line in lines]
+        + [np.array([m.y for m in markers], dtype=np.float64)]
+        + [np.zeros(1) for line in lines if line.filled]
+    )
+    x_low, x_high = int(xs.min()), int(xs.max())
+    if x_high == x_low:
+        x_low, x_high = x_low - _NS_PER_DAY // 24, x_high + _NS_PER_DAY // 24
+    ticks = _nice_ticks(float(ys.min()), float(ys.max()))
+    y_low, y_high = ticks[0], ticks[-1]
+    right, bottom = _WIDTH - _RIGHT, height - _BOTTOM
+
+    # Both map a whole series or one value (a tick, a marker): the result has the argument's shape.
+    def px[V: (NDArray[np.float64], np.float64)](values: V) -> V:
+        return _LEFT + (values - x_low) / (x_high - x_low) * (right - _LEFT)
+
+    def py[V: (NDArray[np.float64], np.float64)](values: V) -> V:
+        return bottom - (values - y_low) / (y_high - y_low) * (bottom - _TOP)
+
+    parts = [f'<svg viewBox="0 0 {_WIDTH} {height}" role="img" aria-label="{_esc(label)}">']
+    decimals = _tick_decimals(ticks[1] - ticks[0])
+    for tick in ticks:
+        y = float(py(np.float64(tick)))
+        parts.append(f'<line x1="{_LEFT}" x2="{right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#eef0f3"/>')
+        text = f"{tick:,.{decimals}f}{suffix}"
+        parts.append(f'<text x="{_LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{_esc(text)}</text>')
+    parts.append(f'<line x1="{_LEFT}" x2="{right}" y1="{bottom}" y2="{bottom}" stroke="#9ca3af"/>')
+    for position, anchor, text in _time_ticks(x_low, x_high):
+        x = float(px(np.float64(position)))
+        parts.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{bottom}" y2="{bottom + 4}" stroke="#9ca3af"/>')
+        parts.append(f'<text x="{x:.1f}" y="{bottom + 17}" text-anchor="{anchor}">{_esc(text)}</text>')
+
+    for line in lines:
+        points = _points(px(line.x.astype(np.float64)), py(line.y))
+        if line.filled:
+            zero = float(py(np.float64(0.0)))
+            first, last = float(px(np.float64(line.x[0]))), float(px(np.float64(line.x[-1])))
+            polygon = f"{first:.1f},{zero:.1f} {points} {last:.1f},{zero:.1f}"
+            parts.append(f'<polygon points="{polygon}" fill="{line.color}" fill-opacity="0.18" stroke="none"/>')
+        parts.append(f'<polyline points="{points}" fill="none" stroke="{line.color}" stroke-width="1.4"/>')
+
+    for marker in markers:
+        x, y = float(px(np.float64(marker.x))), float(py(np.float64(marker.y)))
+        if marker.entry:
+            shape, color = f"{x:.1f},{y + 1:.1f} {x - 5:.1f},{y + 10:.1f} {x + 5:.1f},{y + 10:.1f}", ENTRY_COLOR
+        else:
+            shape, color = f"{x:.1f},{y - 1:.1f} {x - 5:.1f},{y - 10:.1f} {x + 5:.1f},{y - 10:.1f}", EXIT_COLOR
+        parts.append(f'<polygon points="{shape}" fill="{color}"><title>{_esc(marker.note)}</title></polygon>')
+
+    if legend:
+        parts.append(_legend([(line.label, line.color) for line in lines], markers=bool(markers)))
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+def _legend(items: list[tuple[str, str]], *, markers: bool) -> str:
+    entries = [(f'<rect width="14" height="3" y="-4" fill="{color}"/>', label) for label, color in items]
+    if markers:
+        entries.append((f'<polygon points="7,-9 2,0 12,0" fill="{ENTRY_COLOR}"/>', "entry"))
+        entries.append((f'<polygon points="7,0 2,-9 12,-9" fill="{EXIT_COLOR}"/>', "exit"))
+    parts, x = [], _LEFT
+    for swatch, label in entries:
+        parts.append(f'<g transform="translate({x},16)">{swatch}<text x="18" y="0">{_esc(label)}</text></g>')
+        # No text metrics without a browser; 6.5 px per character of an 11 px system font is close enough.
+        x += 30 + int(len(label) * 6.5)
+    return "".join(parts)
+
+
+def _points(xs: NDArray[np.float64], ys: NDArray[np.float64]) -> str:
+    return " ".join(f"{x:.1f},{y:.1f}" for x, y in zip(xs.tolist(), ys.tolist(), strict=True))
+
+
+def _nice_ticks(low: float, high: float, target: int = 5) -> list[float]:
+    """Round-numbered ticks spanning [low, high]; the first and last become the axis ends."""
+    if high <= low:
+        pad = abs(low) * 0.01 or 1.0
+        low, high = low - pad, high + pad
+    raw = (high - low) / target
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+    first = math.floor(low / step) * step
+    count = math.ceil((high - first) / step - 1e-9)
+    # round() and + 0.0 strip float noise and negative zero, which would print as "-0.00".
+    return [round(first + i * step, 12) + 0.0 for i in range(count + 1)]
+
+
+def _tick_decimals(step: float) -> int:
+    decimals = max(0, -math.floor(math.log10(step)))
+    # A step of 2.5 * 10^k needs one digit more than its magnitude suggests.
+    return decimals + 1 if round(step, decimals) != round(step, decimals + 1) else decimals
+
+
+def _time_ticks(low: int, high: int, count: int = 6) -> list[tuple[int, str, str]]:
+    fmt = "%Y-%m-%d" if high - low >= 3 * _NS_PER_DAY else "%m-%d %H:%M"
+    positions = np.linspace(low, high, count).astype(np.int64).tolist()
+    anchors = ["start", *["middle"] * (count - 2), "end"]
+    return [
+        (position, anchor, datetime.fromtimestamp(position / 1e9, UTC).strftime(fmt))
+        for position, anchor in zip(positions, anchors, strict=True)
+    ]
+
+
+def _ns(times: NDArray[np.datetime64]) -> NDArray[np.int64]:
+    return np.asarray(times, dtype="datetime64[ns]").astype(np.int64)
+
+
+def _ns_of(moment: datetime) -> int:
+    return int(np.datetime64(moment.astimezone(UTC).replace(tzinfo=None), "ns").astype(np.int64))
+
+
+def time_text(moment: np.datetime64) -> str:
+    """A bar time as "YYYY-MM-DD HH:MM" (UTC)."""
+    return iso_utc(moment).removesuffix("Z").replace("T", " ")[:16]
