@@ -41,6 +41,10 @@ class Account(Model):
     current_balance: Mapped[Decimal] = mapped_column(Amount)
     peak_equity: Mapped[Decimal] = mapped_column(Amount)
     trading_state: Mapped[TradingState] = mapped_column(enum_column(TradingState), default=TradingState.ACTIVE)
+    # ccxt `urls["api"]` override (regional endpoint, testnet, proxy); None = the exchange's own URLs.
+    exchange_base_url: Mapped[str | None] = mapped_column(String(255))
+    # The close time of the last bar trading processed for this account: its clock, which only moves forward.
+    last_bar_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Overrides of the risk manager's documented defaults; an empty document means "all defaults".
     risk_settings: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -165,7 +169,16 @@ class Position(Model):
     # The best price since entry, from which a trailing stop is measured.
     highest_price: Mapped[Decimal | None] = mapped_column(Amount)
     realized_pnl: Mapped[Decimal] = mapped_column(Amount, default=zero)
+    # In the quote currency; a fee that could not be valued (no FEE/QUOTE price) is left out and flagged.
     fees_paid: Mapped[Decimal] = mapped_column(Amount, default=zero)
+    fees_unvalued: Mapped[bool] = mapped_column(default=False)
+    # What was left when the position closed: below the amount step or the minimum notional, so it cannot be sold.
+    dust_quantity: Mapped[Decimal] = mapped_column(Amount, default=zero)
+    dust_value: Mapped[Decimal] = mapped_column(Amount, default=zero)  # quote currency, at the exit price
+    # Exit orders sent so far (each has its own client order id) and why the last one failed, if it did.
+    exit_attempts: Mapped[int] = mapped_column(default=0)
+    exit_error_code: Mapped[str | None] = mapped_column(String(48))
+    exit_error_message: Mapped[str | None] = mapped_column(Text)
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
@@ -189,7 +202,9 @@ class Trade(Model):
     side: Mapped[OrderSide] = mapped_column(enum_column(OrderSide))
     quantity: Mapped[Decimal] = mapped_column(Amount)
     price: Mapped[Decimal] = mapped_column(Amount)
-    fee: Mapped[Decimal] = mapped_column(Amount, default=zero)
+    fee: Mapped[Decimal] = mapped_column(Amount, default=zero)  # in fee_currency
     fee_currency: Mapped[str | None] = mapped_column(String(12))
+    # The fee in the account's quote currency at fill time; None when it could not be valued.
+    fee_value: Mapped[Decimal | None] = mapped_column(Amount)
     realized_pnl: Mapped[Decimal | None] = mapped_column(Amount)
     executed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
