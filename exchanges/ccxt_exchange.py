@@ -2,8 +2,10 @@
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import ccxt
@@ -11,6 +13,7 @@ import ccxt
 from exchanges.base import (
     Balance,
     ExchangeError,
+    OrderNotFoundError,
     OrderRequest,
     OrderState,
     PermanentExchangeError,
@@ -45,10 +48,31 @@ _STATUSES = {
 _CLIENT_ORDER_ID_PARAM = {"coinbase": "client_order_id"}
 
 # Exchanges whose ccxt fetch_order/cancel_order are known to address an order by `clientOrderId` alone and to report
-# a missing one as OrderNotFound (Binance: origClientOrderId, -2013). A lookup wrongly answering "no such order" would
-# let place_order_once send a second order, so elsewhere it refuses until the exchange's lookup has been verified
-# (coinbase looks orders up by its own id only, Kraken's fetch_order reads the id as an integer userref).
+# a missing one as OrderNotFound (Binance: origClientOrderId, -2013).
 _LOOKUP_BY_CLIENT_ID = frozenset({"binance", "binanceus"})
+
+
+@dataclass(frozen=True)
+class _Listing:
+    """How to find an order by our id among an exchange's listed orders.
+
+    `page`: the most orders one list request returns; a full page may have more behind it, so it proves no absence.
+    `filter_by_id`: the exchange filters its lists by client order id itself (Kraken's cl_ord_id).
+    """
+
+    page: int
+    filter_by_id: bool
+
+
+# Exchanges whose ccxt cannot look an order up by our id (coinbase's fetch_order takes its own id only, Kraken's reads
+# it as an integer userref) but lists orders with the clientOrderId it parses (coinbase: client_order_id, Kraken:
+# cl_ord_id). A lookup wrongly answering "no such order" would let place_order_once send a second order, so an
+# exchange whose list paging has not been checked here refuses instead. Page sizes: ccxt's coinbase default, the fixed
+# page of Kraken's ClosedOrders.
+_LOOKUP_BY_LISTING = {
+    "coinbase": _Listing(page=100, filter_by_id=False),
+    "kraken": _Listing(page=50, filter_by_id=True),
+}
 
 
 class CcxtExchange:
@@ -155,9 +179,17 @@ class CcxtExchange:
         return _order_state(order, request.client_order_id, request)
 
     def fetch_order(self, client_order_id: str, symbol: str) -> OrderState | None:
-        """The order with this client order id, or None if the exchange says it has no such order."""
-        self._check_lookup_by_client_id("look up order")
+        """The order with this client order id, or None if the exchange has no such order.
+
+        Binance looks the id up itself. Coinbase and Kraken cannot: the order is searched for among the symbol's open
+        orders and its order history (every status where ccxt lists them, else the closed and canceled ones), and
+        None means each list came back whole without it. Raises `PermanentExchangeError` when the exchange cannot list
+        its history or a list fills a page (ours may be on the next), never answering None on a guess.
+        """
         self._market(symbol)
+        if self.id not in _LOOKUP_BY_CLIENT_ID:
+            found = self._find_listed(client_order_id, symbol, "look up order")
+            return _order_state(found, client_order_id) if found is not None else None
         try:
             order = self._client.fetch_order(None, symbol, {"clientOrderId": client_order_id})
         except ccxt.OrderNotFound:
@@ -167,12 +199,22 @@ class CcxtExchange:
         return _order_state(order, client_order_id)
 
     def cancel_order(self, client_order_id: str, symbol: str) -> OrderState:
-        self._check_lookup_by_client_id("cancel order")
+        """Cancel by client order id; the order's state after the cancel. `OrderNotFoundError` when there is none;
+        where the order is found by listing (see `fetch_order`), the same errors as that lookup."""
         self._market(symbol)
-        order = self._call(
-            "cancel order", lambda: self._client.cancel_order(None, symbol, {"clientOrderId": client_order_id})
-        )
-        # Binance answers with the cancel request's own generated id as clientOrderId; ours is the one asked for.
+        if self.id in _LOOKUP_BY_CLIENT_ID:
+            order = self._call(
+                "cancel order", lambda: self._client.cancel_order(None, symbol, {"clientOrderId": client_order_id})
+            )
+            # Binance answers with the cancel request's own generated id as clientOrderId; ours is the one asked for.
+            return _order_state(order, client_order_id)
+        found = self._find_listed(client_order_id, symbol, "cancel order")
+        if found is None:
+            raise OrderNotFoundError(f"{self.id} cancel order: no order {client_order_id} on {symbol}")
+        exchange_order_id = found["id"]
+        self._call("cancel order", lambda: self._client.cancel_order(exchange_order_id, symbol))
+        # Coinbase and Kraken answer a cancel without the order; read back, it shows any fill made before the cancel.
+        order = self._call("cancel order", lambda: self._client.fetch_order(exchange_order_id, symbol))
         return _order_state(order, client_order_id)
 
     def fetch_open_orders(self, symbol: str | None = None) -> list[OrderState]:
@@ -181,9 +223,28 @@ class CcxtExchange:
         orders = self._call("fetch open orders", lambda: self._client.fetch_open_orders(symbol))
         return [_order_state(order) for order in orders]
 
-    def _check_lookup_by_client_id(self, action: str) -> None:
-        if self.id not in _LOOKUP_BY_CLIENT_ID:
+    def _find_listed(self, client_order_id: str, symbol: str, action: str) -> dict[str, Any] | None:
+        """The ccxt order with this clientOrderId among the symbol's open orders and order history, or None."""
+        listing = _LOOKUP_BY_LISTING.get(self.id)
+        if listing is None:
             raise PermanentExchangeError(f"{self.id}: {action} by client order id is not supported yet")
+        has = self._client.has
+        if not has.get("fetchOpenOrders") or not (has.get("fetchOrders") or has.get("fetchClosedOrders")):
+            raise PermanentExchangeError(f"{self.id}: {action} {client_order_id}: the exchange cannot list past orders")
+        history = self._client.fetch_orders if has.get("fetchOrders") else self._client.fetch_closed_orders
+        params = {"clientOrderId": client_order_id} if listing.filter_by_id else {}
+        for fetch in (self._client.fetch_open_orders, history):
+            # No `since`: a window would hide an order older than it, and "not found" must mean not there at all.
+            orders: list[dict[str, Any]] = self._call(action, partial(fetch, symbol, None, listing.page, dict(params)))
+            found = next((order for order in orders if order.get("clientOrderId") == client_order_id), None)
+            if found is not None:
+                return found
+            if len(orders) >= listing.page:
+                raise PermanentExchangeError(
+                    f"{self.id}: {action} {client_order_id}: more than {listing.page} orders listed on {symbol}, "
+                    "it may be among those not listed"
+                )
+        return None
 
     def _market(self, symbol: str) -> dict[str, Any]:
         markets: dict[str, dict[str, Any]] = self._call("load markets", self._client.load_markets)

@@ -474,7 +474,7 @@ def tiny_market(market_id, symbol, amount_step, price_step, min_cost, fee):
 )
 @responses.activate
 def test_coinbase_and_kraken_are_supported_for_market_rules(exchange_id, market_id, price_step, min_cost, fee):
-    """Any ccxt id constructs; rules come from its markets. Order lookup by client id is Binance-only so far."""
+    """Any ccxt id constructs; rules come from its markets."""
     markets = tiny_market(market_id, "BTC/USD", 1e-08, price_step, min_cost, fee)
     exchange = CcxtExchange(exchange_id, api_key="key", secret="c2VjcmV0", markets=markets)
     rules = exchange.market_rules("BTC/USD")
@@ -484,6 +484,222 @@ def test_coinbase_and_kraken_are_supported_for_market_rules(exchange_id, market_
         Decimal(str(min_cost)),
     )
     assert rules.taker_fee == Decimal(str(fee))
-    with pytest.raises(PermanentExchangeError, match="by client order id is not supported"):
-        exchange.fetch_order("sh1d42", "BTC/USD")
     assert len(responses.calls) == 0
+
+
+def test_an_exchange_whose_order_lists_are_unchecked_refuses_lookup_by_client_order_id():
+    exchange = CcxtExchange(
+        "okx",
+        api_key="key",
+        secret="s",
+        password="p",
+        markets=tiny_market("BTC-USDT", "BTC/USDT", 1e-08, 0.1, 1, 0.001),
+    )
+    with responses.RequestsMock(), pytest.raises(PermanentExchangeError, match="by client order id is not supported"):
+        exchange.fetch_order("sh1d42", "BTC/USDT")
+
+
+# --- order lookup where ccxt cannot address our id: Coinbase and Kraken list their orders -------------------------
+
+COINBASE_ORDERS = "https://api.coinbase.com/api/v3/brokerage/orders/historical/batch"
+KRAKEN_PRIVATE = "https://api.kraken.com/0/private"
+
+
+def other_recording(exchange_id, name):
+    return json.loads((PROJECT_ROOT / "tests" / "recordings" / exchange_id / name).read_text())
+
+
+def coinbase():
+    markets = tiny_market("BTC-USD", "BTC/USD", 1e-08, 0.01, 1, 0.006)
+    return CcxtExchange("coinbase", api_key="key", secret="c2VjcmV0", markets=markets, options={"rateLimit": 0})
+
+
+def kraken():
+    markets = tiny_market("XXBTZUSD", "BTC/USD", 1e-08, 0.1, 0.5, 0.004)
+    # Kraken's orders name the pair by its altname; ccxt learns altnames when it loads markets.
+    markets["BTC/USD"]["info"] = {"altname": "XBTUSD"}
+    exchange = CcxtExchange("kraken", api_key="key", secret="c2VjcmV0", markets=markets, options={"rateLimit": 0})
+    exchange._client.options["marketsByAltname"] = {"XBTUSD": exchange._client.markets["BTC/USD"]}
+    return exchange
+
+
+def coinbase_lists(open_orders, all_orders, status=200):
+    """The open-orders request (order_status=OPEN) and the every-status request, told apart by their query."""
+    open_query = responses.matchers.query_param_matcher({"order_status": "OPEN"}, strict_match=False)
+    responses.get(COINBASE_ORDERS, json=open_orders, status=status, match=[open_query])
+    responses.get(COINBASE_ORDERS, json=all_orders, status=status)
+
+
+def kraken_form(call):
+    body = call.request.body
+    return {name: values[0] for name, values in parse_qs(body.decode() if isinstance(body, bytes) else body).items()}
+
+
+@responses.activate
+def test_coinbase_finds_an_open_order_by_client_order_id_among_its_open_orders():
+    coinbase_lists(other_recording("coinbase", "orders_open.json"), {})
+    order = coinbase().fetch_order("sh1d41", "BTC/USD")
+    assert (order.client_order_id, order.exchange_order_id) == ("sh1d41", "7c1f3a2e-9d84-4b6e-8f0a-3e5d2c1b4a90")
+    assert (order.status, order.order_type, order.amount, order.filled) == (
+        OrderStatus.OPEN,
+        OrderType.LIMIT,
+        Decimal("0.00006"),
+        Decimal(0),
+    )
+    (call,) = responses.calls
+    sent = parse_qs(urlsplit(call.request.url).query)
+    assert sent["product_id"] == ["BTC-USD"] and sent["order_status"] == ["OPEN"] and sent["limit"] == ["100"]
+
+
+@responses.activate
+def test_coinbase_finds_a_filled_order_in_its_order_history():
+    coinbase_lists(other_recording("coinbase", "orders_open_none.json"), other_recording("coinbase", "orders_all.json"))
+    order = coinbase().fetch_order("sh1d42", "BTC/USD")
+    assert (order.status, order.side, order.filled) == (OrderStatus.CLOSED, OrderSide.BUY, Decimal("0.00053"))
+    assert order.average_price == Decimal("93450.11") and order.exchange_order_id.startswith("0d2e8c94")
+    history = urlsplit(responses.calls[1].request.url)
+    assert "order_status" not in parse_qs(history.query)
+
+
+@responses.activate
+def test_coinbase_answers_none_only_when_both_whole_lists_lack_the_order():
+    coinbase_lists(
+        other_recording("coinbase", "orders_open_none.json"),
+        other_recording("coinbase", "orders_all_without_ours.json"),
+    )
+    assert coinbase().fetch_order("sh1d42", "BTC/USD") is None
+    assert len(responses.calls) == 2
+
+
+@responses.activate
+def test_a_full_page_without_the_order_is_not_an_absence():
+    someone_elses = other_recording("coinbase", "orders_all_without_ours.json")["orders"][0]
+    page = {"orders": [someone_elses] * 100, "sequence": "0", "has_next": True, "cursor": "789100"}
+    coinbase_lists(other_recording("coinbase", "orders_open_none.json"), page)
+    with pytest.raises(PermanentExchangeError, match="more than 100 orders listed"):
+        coinbase().fetch_order("sh1d42", "BTC/USD")
+
+
+@responses.activate
+def test_kraken_finds_an_open_order_asking_kraken_for_our_id():
+    responses.post(f"{KRAKEN_PRIVATE}/OpenOrders", json=other_recording("kraken", "open_orders.json"))
+    order = kraken().fetch_order("sh1d41", "BTC/USD")
+    assert (order.exchange_order_id, order.status, order.order_type) == (
+        "OQCLML-BW3P3-BUCMWZ",
+        OrderStatus.OPEN,
+        OrderType.LIMIT,
+    )
+    assert (order.side, order.amount, order.filled) == (OrderSide.BUY, Decimal("0.00006"), Decimal(0))
+    (call,) = responses.calls
+    assert kraken_form(call)["cl_ord_id"] == "sh1d41" and call.request.headers["API-Key"] == "key"
+
+
+@responses.activate
+def test_kraken_finds_a_filled_order_among_its_closed_orders():
+    responses.post(f"{KRAKEN_PRIVATE}/OpenOrders", json=other_recording("kraken", "open_orders_none.json"))
+    responses.post(f"{KRAKEN_PRIVATE}/ClosedOrders", json=other_recording("kraken", "closed_orders.json"))
+    order = kraken().fetch_order("sh1d42", "BTC/USD")
+    assert (order.exchange_order_id, order.status, order.filled) == (
+        "OB5VMB-B4U2U-DK2WRW",
+        OrderStatus.CLOSED,
+        Decimal("0.00053"),
+    )
+    assert (order.fee, order.fee_currency) == (Decimal("0.19811"), "USD")
+    assert [kraken_form(call)["cl_ord_id"] for call in responses.calls] == ["sh1d42", "sh1d42"]
+
+
+@responses.activate
+def test_kraken_answers_none_when_neither_list_has_the_order():
+    responses.post(f"{KRAKEN_PRIVATE}/OpenOrders", json=other_recording("kraken", "open_orders_none.json"))
+    responses.post(f"{KRAKEN_PRIVATE}/ClosedOrders", json=other_recording("kraken", "closed_orders_none.json"))
+    assert kraken().fetch_order("sh1d99", "BTC/USD") is None
+
+
+@responses.activate
+def test_kraken_ignores_orders_listed_under_another_client_order_id():
+    """Should Kraken ever ignore the cl_ord_id filter, the match on the parsed clientOrderId still decides."""
+    responses.post(f"{KRAKEN_PRIVATE}/OpenOrders", json=other_recording("kraken", "open_orders.json"))
+    responses.post(f"{KRAKEN_PRIVATE}/ClosedOrders", json=other_recording("kraken", "closed_orders.json"))
+    assert kraken().fetch_order("sh1d99", "BTC/USD") is None
+
+
+@pytest.mark.parametrize("make", [coinbase, kraken])
+def test_an_exchange_that_cannot_list_past_orders_refuses_rather_than_guess(make):
+    exchange = make()
+    for name in ("fetchOrders", "fetchClosedOrders"):
+        exchange._client.has[name] = False
+    with responses.RequestsMock():  # no request at all
+        with pytest.raises(PermanentExchangeError, match="cannot list past orders"):
+            exchange.fetch_order("sh1d42", "BTC/USD")
+        with pytest.raises(PermanentExchangeError, match="cannot list past orders"):
+            exchange.cancel_order("sh1d42", "BTC/USD")
+
+
+@responses.activate
+def test_a_failing_listing_raises_and_place_order_once_sends_no_second_order():
+    responses.post(f"{KRAKEN_PRIVATE}/AddOrder", body=requests.ReadTimeout("timed out"))
+    responses.post(f"{KRAKEN_PRIVATE}/OpenOrders", json=other_recording("kraken", "open_orders_none.json"))
+    responses.post(f"{KRAKEN_PRIVATE}/ClosedOrders", json=other_recording("kraken", "error_invalid_key.json"))
+    request = OrderRequest("BTC/USD", OrderSide.BUY, OrderType.MARKET, Decimal("0.00053"), "sh1d42")
+    with pytest.raises(OrderOutcomeUnknownError, match="lookup failed"):
+        place_order_once(kraken(), request, sleep=Sleeps())
+    assert [call.request.url.rsplit("/", 1)[1] for call in responses.calls] == [
+        "AddOrder",
+        "OpenOrders",
+        "ClosedOrders",
+    ]
+    assert kraken_form(responses.calls[0])["cl_ord_id"] == "sh1d42"
+
+
+@responses.activate
+def test_coinbase_listing_refused_is_raised_not_none():
+    responses.get(COINBASE_ORDERS, json=other_recording("coinbase", "error_unauthorized_401.json"), status=401)
+    with pytest.raises(AuthenticationError):
+        coinbase().fetch_order("sh1d42", "BTC/USD")
+
+
+@responses.activate
+def test_a_lost_kraken_create_is_found_in_the_closed_orders_without_a_second_order():
+    responses.post(f"{KRAKEN_PRIVATE}/AddOrder", body=requests.ConnectionError("connection reset"))
+    responses.post(f"{KRAKEN_PRIVATE}/OpenOrders", json=other_recording("kraken", "open_orders_none.json"))
+    responses.post(f"{KRAKEN_PRIVATE}/ClosedOrders", json=other_recording("kraken", "closed_orders.json"))
+    request = OrderRequest("BTC/USD", OrderSide.BUY, OrderType.MARKET, Decimal("0.00053"), "sh1d42")
+    order = place_order_once(kraken(), request, sleep=Sleeps())
+    assert order.status == OrderStatus.CLOSED and order.exchange_order_id == "OB5VMB-B4U2U-DK2WRW"
+    assert len(calls("POST")) == 3
+
+
+@responses.activate
+def test_coinbase_cancel_finds_the_order_then_cancels_it_by_coinbases_id():
+    coinbase_lists(other_recording("coinbase", "orders_open.json"), {})
+    responses.post(
+        "https://api.coinbase.com/api/v3/brokerage/orders/batch_cancel",
+        json=other_recording("coinbase", "batch_cancel.json"),
+    )
+    order_id = "7c1f3a2e-9d84-4b6e-8f0a-3e5d2c1b4a90"
+    responses.get(
+        f"https://api.coinbase.com/api/v3/brokerage/orders/historical/{order_id}",
+        json=other_recording("coinbase", "order_cancelled.json"),
+    )
+    order = coinbase().cancel_order("sh1d41", "BTC/USD")
+    assert (order.client_order_id, order.exchange_order_id, order.status) == ("sh1d41", order_id, OrderStatus.CANCELED)
+    assert json.loads(responses.calls[1].request.body) == {"order_ids": [order_id]}
+
+
+@responses.activate
+def test_kraken_cancel_by_its_txid_and_a_missing_order_is_not_found():
+    responses.post(f"{KRAKEN_PRIVATE}/OpenOrders", json=other_recording("kraken", "open_orders.json"))
+    responses.post(f"{KRAKEN_PRIVATE}/CancelOrder", json=other_recording("kraken", "cancel_order.json"))
+    responses.post(f"{KRAKEN_PRIVATE}/QueryOrders", json=other_recording("kraken", "query_orders_cancelled.json"))
+    order = kraken().cancel_order("sh1d41", "BTC/USD")
+    assert (order.exchange_order_id, order.status) == ("OQCLML-BW3P3-BUCMWZ", OrderStatus.CANCELED)
+    assert kraken_form(responses.calls[1])["txid"] == "OQCLML-BW3P3-BUCMWZ"
+
+    responses.calls.reset()
+    responses.replace(
+        responses.POST, f"{KRAKEN_PRIVATE}/OpenOrders", json=other_recording("kraken", "open_orders_none.json")
+    )
+    responses.post(f"{KRAKEN_PRIVATE}/ClosedOrders", json=other_recording("kraken", "closed_orders_none.json"))
+    with pytest.raises(OrderNotFoundError, match="no order sh1d99"):
+        kraken().cancel_order("sh1d99", "BTC/USD")
+    assert "CancelOrder" not in [call.request.url.rsplit("/", 1)[1] for call in responses.calls]
