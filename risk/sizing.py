@@ -31,17 +31,22 @@ class _Cap:
 
 
 def minimum_quantity(market: MarketLimits, stop: Decimal) -> Decimal:
-    """The smallest step-aligned quantity that meets min_amount, and min_notional even at the stop price.
+    """The smallest step-aligned quantity that, after a buy fee taken in the base asset, still leaves an exit order
+    meeting min_amount, and min_notional even at the stop price.
 
     Measuring the notional at the stop, not at entry, keeps the position sellable when the stop is hit: a
     position sized to exactly 5 USDT at entry is worth 4.90 at a 2% stop, and the exchange refuses to sell it.
+    Binance takes a spot buy's fee out of the coins bought (unless paid in BNB): buying q leaves q x (1 - fee),
+    of which only whole steps can be sold. So the sellable steps S are found first and the order is
+    ceil(S / (1 - fee)) steps, whose floor after the fee is at least S (S is whole). With BTC/USDT's 0.00001
+    step, 5 USDT minimum and 0.1% fee at a 42,434.55 stop: S = 12 (0.00012 = 5.09 USDT), order 0.00013.
     """
-    steps = max(
+    sellable_steps = max(
         Decimal(1),
         ceil_div(market.min_amount, market.amount_step),
         ceil_div(market.min_notional, market.amount_step * stop),
     )
-    return steps * market.amount_step
+    return ceil_div(sellable_steps, 1 - market.fee_rate) * market.amount_step
 
 
 def size_long(

@@ -2,7 +2,8 @@
 
 Rules: amount step 0.00001 BTC, price step 0.01, min amount 0.00001 BTC, min notional 5 USDT, fee 0.1%.
 Defaults: risk 1%, max position 50%, exposure 80%, min raise tolerance 30%. Every sizing case carries its
-arithmetic in a comment; the smallest order must be worth 5 USDT *at the stop*, so that the stop exit can sell it.
+arithmetic in a comment; the smallest order must be worth 5 USDT *at the stop*, so that the stop exit can sell it,
+after Binance took the 0.1% buy fee out of the coins bought: S sellable steps need an order of ceil(S / 0.999).
 """
 
 from dataclasses import dataclass, field, replace
@@ -150,36 +151,38 @@ BUY_CASES = {
             "order at 0.00033 BTC (19.80 USDT)"
         },
     ),
-    # Risk 0.25% = 0.25; stop 56400 (6%): 0.25 / 3600 = 0.0000694 -> 0.00006 BTC = 3.60 USDT, below 5.
-    # Minimum: 5 / (56400 x 0.00001 = 0.564) = 8.87 -> 9 steps = 0.00009 BTC = 5.40 USDT (5.076 at the stop).
-    # Its risk 0.00009 x 3600 = 0.324 <= 0.25 x 1.30 = 0.325: raised.
+    # Risk 0.28% = 0.28; stop 56400 (6%): 0.28 / 3600 = 0.0000777 -> 0.00007 BTC = 4.20 USDT, below 5.
+    # Sellable: 5 / (56400 x 0.00001 = 0.564) = 8.87 -> 9 steps; order ceil(9 / 0.999) = 10 steps = 0.00010 BTC
+    # = 6.00 USDT (0.0000999 after the fee, 0.00009 sellable = 5.076 at the stop).
+    # Its risk 0.0001 x 3600 = 0.36 <= 0.28 x 1.30 = 0.364: raised.
     "raised to the minimum within tolerance": Case(
         signal=Proposal(stop_loss=D(56400)),
-        config=QUARTER,
+        config=RiskConfig(risk_per_trade_pct=D("0.28")),
         codes=("APPROVED", "SIZED", "RAISED_TO_MINIMUM"),
-        quantity="0.00009",
-        notional="5.40",
-        risk="0.324",
+        quantity="0.00010",
+        notional="6.00",
+        risk="0.36",
         messages={
-            "RAISED_TO_MINIMUM": "raised 0.00006 -> 0.00009 BTC (5.40 USDT) to meet the exchange minimum; "
-            "risk 0.324 <= 0.325 USDT (target + 30%)"
+            "RAISED_TO_MINIMUM": "raised 0.00007 -> 0.00010 BTC (6.00 USDT) to meet the exchange minimum; "
+            "risk 0.360 <= 0.364 USDT (target + 30%)"
         },
     ),
     # Risk 0.26% = 0.26 at 56000, stop 53200 (5%): 0.26 / 2800 = 0.0000928 -> 0.00009 BTC = 5.04 USDT: the exchange
     # would take it, but at the stop it is worth 0.00009 x 53200 = 4.788 < 5 and the stop exit could not sell it.
-    # Minimum: 5 / 0.532 = 9.4 -> 10 steps = 0.0001 BTC (5.60 USDT); risk 0.0001 x 2800 = 0.28 <= 0.26 x 1.3 = 0.338.
+    # Sellable: 5 / 0.532 = 9.4 -> 10 steps; order ceil(10 / 0.999) = 11 steps = 0.00011 BTC (6.16 USDT; 0.00010989
+    # after the fee, 0.0001 sellable = 5.32 at the stop); risk 0.00011 x 2800 = 0.308 <= 0.26 x 1.3 = 0.338.
     "raised so the stop exit stays sellable": Case(
         signal=Proposal(entry_price=D(56000), stop_loss=D(53200)),
         config=RiskConfig(risk_per_trade_pct=D("0.26")),
         price=D(56000),
         codes=("APPROVED", "SIZED", "RAISED_TO_MINIMUM"),
-        quantity="0.00010",
-        notional="5.60",
-        risk="0.28",
+        quantity="0.00011",
+        notional="6.16",
+        risk="0.308",
     ),
     # Risk 0.25 at 76000, stop 71440 (6%): 0.25 / 4560 = 0.0000548 -> 0.00005 BTC = 3.80 USDT (3.572 at the stop).
-    # Minimum: 5 / (71440 x 0.00001 = 0.7144) = 6.999 -> 7 steps = 0.00007 BTC = 5.32 USDT; its risk
-    # 0.00007 x 4560 = 0.3192 > 0.25 x 1.20 = 0.30 with a 20% tolerance: refused.
+    # Sellable: 5 / (71440 x 0.00001 = 0.7144) = 6.999 -> 7 steps; order ceil(7 / 0.999) = 8 steps = 0.00008 BTC
+    # = 6.08 USDT; its risk 0.00008 x 4560 = 0.3648 > 0.25 x 1.20 = 0.30 with a 20% tolerance: refused.
     "raising would exceed the tolerance": Case(
         signal=Proposal(entry_price=D(76000), stop_loss=D(71440)),
         config=replace(QUARTER, min_raise_tolerance_pct=D(20)),
@@ -187,37 +190,39 @@ BUY_CASES = {
         codes=("NOTIONAL_BELOW_MIN", "RAISE_EXCEEDS_TOLERANCE"),
         messages={
             "NOTIONAL_BELOW_MIN": "3.57 < 5.00 USDT at the stop 71,440.00 (0.00005 BTC; "
-            "the smallest sellable order is 0.00007 BTC)",
-            "RAISE_EXCEEDS_TOLERANCE": "raising to 0.00007 BTC (5.32 USDT) would risk 0.319 > 0.300 USDT "
+            "the smallest sellable order is 0.00008 BTC)",
+            "RAISE_EXCEEDS_TOLERANCE": "raising to 0.00008 BTC (6.08 USDT) would risk 0.365 > 0.300 USDT "
             "(target 0.250 + 20%)",
         },
     ),
-    # The same trade with the default 30% tolerance: 0.3192 <= 0.325, raised to 0.00007 BTC = 5.32 USDT.
-    "the same trade within the default tolerance": Case(
+    # The same levels at 0.29% risk with the default 30% tolerance: 0.29 / 4560 -> 0.00006 BTC (4.29 at the stop);
+    # the minimum's risk 0.3648 <= 0.29 x 1.3 = 0.377, raised to 0.00008 BTC = 6.08 USDT.
+    "the same levels within the default tolerance": Case(
         signal=Proposal(entry_price=D(76000), stop_loss=D(71440)),
-        config=QUARTER,
+        config=RiskConfig(risk_per_trade_pct=D("0.29")),
         price=D(76000),
         codes=("APPROVED", "SIZED", "RAISED_TO_MINIMUM"),
-        quantity="0.00007",
-        notional="5.32",
-        risk="0.3192",
+        quantity="0.00008",
+        notional="6.08",
+        risk="0.3648",
     ),
-    # Free 3 / 60060 -> 0.00004 BTC (2.352 at the stop); the minimum 0.00009 BTC costs 0.00009 x 60060 = 5.4054 > 3.
+    # Free 3 / 60060 -> 0.00004 BTC (2.352 at the stop); the minimum (9 sellable steps: 5 / 0.588 = 8.5; order
+    # ceil(9 / 0.999) = 10 steps) 0.0001 BTC costs 0.0001 x 60060 = 6.006 > 3.
     "free balance cannot pay the minimum": Case(
         account=holding(free_quote=D(3)),
         codes=("NOTIONAL_BELOW_MIN", "INSUFFICIENT_BALANCE"),
         messages={
             "NOTIONAL_BELOW_MIN": "2.35 < 5.00 USDT at the stop 58,800.00 (0.00004 BTC; "
-            "the smallest sellable order is 0.00009 BTC)",
-            "INSUFFICIENT_BALANCE": "the minimum order costs 5.41 USDT with fees > free balance 3.00 USDT",
+            "the smallest sellable order is 0.00010 BTC)",
+            "INSUFFICIENT_BALANCE": "the minimum order costs 6.01 USDT with fees > free balance 3.00 USDT",
         },
     ),
-    # ETH 0.0195 x 4000 = 78 at cost: room 80 - 78 = 2 -> 0.00003 BTC; the minimum 0.00009 x 60000 = 5.40 > 2.
+    # ETH 0.0195 x 4000 = 78 at cost: room 80 - 78 = 2 -> 0.00003 BTC; the minimum 0.0001 x 60000 = 6.00 > 2.
     "exposure leaves no room for the minimum": Case(
         account=holding(eth("0.0195", "4000"), free_quote=D(22)),
         codes=("NOTIONAL_BELOW_MIN", "CAPPED_BY_EXPOSURE"),
         messages={
-            "CAPPED_BY_EXPOSURE": "the minimum order 5.40 USDT exceeds the exposure room 2.00 USDT "
+            "CAPPED_BY_EXPOSURE": "the minimum order 6.00 USDT exceeds the exposure room 2.00 USDT "
             "(80% of equity = 80.00 - 78.00 open at cost)"
         },
     ),
@@ -335,7 +340,7 @@ def test_a_refused_minimum_reads_like_the_exchange_error():
     )
 
     assert str(decision.reasons[0]).startswith("NOTIONAL_BELOW_MIN: 3.57 < 5.00 USDT at the stop 71,440.00")
-    assert decision.reasons[0].values["minimum_quantity"] == "0.00007"
+    assert decision.reasons[0].values["minimum_quantity"] == "0.00008"
 
 
 def test_the_ai_signal_satisfies_the_protocol_and_keeps_its_levels():
@@ -627,3 +632,21 @@ def test_a_loss_stamped_after_the_decision_clock_counts_as_now_not_later():
     reason = cooldown_reason(holding(last_loss_at=NOW + timedelta(seconds=30)), DEFAULTS, NOW)
     assert reason is not None
     assert "60 of 60 cooldown minutes left" in reason.message
+
+
+def test_the_minimum_stays_sellable_after_a_fee_taken_in_btc():
+    # Issue 9, item 2: 0.12% of 100 USDT over the 1,189.45 stop distance = 0.0001008 -> 0.00010 BTC, below the
+    # minimum. 0.00012 BTC would leave 0.00011988 after Binance's 0.1% fee in BTC: 0.00011 sellable = 4.67 USDT at the
+    # stop, refused (-1013 NOTIONAL). 0.00013 leaves 0.00012987: 0.00012 sellable = 5.09 USDT >= 5.
+    decision = decide(
+        Proposal(entry_price=D("43624"), stop_loss=D("42434.55")),
+        ACCOUNT,
+        BTC,
+        RiskConfig(risk_per_trade_pct=D("0.12")),
+        NOW,
+        D("43624"),
+    )
+    assert decision.approved
+    assert decision.order is not None and decision.order.quantity == D("0.00013")
+    sellable = (decision.order.quantity * (1 - BTC.fee_rate)).quantize(D("0.00001"), rounding="ROUND_DOWN")
+    assert (sellable, (sellable * D("42434.55")).quantize(D("0.01"))) == (D("0.00012"), D("5.09"))
