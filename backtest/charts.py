@@ -1,7 +1,8 @@
 """The report's charts as inline SVG: equity against the baselines, drawdown, and the price with entries and exits.
 
 No script and no external reference: the page stays self-contained. Long series are thinned by `downsample`, which
-keeps every extreme.
+keeps every extreme. A gap in the data inside the window breaks every line between the bars on either side of it and
+is shaded there with a grey band titled with the missing bars, so no straight segment pretends to be data.
 """
 
 import html
@@ -10,6 +11,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -22,6 +24,7 @@ BASELINE_COLORS = {"buy_and_hold": "#6b7280", "rules": "#d97706"}
 OTHER_COLORS = ("#7c3aed", "#0d9488", "#db2777", "#65a30d")
 ENTRY_COLOR = "#16a34a"
 EXIT_COLOR = "#dc2626"
+GAP_COLOR = "#9ca3af"
 
 
 def downsample[T: np.generic](
@@ -53,15 +56,28 @@ def _esc(value: object) -> str:
 _WIDTH = 960
 _LEFT, _RIGHT, _TOP, _BOTTOM = 76, 16, 30, 28
 _NS_PER_DAY = 86_400 * 10**9
+# Narrower than this (in viewBox units) a one-bar gap in a long window would vanish; its title still gives the span.
+_MIN_BAND_WIDTH = 3.0
+_MAX_LISTED_BANDS = 5
 
 
 @dataclass(frozen=True, slots=True)
 class _Line:
+    """One series as the pieces drawn between gaps: x in ns since the epoch (bar open times), y in chart units."""
+
     label: str
     color: str
-    x: NDArray[np.int64]
-    y: NDArray[np.float64]
+    segments: list[tuple[NDArray[np.int64], NDArray[np.float64]]]
     filled: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Band:
+    """A gap in the data: from the last bar before it to the first bar after it (ns), and what is missing."""
+
+    x0: int
+    x1: int
+    note: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,35 +94,86 @@ def charts(report: BacktestReport) -> str:
     if len(curve) == 0:
         return ""
     x = _ns(curve.times)
-    equity_lines = [_line("Strategy", STRATEGY_COLOR, x, curve.equity)]
+    bands = _gap_bands(report.gaps, x)
+    cuts = [band.x1 for band in bands]
+    equity_lines = [_line("Strategy", STRATEGY_COLOR, x, curve.equity, cuts)]
     for index, (name, baseline) in enumerate(report.baseline_curves.items()):
         color = BASELINE_COLORS.get(name, OTHER_COLORS[index % len(OTHER_COLORS)])
-        equity_lines.append(_line(name, color, _ns(baseline.times), baseline.equity))
+        equity_lines.append(_line(name, color, _ns(baseline.times), baseline.equity, cuts))
     drawdown = (curve.equity / np.maximum.accumulate(curve.equity) - 1.0) * 100
-    price = _line("Close", "#374151", x, curve.close)
+    price = _line("Close", "#374151", x, curve.close, cuts)
     markers = [marker for trade in report.trades for marker in _trade_markers(trade)]
     return "\n".join(
         (
             "<section>\n<h2>Equity</h2>",
-            _svg_chart(equity_lines, height=320, label="Equity of the strategy and the baselines"),
+            _gap_note(bands),
+            _svg_chart(equity_lines, height=320, label="Equity of the strategy and the baselines", bands=bands),
             '<h2>Drawdown</h2><p class="note">Below the running peak of the strategy\'s equity.</p>',
             _svg_chart(
-                [_line("Drawdown", EXIT_COLOR, x, drawdown, filled=True)],
+                [_line("Drawdown", EXIT_COLOR, x, drawdown, cuts, filled=True)],
                 height=170,
                 label="Strategy drawdown",
                 suffix="%",
                 legend=False,
+                bands=bands,
             ),
             "<h2>Price and trades</h2>",
-            _svg_chart([price], height=320, label="Close price with entries and exits", markers=markers),
+            _svg_chart([price], height=320, label="Close price with entries and exits", markers=markers, bands=bands),
             "</section>",
         )
     )
 
 
-def _line(label: str, color: str, x: NDArray[np.int64], y: NDArray[np.float64], *, filled: bool = False) -> _Line:
-    thin_x, thin_y = downsample(x, np.asarray(y, dtype=np.float64))
-    return _Line(label, color, thin_x, thin_y, filled)
+def _gap_bands(gaps: Sequence[dict[str, Any]], x: NDArray[np.int64]) -> list[_Band]:
+    """The gaps inside the charted bars `x` (ns, sorted); those in the warm-up before the window are not drawn."""
+    bands = []
+    for gap in gaps:
+        first, last = (datetime.fromisoformat(str(gap[key])) for key in ("first_missing", "last_missing"))
+        after = int(np.searchsorted(x, _ns_of(first)))
+        if 0 < after < len(x):
+            missing = int(gap["missing_bars"])
+            note = (
+                f"no data: {first.astimezone(UTC):%Y-%m-%d %H:%M} -> {last.astimezone(UTC):%Y-%m-%d %H:%M} UTC, "
+                f"{missing:,} bar{'' if missing == 1 else 's'}"
+            )
+            bands.append(_Band(int(x[after - 1]), int(x[after]), note))
+    return bands
+
+
+def _gap_note(bands: Sequence[_Band]) -> str:
+    """The gaps in words above the charts, which on a phone are too small to read a band's label from."""
+    if not bands:
+        return ""
+    items = "".join(f"<li>{_esc(band.note)}</li>" for band in bands[:_MAX_LISTED_BANDS])
+    more = (
+        f"<li>and {len(bands) - _MAX_LISTED_BANDS:,} more (see Data gaps)</li>"
+        if len(bands) > _MAX_LISTED_BANDS
+        else ""
+    )
+    return (
+        f'<p class="note">Grey bands mark {len(bands):,} gap(s) in the data inside the window; every line breaks '
+        f'there instead of joining the bars on either side:</p><ul class="note">{items}{more}</ul>'
+    )
+
+
+def _line(
+    label: str,
+    color: str,
+    x: NDArray[np.int64],
+    y: NDArray[np.float64],
+    cuts: Sequence[int],
+    *,
+    filled: bool = False,
+) -> _Line:
+    """The series split before each bar in `cuts` (the first bar after a gap), each piece thinned on its own so
+    that both bars beside a gap stay drawn; each piece gets a share of MAX_POINTS by its length."""
+    values = np.asarray(y, dtype=np.float64)
+    positions = [int(p) for p in np.searchsorted(x, np.asarray(cuts, dtype=np.int64)) if 0 < p < len(x)]
+    segments = []
+    for piece_x, piece_y in zip(np.split(x, positions), np.split(values, positions), strict=True):
+        share = max(4, MAX_POINTS * len(piece_x) // len(x))
+        segments.append(downsample(piece_x, piece_y, share))
+    return _Line(label, color, segments, filled)
 
 
 def _trade_markers(trade: TradeRecord) -> tuple[_Marker, _Marker]:
@@ -135,10 +202,13 @@ def _svg_chart(
     suffix: str = "",
     legend: bool = True,
     markers: Sequence[_Marker] = (),
+    bands: Sequence[_Band] = (),
 ) -> str:
-    xs = np.concatenate([line.x for line in lines] + [np.array([m.x for m in markers], dtype=np.int64)])
+    xs = np.concatenate(
+        [x for line in lines for x, _ in line.segments] + [np.array([m.x for m in markers], dtype=np.int64)]
+    )
     ys = np.concatenate(
-        [line.y for line in lines]
+        [y for line in lines for _, y in line.segments]
         + [np.array([m.y for m in markers], dtype=np.float64)]
         + [np.zeros(1) for line in lines if line.filled]
     )
@@ -156,6 +226,10 @@ def _svg_chart(
     def py[V: (NDArray[np.float64], np.float64)](values: V) -> V:
         return bottom - (values - y_low) / (y_high - y_low) * (bottom - _TOP)
 
+    if bands:
+        label += f"; {len(bands):,} gap(s) in the data shaded, " + "; ".join(
+            band.note for band in bands[:_MAX_LISTED_BANDS]
+        )
     parts = [f'<svg viewBox="0 0 {_WIDTH} {height}" role="img" aria-label="{_esc(label)}">']
     decimals = _tick_decimals(ticks[1] - ticks[0])
     for tick in ticks:
@@ -169,14 +243,28 @@ def _svg_chart(
         parts.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{bottom}" y2="{bottom + 4}" stroke="#9ca3af"/>')
         parts.append(f'<text x="{x:.1f}" y="{bottom + 17}" text-anchor="{anchor}">{_esc(text)}</text>')
 
+    for band in bands:
+        x0, x1 = float(px(np.float64(band.x0))), float(px(np.float64(band.x1)))
+        if x1 - x0 < _MIN_BAND_WIDTH:
+            x0, x1 = (x0 + x1 - _MIN_BAND_WIDTH) / 2, (x0 + x1 + _MIN_BAND_WIDTH) / 2
+        parts.append(
+            f'<g class="gap"><title>{_esc(band.note)}</title><rect x="{x0:.1f}" y="{_TOP}" width="{x1 - x0:.1f}" '
+            f'height="{bottom - _TOP}" fill="{GAP_COLOR}" fill-opacity="0.25"/>'
+        )
+        # The label only where it fits inside the band (6.5 px per character, as in the legend).
+        if x1 - x0 >= 8 + 7 * 6.5:
+            parts.append(f'<text x="{(x0 + x1) / 2:.1f}" y="{_TOP + 14}" text-anchor="middle">no data</text>')
+        parts.append("</g>")
+
     for line in lines:
-        points = _points(px(line.x.astype(np.float64)), py(line.y))
-        if line.filled:
-            zero = float(py(np.float64(0.0)))
-            first, last = float(px(np.float64(line.x[0]))), float(px(np.float64(line.x[-1])))
-            polygon = f"{first:.1f},{zero:.1f} {points} {last:.1f},{zero:.1f}"
-            parts.append(f'<polygon points="{polygon}" fill="{line.color}" fill-opacity="0.18" stroke="none"/>')
-        parts.append(f'<polyline points="{points}" fill="none" stroke="{line.color}" stroke-width="1.4"/>')
+        for piece_x, piece_y in line.segments:
+            points = _points(px(piece_x.astype(np.float64)), py(piece_y))
+            if line.filled:
+                zero = float(py(np.float64(0.0)))
+                first, last = float(px(np.float64(piece_x[0]))), float(px(np.float64(piece_x[-1])))
+                polygon = f"{first:.1f},{zero:.1f} {points} {last:.1f},{zero:.1f}"
+                parts.append(f'<polygon points="{polygon}" fill="{line.color}" fill-opacity="0.18" stroke="none"/>')
+            parts.append(f'<polyline points="{points}" fill="none" stroke="{line.color}" stroke-width="1.4"/>')
 
     for marker in markers:
         x, y = float(px(np.float64(marker.x))), float(py(np.float64(marker.y)))
@@ -187,16 +275,18 @@ def _svg_chart(
         parts.append(f'<polygon points="{shape}" fill="{color}"><title>{_esc(marker.note)}</title></polygon>')
 
     if legend:
-        parts.append(_legend([(line.label, line.color) for line in lines], markers=bool(markers)))
+        parts.append(_legend([(line.label, line.color) for line in lines], markers=bool(markers), gaps=bool(bands)))
     parts.append("</svg>")
     return "\n".join(parts)
 
 
-def _legend(items: list[tuple[str, str]], *, markers: bool) -> str:
+def _legend(items: list[tuple[str, str]], *, markers: bool, gaps: bool) -> str:
     entries = [(f'<rect width="14" height="3" y="-4" fill="{color}"/>', label) for label, color in items]
     if markers:
         entries.append((f'<polygon points="7,-9 2,0 12,0" fill="{ENTRY_COLOR}"/>', "entry"))
         entries.append((f'<polygon points="7,0 2,-9 12,-9" fill="{EXIT_COLOR}"/>', "exit"))
+    if gaps:
+        entries.append((f'<rect width="14" height="10" y="-9" fill="{GAP_COLOR}" fill-opacity="0.25"/>', "no data"))
     parts, x = [], _LEFT
     for swatch, label in entries:
         parts.append(f'<g transform="translate({x},16)">{swatch}<text x="18" y="0">{_esc(label)}</text></g>')

@@ -16,7 +16,10 @@ Definitions (n = number of bars, E_t = equity at bar t's close, E_-1 = starting_
   losing ones); None with fewer than two bars or no losing bar.
 - max_drawdown_pct = max over t of (1 - E_t / max(E_-1..E_t)) * 100, so 0 <= it <= 100.
 - max_drawdown_duration_bars = the longest run of consecutive bars whose equity is below the running peak (a drawdown
-  not recovered by the last bar counts up to it); max_drawdown_duration_days = that * 365 / B.
+  not recovered by the last bar counts up to it).
+- max_drawdown_duration_days = the longest such run in calendar time, from the open of its first bar to the close of
+  its last, (t_last - t_first) in days + 365 / B, never less than its bars * 365 / B: a hole in the data inside a
+  drawdown counts as the time it lasted. It may be a different run from the longest in bars.
 - calmar = cagr_pct / max_drawdown_pct; None without a drawdown or a CAGR.
 - trades = number of closed trades; win_rate_pct = share of trades with pnl > 0 * 100 (break-even is not a win).
 - profit_factor = sum of winning pnl / |sum of losing pnl|; None when no trade lost.
@@ -77,7 +80,8 @@ def compute_metrics(
 
     drawdowns = 1.0 - path / np.maximum.accumulate(path)
     max_drawdown_pct = float(drawdowns.max()) * 100
-    duration_bars = _longest_run(drawdowns[1:] > 0)
+    underwater = drawdowns[1:] > 0
+    duration_bars = _longest_run(underwater)
     cagr_pct = _cagr_pct(growth, _calendar_years(curve, bars_per_year))
 
     metrics: dict[str, float | int | None] = {
@@ -88,7 +92,7 @@ def compute_metrics(
         "sortino": mean_return / downside * annualizer if bars > 1 and downside > 0 else None,
         "max_drawdown_pct": max_drawdown_pct,
         "max_drawdown_duration_bars": duration_bars,
-        "max_drawdown_duration_days": duration_bars * DAYS_PER_YEAR / bars_per_year,
+        "max_drawdown_duration_days": _longest_run_days(curve.times, underwater, bars_per_year),
         "calmar": cagr_pct / max_drawdown_pct if cagr_pct is not None and max_drawdown_pct > 0 else None,
         **_trade_metrics(trades),
         "exposure_pct": float(np.mean(curve.in_position)) * 100,
@@ -136,11 +140,26 @@ def _cagr_pct(growth: float, years: float) -> float | None:
     return math.expm1(exponent) * 100
 
 
-def _longest_run(mask: NDArray[np.bool_]) -> int:
-    if not mask.any():
-        return 0
+def _runs(mask: NDArray[np.bool_]) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    """The first index and the index one past the last of each run of True in `mask`, in order."""
     edges = np.diff(np.concatenate(([0], mask.astype(np.int8), [0])))
-    return int((np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)).max())
+    return np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+
+
+def _longest_run(mask: NDArray[np.bool_]) -> int:
+    starts, stops = _runs(mask)
+    return int((stops - starts).max()) if len(starts) else 0
+
+
+def _longest_run_days(times: NDArray[np.datetime64], mask: NDArray[np.bool_], bars_per_year: float) -> float:
+    """Days from the open of a run's first bar to the close of its last (`times` are bar open times), longest run."""
+    starts, stops = _runs(mask)
+    if not len(starts):
+        return 0.0
+    bar_days = DAYS_PER_YEAR / bars_per_year
+    spans = (times[stops - 1] - times[starts]) / np.timedelta64(1, "D") + bar_days
+    # As for CAGR: bars spaced closer than the timeframe (a curve built by hand) still count for their length.
+    return float(np.maximum(spans, (stops - starts) * bar_days).max())
 
 
 def _finite_or_none(value: float | int | None) -> float | int | None:

@@ -117,6 +117,7 @@ def _as_text(result: AnalysisResult) -> str:
     ]
     if signal.key_factors:
         lines.append(f"  key factors: {', '.join(signal.key_factors)}")
+    lines += [f"  warning: {warning}" for warning in result.warnings]
     lines += [
         f"  skipped {attempt.source}: {attempt.result} ({attempt.detail})"
         if attempt.detail

@@ -94,6 +94,7 @@ class AnalysisOut(BaseModel):
     usage: UsageOut
     latency_ms: int
     attempts: list[AttemptOut]
+    warnings: list[str]
     decision: DecisionOut | None = None
 
     @classmethod
@@ -124,6 +125,7 @@ class AnalysisOut(BaseModel):
                 AttemptOut(source=a.source, result=a.result, cost_usd=str(a.cost_usd), detail=a.detail)
                 for a in outcome.attempts
             ],
+            warnings=result.warnings,
             decision=DecisionOut.of(result.trade) if result.trade else None,
         )
 

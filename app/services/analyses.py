@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 from sqlalchemy import select, update
@@ -28,6 +28,7 @@ from app.persistence.candles import StoredSeries
 from app.services import Clock, markets, system_clock
 from app.services.lookup import owned
 from app.services.trading import TradeResult, decide_and_execute
+from exchanges.candles import find_gaps
 from exchanges.timeframes import timeframe_duration
 
 # Enough history for every indicator's warm-up plus the bars the context shows.
@@ -58,6 +59,8 @@ class AnalysisResult:
     analysis: Analysis
     outcome: SignalOutcome
     trade: TradeResult | None = None
+    # What the reader should know about the candles the context came from (gaps inside the lookback), one sentence each.
+    warnings: list[str] = field(default_factory=list)
 
 
 def run_analysis(
@@ -91,6 +94,9 @@ def run_analysis(
     # Only a model reads the higher timeframe's lines; a rules strategy decides on the candles alone.
     asks_a_model = any(spec.kind != "rules" for spec in chain)
     higher = _higher_timeframe(session, request, candles.index[-1]) if asks_a_model else None
+    warnings = _gap_warnings(candles, request.timeframe)
+    if higher is not None:
+        warnings += _gap_warnings(higher, markets.HIGHER_TIMEFRAME[request.timeframe])
     position = open_position(session, account.id, request.symbol)
     context = build_context(
         compute_indicators(candles),
@@ -128,7 +134,7 @@ def run_analysis(
     if request.account_id is not None:
         bar = {name: Decimal(str(candles[name].iloc[-1])) for name in ("open", "high", "low", "close")}
         trade = decide_and_execute(session, settings, account, analysis, outcome.signal, bar, request.execute, now)
-    return AnalysisResult(analysis, outcome, trade)
+    return AnalysisResult(analysis, outcome, trade, warnings)
 
 
 def signal_chain(text: str) -> list[SourceSpec]:
@@ -247,6 +253,19 @@ def _span(stored: StoredSeries) -> str:
 
 def _utc_text(moment: datetime) -> str:
     return f"{moment:%Y-%m-%d %H:%M} UTC"
+
+
+def _gap_warnings(frame: pd.DataFrame, timeframe: str) -> list[str]:
+    """One warning per gap between the bars of `frame` (a lookback indexed by UTC open times): its indicators run
+    across the missing bars as if the bars on either side were neighbours."""
+    # cast: every candle frame (store or exchange) is indexed by UTC open times; the stubs cannot know it.
+    opens = list(cast(pd.DatetimeIndex, frame.index).to_pydatetime())
+    return [
+        f"the {len(frame):,}-bar {timeframe} lookback spans a gap: {gap.first_missing:%Y-%m-%d %H:%M} -> "
+        f"{gap.last_missing:%Y-%m-%d %H:%M} UTC, {gap.missing_bars:,} missing "
+        f"bar{'' if gap.missing_bars == 1 else 's'}; indicators are computed across it"
+        for gap in find_gaps(opens, timeframe)
+    ]
 
 
 def _higher_timeframe(session: Session, request: AnalysisRequest, last_open: pd.Timestamp) -> pd.DataFrame | None:

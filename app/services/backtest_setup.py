@@ -262,7 +262,8 @@ def _window(session: Session, request: BacktestRequest) -> tuple[pd.DataFrame, i
 def _check_gaps(request: BacktestRequest, candles: pd.DataFrame, first: int) -> None:
     """Refuse a decision window that spans a gap longer than `max_gap_bars`, unless `allow_gaps`.
 
-    Across such a hole the equity curve draws a straight line and the bars counted stop measuring time.
+    Across such a hole the per-bar metrics (volatility, Sharpe, Sortino) take the whole move as one bar's return,
+    and the strategy sat on a position it could not have managed.
     """
     if request.allow_gaps:
         return

@@ -313,3 +313,37 @@ def test_live_public_candles_through_ccxt(make_app):
     assert result.exit_code == 0, result.output
     assert payload["bar_time"] == "2024-09-06T03:00:00+00:00"  # the recording's last closed candle
     assert "symbol=BTCUSDT" in responses.calls[0].request.url
+
+
+HOURLY_GAP = (
+    "the 300-bar 1h lookback spans a gap: 2021-06-10 00:00 -> 2023-12-31 23:00 UTC, 22,440 missing bars; "
+    "indicators are computed across it"
+)
+
+
+def test_a_lookback_across_the_hole_in_the_data_is_warned_about_in_text_and_json(make_app, deepseek_server):
+    app = make_app()
+    seed(app)
+    with app.app_context():
+        for name in ("binance_BTCUSDT_1h_2017-08_2021-06.csv", "binance_BTCUSDT_1d_2017-08_2021-06.csv"):
+            factories.candles(db.session, name)
+        db.session.commit()
+    runner = app.test_cli_runner()
+    # 2024-01-03 00:00 is the 49th bar after the hole: the other 251 of the 300 bars come from before 2021-06-10.
+    result = runner.invoke(args=["analyze", "BTC/USDT", "--signals", "rules:sma_cross", "--until", "2024-01-03"])
+    assert result.exit_code == 0, result.output
+    assert f"\n  warning: {HOURLY_GAP}\n" in result.output
+
+    # A model also reads the daily lookback, which spans the same hole in 1d bars.
+    deepseek_server.queue(answer(HOLD))
+    result, payload = analyze(app, "--signals", "deepseek", "--until", "2024-01-03")
+    assert result.exit_code == 0, result.output
+    assert payload["warnings"] == [
+        HOURLY_GAP,
+        "the 220-bar 1d lookback spans a gap: 2021-06-11 00:00 -> 2023-12-31 00:00 UTC, 934 missing bars; "
+        "indicators are computed across it",
+    ]
+
+    result, payload = analyze(app, "--signals", "rules:sma_cross")  # the latest bar: 300 hours of 2024 only
+    assert result.exit_code == 0, result.output
+    assert payload["warnings"] == []

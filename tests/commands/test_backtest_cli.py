@@ -329,3 +329,10 @@ def test_a_window_across_a_long_gap_is_refused_naming_it_unless_gaps_are_allowed
     result, report = backtest(app, *window, "--allow-gaps")
     assert result.exit_code == 0, result.output
     assert max(gap["missing_bars"] for gap in report["gaps"]) == 22_440
+    # Buy-and-hold is under the 2021-04-14 06:00 close (64,577.26) from the next bar to the window's last, the
+    # 2024-03-01 23:00 bar: 2,820 bars, but 1,052 days and 17 hours of calendar time across the hole.
+    hold = report["baselines"]["buy_and_hold"]
+    assert hold["max_drawdown_duration_bars"] == 2_820
+    assert hold["max_drawdown_duration_days"] == pytest.approx(1052 + 17 / 24)
+    html = (reports_dir(current_settings(), report["backtest_id"]) / "report.html").read_text()
+    assert html.count("<title>no data: 2021-06-10 00:00 -&gt; 2023-12-31 23:00 UTC, 22,440 bars</title>") == 3

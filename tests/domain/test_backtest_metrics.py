@@ -287,3 +287,15 @@ def test_cagr_counts_a_hole_in_the_data_as_calendar_time():
     assert m["total_return_pct"] == pytest.approx(100.0)
     # Two calendar years (open of the first bar to close of the last), not 8,760 bars = one year (CAGR 100%).
     assert m["cagr_pct"] == pytest.approx((2**0.5 - 1) * 100)
+
+
+def test_drawdown_duration_in_days_counts_a_hole_in_the_data_as_calendar_time():
+    # 1h bars with 48 missing between hour 4 and hour 53. The drawdown from bar 2 to bar 5 has 4 bars but spans the
+    # hole: from the open of bar 2 (02:00) to the close of bar 5 (55:00), 52 hours. The later one has 6 bars, 6 hours.
+    hours = [0, 1, 2, 3, 4, 53, 54, 55, 56, 57, 58, 59, 60, 61]
+    times = np.datetime64("2024-01-01T00:00", "ns") + np.array(hours) * np.timedelta64(1, "h")
+    equity = [100, 110, 105, 104, 103, 108, 111, 110, 109, 108, 107, 106, 105, 112]
+    curve = EquityCurve(times=times, equity=equity, close=equity, in_position=[True] * len(times))
+    m = compute_metrics(curve, [], 100.0, 8760.0, 0.0, 0.0)
+    assert m["max_drawdown_duration_bars"] == 6
+    assert m["max_drawdown_duration_days"] == pytest.approx(52 / 24)

@@ -201,3 +201,32 @@ def test_the_first_box_lists_the_gaps_count_missing_bars_and_the_longest():
         "2 gap(s) in the data, 49 missing bar(s) in all; the longest: 2024-01-05 00:00 -&gt; 2024-01-06 23:00 UTC, "
         "48 bar(s)"
     ) in box
+
+
+def test_every_chart_breaks_its_lines_across_a_gap_and_shades_it_with_a_titled_band():
+    # 100 hourly bars, 48 missing (2024-03-05 04:00 -> 2024-03-07 03:00), 100 more; a gap in the warm-up before the
+    # window is listed in the report but not drawn.
+    hours = np.concatenate((np.arange(100), np.arange(148, 248)))
+    times = np.datetime64("2024-03-01T00:00", "ns") + hours * np.timedelta64(1, "h")
+    equity = np.linspace(1000.0, 1100.0, len(hours))
+    curve = EquityCurve(times=times, equity=equity, close=equity / 10, in_position=np.ones(len(hours), bool))
+    gaps = [
+        {"first_missing": "2024-02-20T00:00:00+00:00", "last_missing": "2024-02-20T01:00:00+00:00", "missing_bars": 2},
+        {"first_missing": "2024-03-05T04:00:00+00:00", "last_missing": "2024-03-07T03:00:00+00:00", "missing_bars": 48},
+    ]
+    report = replace(make_report(trades=0), curve=curve, baseline_curves={"buy_and_hold": curve}, gaps=gaps)
+    page = render_html(report)
+
+    note = "no data: 2024-03-05 04:00 -&gt; 2024-03-07 03:00 UTC, 48 bars"
+    assert page.count(f"<title>{note}</title>") == 3  # equity, drawdown, price
+    assert "2024-02-20" not in page[page.index("<svg") : page.rindex("</svg>")]
+    assert f"<li>{note}</li>" in page  # in words above the charts too, for narrow screens
+    # The time axis runs from hour 0 to hour 247 over x = 76..944: the last bar before the gap (hour 99) is at 423.9,
+    # the first after it (hour 148) at 596.1; the band spans exactly that and the lines stop and restart there.
+    assert page.count('<rect x="423.9" y="30" width="172.2"') == 3
+    polylines = re.findall(r'<polyline points="([^"]*)"', page)
+    assert len(polylines) == 8  # strategy, buy-and-hold, drawdown, price: two pieces each
+    for before, after in zip(polylines[::2], polylines[1::2], strict=True):
+        assert before.split()[-1].startswith("423.9,") and after.split()[0].startswith("596.1,")
+    xs = [float(point.split(",")[0]) for points in polylines for point in points.split()]
+    assert not [x for x in xs if 423.9 < x < 596.1]

@@ -124,6 +124,18 @@ def test_without_an_account_only_the_analysis_is_recorded(trader):
     assert (count(Analysis), count(Decision)) == (1, 0)
 
 
+def test_a_lookback_across_a_gap_carries_a_warning_naming_it(trader):
+    user, _ = trader
+    assert analyse(user).warnings == []  # 281 bars of 2024 only
+    factories.candles(db.session, "binance_BTCUSDT_1h_2017-08_2021-06.csv")
+    db.session.commit()
+    # The same bar now has 300 bars behind it, the first 19 from before the hole between the two files.
+    assert analyse(user).warnings == [
+        "the 300-bar 1h lookback spans a gap: 2021-06-10 00:00 -> 2023-12-31 23:00 UTC, 22,440 missing bars; "
+        "indicators are computed across it"
+    ]
+
+
 @pytest.mark.parametrize(
     ("fields", "field", "message"),
     [
