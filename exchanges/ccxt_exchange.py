@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import partial
 from typing import Any
+from urllib.parse import urlsplit
 
 import ccxt
 
@@ -20,6 +21,7 @@ from exchanges.base import (
     Ticker,
 )
 from exchanges.candles import Candle
+from exchanges.endpoints import check_base_url
 from exchanges.errors import translate_ccxt_error
 from exchanges.markets import MarketRules, UnknownSymbolError, market_rules_from_ccxt
 from exchanges.orders import OrderSide, OrderStatus, OrderType
@@ -79,7 +81,9 @@ class CcxtExchange:
     """Any ccxt exchange id behind our `Exchange` protocol.
 
     `markets`: a bundled ccxt markets snapshot, so no markets request is made; without it the markets are loaded
-    on first use, once. `options`: extra ccxt constructor settings (e.g. {"timeout": 10_000}).
+    on first use, once. `options`: extra ccxt constructor settings (e.g. {"timeout": 10_000}). `base_url`: send every
+    API request to this scheme://host[:port] instead (see `exchanges.endpoints.check_base_url`; `ValueError` when it
+    is not acceptable), keeping ccxt's paths; it applies after `sandbox`.
     """
 
     def __init__(
@@ -91,6 +95,7 @@ class CcxtExchange:
         sandbox: bool = False,
         markets: dict[str, Any] | None = None,
         options: dict[str, Any] | None = None,
+        base_url: str | None = None,
     ) -> None:
         exchange_class = getattr(ccxt, exchange_id, None)
         if not isinstance(exchange_class, type) or not issubclass(exchange_class, ccxt.Exchange):
@@ -109,6 +114,8 @@ class CcxtExchange:
             if not self._client.urls.get("test"):
                 raise ValueError(f"{exchange_id} has no sandbox/testnet in ccxt")
             self._client.set_sandbox_mode(True)
+        if base_url is not None:
+            self._client.urls["api"] = _rebased(self._client.urls["api"], check_base_url(base_url))
         if markets:
             self._client.set_markets(markets)
 
@@ -262,6 +269,14 @@ class CcxtExchange:
 
     def _translate(self, error: Exception, action: str, *, placing_order: bool = False) -> ExchangeError:
         return translate_ccxt_error(error, self.id, action, secrets=self._secrets, placing_order=placing_order)
+
+
+def _rebased(api: Any, base_url: str) -> Any:
+    """ccxt's `urls["api"]` (one URL, or a dict of them per API section, nested on some exchanges) with each URL's
+    scheme and host replaced by `base_url`'s, its path kept."""
+    if isinstance(api, dict):
+        return {section: _rebased(url, base_url) for section, url in api.items()}
+    return base_url + urlsplit(api).path
 
 
 def _order_state(

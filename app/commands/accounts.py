@@ -1,5 +1,5 @@
 """`account`: list accounts, show or change their risk settings and trading state, resume trading, connect a live
-exchange account."""
+exchange account and choose the exchange URL it talks to."""
 
 from decimal import Decimal
 
@@ -23,8 +23,9 @@ def account_group() -> None:
 def list_command(email: str | None) -> None:
     user = acting_user(email)
     for account in accounts.list_accounts(session(), user.id):
+        via = f" via {account.exchange_base_url}" if account.exchange_base_url else ""
         click.echo(
-            f"#{account.id}  {account.name}  {account.kind.value} on {account.exchange_id}  "
+            f"#{account.id}  {account.name}  {account.kind.value} on {account.exchange_id}{via}  "
             f"{account.current_balance:.2f} {account.quote_currency}  {account.trading_state.value}"
         )
 
@@ -83,26 +84,56 @@ def resume_command(account_id: int, yes: bool, email: str | None) -> None:
 @click.option("--name", required=True, help="A name for the account.")
 @click.option("--exchange", "exchange_id", default="binance", show_default=True)
 @click.option("--sandbox/--no-sandbox", default=False, help="Use the exchange's testnet.")
+@click.option(
+    "--base-url",
+    "exchange_base_url",
+    help="Send the exchange's API requests to this https://host[:port] (a regional endpoint or proxy) instead.",
+)
 @click.option("--api-key", prompt=True, hide_input=True, help="Prompted for, so it stays out of shell history.")
 @click.option("--api-secret", prompt=True, hide_input=True)
 @click.option("--passphrase", default="", prompt="Passphrase (empty if none)", hide_input=True, show_default=False)
 @click.option("--user", "email", help="Whose account (default: the only user).")
 @with_appcontext
 def add_live_command(
-    name: str, exchange_id: str, sandbox: bool, api_key: str, api_secret: str, passphrase: str, email: str | None
+    name: str,
+    exchange_id: str,
+    sandbox: bool,
+    exchange_base_url: str | None,
+    api_key: str,
+    api_secret: str,
+    passphrase: str,
+    email: str | None,
 ) -> None:
     """Store exchange keys encrypted and create a live account that trades with them."""
     user = acting_user(email)
     keys = ExchangeKeys(exchange_id, name, api_key, api_secret, passphrase, sandbox)
-    account = accounts.add_live_account(session(), settings(), user.id, NewLiveAccount(name, keys))
+    account = accounts.add_live_account(session(), settings(), user.id, NewLiveAccount(name, keys, exchange_base_url))
     session().commit()
     where = f"{exchange_id} (sandbox)" if sandbox else exchange_id
+    if account.exchange_base_url:
+        where += f" via {account.exchange_base_url}"
     credential = account.credential
     assert credential is not None  # the database refuses a live account without one (live_needs_credential)
     click.echo(
         f"live account #{account.id} on {where} with key {credential.api_key_hint}; "
         f"run `flask --app wsgi reconcile --account {account.id}` to load its balances"
     )
+
+
+@account_group.command("base-url")
+@click.argument("account_id", type=int)
+@click.argument("exchange_base_url", metavar="URL", required=False)
+@click.option("--clear", is_flag=True, help="Back to the exchange's own URLs.")
+@click.option("--user", "email", help="Whose account (default: the only user).")
+@with_appcontext
+def base_url_command(account_id: int, exchange_base_url: str | None, clear: bool, email: str | None) -> None:
+    """Send a live account's exchange requests to URL (https://host[:port]), or back to the default with --clear."""
+    if clear == (exchange_base_url is not None):
+        raise click.UsageError("give either a URL or --clear")
+    user = acting_user(email)
+    account = accounts.change_exchange_base_url(session(), user.id, account_id, exchange_base_url)
+    session().commit()
+    click.echo(f"account #{account.id} talks to {account.exchange_base_url or f'{account.exchange_id} (default URLs)'}")
 
 
 def _shown(value: object) -> str:

@@ -65,6 +65,6 @@ def _option_hint(command: click.Command, field: str | None) -> str:
     for param in command.params:
         if wanted in param.opts or param.name == field:
             if isinstance(param, click.Argument):
-                return f" [{(param.name or field).upper()}]"
+                return f" [{param.human_readable_name}]"  # its metavar, else its name in capitals
             return f" [{param.opts[0]}]"
     return ""

@@ -213,3 +213,73 @@ def test_add_live_stores_keys_encrypted_and_never_prints_them(runner, trader):
     vault = CredentialVault(current_settings().encryption_keys)
     assert vault.decrypt(credential.api_secret_encrypted) == "my-secret-abcdef"
     assert credential.passphrase_encrypted is None
+
+
+def test_add_live_with_a_base_url_stores_it_and_lists_it(runner, trader):
+    result = runner.invoke(
+        args=["account", "add-live", "--name", "Via GCP", "--base-url", "https://api-gcp.binance.com/"],
+        input="my-api-key-123456\nmy-secret-abcdef\n\n",
+    )
+    assert result.exit_code == 0, result.output
+    assert "on binance via https://api-gcp.binance.com with key my******3456" in result.output
+    account = db.session.scalars(select(Account).where(Account.name == "Via GCP")).one()
+    assert account.exchange_base_url == "https://api-gcp.binance.com"
+    listed = runner.invoke(args=["account", "list"])
+    assert f"#{account.id}  Via GCP  live on binance via https://api-gcp.binance.com  " in listed.output
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        (
+            "http://api.binance.com",
+            'exchange_base_url must use https (plain http only to 127.0.0.1 or localhost), got "http://api.binance.com"',
+        ),
+        (
+            "https://me:hunter2@api.binance.com",
+            'exchange_base_url must not carry credentials (user:password@), got "https://***@api.binance.com"',
+        ),
+    ],
+)
+def test_an_unacceptable_base_url_is_one_line_naming_the_field_and_nothing_is_stored(runner, trader, url, expected):
+    result = runner.invoke(
+        args=[
+            *("account", "add-live", "--name", "Bad URL", "--base-url", url),
+            *("--api-key", "my-api-key-123456", "--api-secret", "secret", "--passphrase", ""),
+        ]
+    )
+    assert result.exit_code == 1
+    assert result.output == f"Error: {expected} [--base-url]\n"
+    assert db.session.scalars(select(ExchangeCredential)).all() == []
+
+
+def test_a_live_accounts_base_url_can_be_changed_and_cleared_and_its_orders_go_there(runner, trader):
+    user, paper = trader
+    account = live_account(user)
+    changed = runner.invoke(args=["account", "base-url", str(account.id), "https://api1.binance.com"])
+    assert changed.output == f"account #{account.id} talks to https://api1.binance.com\n"
+
+    with responses.RequestsMock() as mocked:
+        mocked.post(
+            "https://api1.binance.com/api/v3/order", status=400, json=recording("errors/insufficient_balance_400.json")
+        )
+        _, payload = analyze(runner, account, BUY_BAR, "--execute")
+        assert payload["decision"]["order"]["error_code"] == "INSUFFICIENT_FUNDS"
+        assert len(mocked.calls) == 1
+
+    cleared = runner.invoke(args=["account", "base-url", str(account.id), "--clear"])
+    assert cleared.output == f"account #{account.id} talks to binance (default URLs)\n"
+    db.session.expire_all()
+    assert db.session.get(Account, account.id).exchange_base_url is None
+    events = [
+        e.message for e in db.session.scalars(select(AuditEvent).where(AuditEvent.event == "account.exchange_base_url"))
+    ]
+    assert events == [
+        "exchange base URL set to https://api1.binance.com",
+        "exchange base URL set to the default of binance",
+    ]
+
+    refused = runner.invoke(args=["account", "base-url", str(paper.id), "https://api1.binance.com"])
+    assert refused.exit_code == 1 and "is a paper account" in refused.output and "[URL]" in refused.output
+    neither = runner.invoke(args=["account", "base-url", str(account.id)])
+    assert neither.exit_code == 2 and "give either a URL or --clear" in neither.output

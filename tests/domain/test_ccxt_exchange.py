@@ -703,3 +703,43 @@ def test_kraken_cancel_by_its_txid_and_a_missing_order_is_not_found():
     with pytest.raises(OrderNotFoundError, match="no order sh1d99"):
         kraken().cancel_order("sh1d99", "BTC/USD")
     assert "CancelOrder" not in [call.request.url.rsplit("/", 1)[1] for call in responses.calls]
+
+
+# --- an exchange base URL per account ----------------------------------------------------------------------------
+
+
+@responses.activate
+def test_a_base_url_sends_every_request_to_that_host_with_ccxts_paths():
+    responses.get(
+        re.compile(re.escape("https://api-gcp.binance.com/api/v3/account") + r"\?.*"), json=recording("account.json")
+    )
+    responses.post("https://api-gcp.binance.com/api/v3/order", json=recording("order_create_full_market_buy.json"))
+    exchange = binance(base_url="https://api-gcp.binance.com/")
+    assert "USDT" in exchange.fetch_balances()
+    assert exchange.create_order(MARKET_BUY).exchange_order_id == "40172345112"
+    assert query_of(responses.calls[1])[1]["newClientOrderId"] == "sh1d42"
+    assert all(url.startswith("https://api-gcp.binance.com/") for url in exchange._client.urls["api"].values())
+
+
+@responses.activate
+def test_a_base_url_applies_over_the_sandbox_and_to_one_url_exchanges():
+    responses.get("http://127.0.0.1:8901/api/v3/ticker/24hr?symbol=BTCUSDT", json=recording("ticker_24hr_BTCUSDT.json"))
+    assert binance(sandbox=True, base_url="http://127.0.0.1:8901").fetch_ticker("BTC/USDT").last == Decimal("93450.12")
+    exchange = CcxtExchange("kraken", base_url="https://kraken-proxy.example:8443")
+    assert exchange._client.urls["api"]["private"] == "https://kraken-proxy.example:8443"
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://api.binance.com", "must use https"),
+        ("https://user:hunter2@api.binance.com", "must not carry credentials"),
+        ("https://api.binance.com/api/v3", "without a path"),
+        ("ftp://api.binance.com", "must be an https:// URL"),
+        ("https://api.binance.com:port", "is not a URL"),
+    ],
+)
+def test_an_unacceptable_base_url_is_refused(url, reason):
+    with pytest.raises(ValueError, match=reason) as caught:
+        binance(base_url=url)
+    assert "hunter2" not in str(caught.value)
