@@ -104,3 +104,14 @@ def retry_temporary[T](
         except TemporaryExchangeError:
             sleep(base_delay * 2**attempt)
     return call()
+
+
+def exit_client_order_id(position_id: int, account_id: int, attempt: int) -> str:
+    """The client order id of the `attempt`-th exit order (from 1) of a position. Each attempt is a new order (the
+    previous one was refused or only partly filled), so each gets its own id; a retry of one placement keeps it."""
+    if position_id < 0 or account_id < 0 or attempt < 1:
+        raise ValueError("position and account ids must not be negative, attempts count from 1")
+    client_order_id = f"sh{account_id}p{position_id}x{attempt}"
+    if not _CLIENT_ORDER_ID.match(client_order_id):
+        raise ValueError(f"client order id {client_order_id!r} is longer than the 32 characters exchanges accept")
+    return client_order_id

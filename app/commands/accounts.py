@@ -7,7 +7,7 @@ import click
 from flask.cli import with_appcontext
 
 from app.commands.common import acting_user, parse_key_values, session, settings
-from app.services import accounts, system_clock
+from app.services import accounts, positions, system_clock
 from app.services.accounts import NewLiveAccount, RiskChange, RiskView
 from app.services.credentials import ExchangeKeys
 
@@ -28,6 +28,32 @@ def list_command(email: str | None) -> None:
             f"#{account.id}  {account.name}  {account.kind.value} on {account.exchange_id}{via}  "
             f"{account.current_balance:.2f} {account.quote_currency}  {account.trading_state.value}"
         )
+
+
+@account_group.command("positions")
+@click.argument("account_id", type=int)
+@click.option("--user", "email", help="Whose account (default: the only user).")
+@with_appcontext
+def positions_command(account_id: int, email: str | None) -> None:
+    """Open positions and the latest closed ones, with dust, unvalued fees and failed exits."""
+    view = positions.account_positions(session(), acting_user(email).id, account_id)
+    quote = view.account.quote_currency
+    clock = f"{view.clock:%Y-%m-%d %H:%M} UTC" if view.clock else "no bar processed yet"
+    click.echo(
+        f"#{view.account.id}  {view.account.name}: {view.account.current_balance:.2f} {quote} free; clock {clock}"
+    )
+    if not view.positions:
+        click.echo("no positions yet")
+    for item in view.positions:
+        row = item.position
+        when = f"closed {row.closed_at:%Y-%m-%d %H:%M}" if row.closed_at else f"opened {row.opened_at:%Y-%m-%d %H:%M}"
+        held = f"{row.quantity.normalize():f} at {row.entry_price.normalize():f}" if row.quantity else "flat"
+        click.echo(
+            f"{row.symbol:<10} {row.status.value:<6} {held}  {when} UTC  "
+            f"realized {row.realized_pnl:+.2f} {quote}, fees {row.fees_paid:.2f} {quote}"
+        )
+        for note in item.notes:
+            click.echo(f"    {note}")
 
 
 @account_group.command("risk")

@@ -42,7 +42,12 @@ def load_book(session: Session, account: Account) -> AccountBook:
 
 
 def save_book(session: Session, account: Account, book: AccountBook, fills: Sequence[Fill], order: Order) -> None:
-    """Write the book's cash and positions back, with one Trade per new fill of `order`."""
+    """Write the book's cash and positions back, with one Trade per new fill of `order`.
+
+    Each trade keeps its fee as charged (amount and currency) and its value in the quote currency (None when it
+    could not be valued, which also flags the position's fees as incomplete); a sell that left dust records it on
+    the position it closed.
+    """
     account.current_balance = book.cash
     open_rows = {p.symbol: p for p in open_positions(session, account.id)}
     for fill in fills:
@@ -63,9 +68,13 @@ def save_book(session: Session, account: Account, book: AccountBook, fills: Sequ
             session.add(row)
             session.flush()
             open_rows[fill.symbol] = row
+        charge = fill.fee_charge
         row.fees_paid += fill.fee
+        row.fees_unvalued = row.fees_unvalued or not charge.valued
         if fill.realized_pnl is not None:
             row.realized_pnl += fill.realized_pnl
+        if fill.dust_quantity:
+            row.dust_quantity, row.dust_value = fill.dust_quantity, fill.dust_value
         if held is None:
             _close(row, fill.executed_at)
         else:
@@ -79,12 +88,20 @@ def save_book(session: Session, account: Account, book: AccountBook, fills: Sequ
                 side=fill.side,
                 quantity=fill.quantity,
                 price=fill.price,
-                fee=fill.fee,
-                fee_currency=book.quote_currency,
+                fee=charge.amount,
+                fee_currency=charge.currency or book.quote_currency,
+                fee_value=fill.fee if charge.valued else None,
                 realized_pnl=fill.realized_pnl,
                 executed_at=fill.executed_at,
             )
         )
+
+
+def write_off_dust(row: Position, quantity: Decimal, value: Decimal, cost_basis: Decimal, at: datetime) -> None:
+    """Close a position that is dust as a whole (see `AccountBook.write_off_dust`): its cost is a realized loss."""
+    row.dust_quantity, row.dust_value = quantity, value
+    row.realized_pnl -= cost_basis
+    _close(row, at)
 
 
 def _close(row: Position, at: datetime) -> None:

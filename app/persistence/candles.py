@@ -168,6 +168,16 @@ def stored_range(session: Session, exchange_id: str, symbol: str, timeframe: str
     return _frame([tuple(row) for row in rows])
 
 
+def candles_between(
+    session: Session, exchange_id: str, symbol: str, timeframe: str, after: datetime, until: datetime
+) -> list[Candle]:
+    """The stored candles opened after `after` and up to `until` (inclusive), oldest first, with exact prices."""
+    query = _series(exchange_id, symbol, timeframe).where(
+        CandleRecord.open_time > after, CandleRecord.open_time <= until
+    )
+    return [Candle(*row) for row in session.execute(query.order_by(CandleRecord.open_time))]
+
+
 def candles_frame(candles: list[Candle]) -> pd.DataFrame:
     """Candles read from a file or an exchange, as the float frame indicators and backtests use."""
     return _frame([(c.open_time, c.open, c.high, c.low, c.close, c.volume) for c in candles])

@@ -27,8 +27,9 @@ from app.persistence.account_book import open_position
 from app.persistence.candles import StoredSeries
 from app.services import Clock, markets, system_clock
 from app.services.lookup import owned
-from app.services.trading import TradeResult, decide_and_execute
-from exchanges.candles import find_gaps
+from app.services.trading import TradeResult, check_account_clock, decide_and_execute
+from app.services.upkeep import BarSource
+from exchanges.candles import Candle, find_gaps
 from exchanges.timeframes import timeframe_duration
 
 # Enough history for every indicator's warm-up plus the bars the context shows.
@@ -91,6 +92,11 @@ def run_analysis(
     account = _account(session, user.id, request.account_id or (watch.account_id if watch else None))
 
     candles = _candles(session, settings, request, now())
+    last_open = candles.index[-1].to_pydatetime()
+    bar_duration = timeframe_duration(request.timeframe)
+    if request.account_id is not None:
+        # Before any provider is paid: trading at a bar the account has already passed is refused up front.
+        check_account_clock(account, last_open + bar_duration, request.execute)
     # Only a model reads the higher timeframe's lines; a rules strategy decides on the candles alone.
     asks_a_model = any(spec.kind != "rules" for spec in chain)
     higher = _higher_timeframe(session, request, candles.index[-1]) if asks_a_model else None
@@ -132,8 +138,21 @@ def run_analysis(
     session.commit()
     trade = None
     if request.account_id is not None:
-        bar = {name: Decimal(str(candles[name].iloc[-1])) for name in ("open", "high", "low", "close")}
-        trade = decide_and_execute(session, settings, account, analysis, outcome.signal, bar, request.execute, now)
+        bar = Candle(
+            last_open, *(_exact(candles[name].iloc[-1]) for name in ("open", "high", "low", "close", "volume"))
+        )
+        trade = decide_and_execute(
+            session,
+            settings,
+            account,
+            analysis,
+            outcome.signal,
+            bar,
+            bar_duration,
+            _bar_source(session, settings, request, now()),
+            request.execute,
+            now,
+        )
     return AnalysisResult(analysis, outcome, trade, warnings)
 
 
@@ -228,6 +247,19 @@ def _candles(session: Session, settings: Settings, request: AnalysisRequest, now
             field="until" if request.until is not None else "symbol",
         )
     return frame
+
+
+def _bar_source(session: Session, settings: Settings, request: AnalysisRequest, now: datetime) -> BarSource:
+    """Where upkeep reads the bars since the account's clock: the same market the analysis read."""
+    if request.market.startswith("ccxt:"):
+        exchange_id = request.market.partition(":")[2] or request.exchange_id
+        return markets.exchange_bars(session, settings, exchange_id, request.timeframe, now)
+    return markets.stored_bars(session, request.exchange_id, request.timeframe)
+
+
+def _exact(value: float) -> Decimal:
+    # The frame holds floats; str() gives the shortest repr, which is the stored decimal for 8-decimal prices.
+    return Decimal(str(value))
 
 
 def _check_until(until: datetime, stored: StoredSeries) -> None:

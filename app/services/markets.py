@@ -19,6 +19,7 @@ from app.persistence.candles import ImportReport as ImportReport  # re-exported:
 from app.persistence.candles import StoredSeries
 from app.persistence.markets import StoredMarketsInfo, UnknownExchangeError, bundled_catalog, bundled_snapshot_date
 from app.services import Clock, system_clock
+from app.services.upkeep import BarSource
 from exchanges.candles import Candle, CandleFileError, read_candle_csv
 from exchanges.markets import MarketCatalog, MarketRules, UnknownSymbolError
 from exchanges.timeframes import TIMEFRAME_SECONDS, UnknownTimeframeError, timeframe_duration
@@ -260,6 +261,32 @@ def stored_candles(
     return candle_store.stored_candles(session, exchange_id, symbol, timeframe, limit, until)
 
 
+def stored_bars(session: Session, exchange_id: str, timeframe: str) -> BarSource:
+    """The candle store as upkeep's bar source: `(symbol, after, until)` -> the stored candles of `timeframe` whose
+    close time is in (after, until], oldest first."""
+    duration = timeframe_duration(timeframe)
+
+    def bars(symbol: str, after: datetime, until: datetime) -> list[Candle]:
+        return candle_store.candles_between(session, exchange_id, symbol, timeframe, after - duration, until - duration)
+
+    return bars
+
+
+def exchange_bars(
+    session: Session, settings: Settings, exchange_id: str, timeframe: str, now: datetime, max_bars: int = 1000
+) -> BarSource:
+    """An exchange's public candles as upkeep's bar source, like `stored_bars`; at most the last `max_bars` closed
+    candles are fetched (ccxt's usual page size), so a walk over a longer absence starts `max_bars` bars back."""
+    duration = timeframe_duration(timeframe)
+
+    def bars(symbol: str, after: datetime, until: datetime) -> list[Candle]:
+        wanted = min(max_bars, max(1, int((until - after) / duration)))
+        candles = _closed_exchange_candles(session, settings, exchange_id, symbol, timeframe, wanted + 1, now)
+        return [candle for candle in candles if after < candle.open_time + duration <= until]
+
+    return bars
+
+
 def stored_range(session: Session, exchange_id: str, symbol: str, timeframe: str) -> pd.DataFrame:
     return candle_store.stored_range(session, exchange_id, symbol, timeframe)
 
@@ -277,14 +304,19 @@ def exchange_candles(
     Raises `MarketDataUnavailableError` when the exchange cannot be reached or refuses, `InvalidInputError` for a
     symbol it does not list.
     """
+    return candles_frame(_closed_exchange_candles(session, settings, exchange_id, symbol, timeframe, limit, now))
+
+
+def _closed_exchange_candles(
+    session: Session, settings: Settings, exchange_id: str, symbol: str, timeframe: str, limit: int, now: datetime
+) -> list[Candle]:
     # ccxt takes about a second to import: only the commands that fetch live data pay for it.
     from exchanges.market_data import MarketDataError, fetch_closed_candles, public_exchange
 
     markets = raw_markets(session, settings, exchange_id)
     try:
-        candles = fetch_closed_candles(public_exchange(exchange_id, markets), symbol, timeframe, limit, now)
+        return fetch_closed_candles(public_exchange(exchange_id, markets), symbol, timeframe, limit, now)
     except UnknownSymbolError as error:
         raise InvalidInputError(str(error), field="symbol", details={"value": symbol}) from None
     except MarketDataError as error:
         raise MarketDataUnavailableError(str(error)) from None
-    return candles_frame(candles)

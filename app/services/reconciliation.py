@@ -17,9 +17,10 @@ from sqlalchemy.orm import Session
 from app.config import Settings
 from app.errors import NotFoundError, ServiceError
 from app.models import Account, AccountKind, Order, PositionStatus
-from app.persistence.account_book import open_positions, save_book
+from app.persistence.account_book import open_positions
 from app.services import Clock, audit, system_clock
 from app.services.exchanges import account_exchange
+from app.services.orders import record_fills
 from exchanges.base import Balance, Exchange, ExchangeError, OrderState, TemporaryExchangeError
 from exchanges.book import AccountBook
 from exchanges.execution import retry_temporary
@@ -105,12 +106,9 @@ def _settle_order(
     order.exchange_order_id, order.average_fill_price = remote.exchange_order_id, remote.average_price
     order.fee, order.fee_currency = remote.fee, remote.fee_currency
     if remote.filled > recorded and account.kind is AccountKind.LIVE:
-        fills_before = len(book.fills)
         # Only the part not recorded yet goes into the book.
         book.recorded[order.client_order_id] = recorded
-        book.record_fill(remote, exchange.market_rules(order.symbol))
-        session.flush()
-        save_book(session, account, book, book.fills[fills_before:], order)
+        record_fills(session, account, exchange, book, order, remote)
     return [f"order {order.client_order_id}: {before} -> {remote.status.value} {remote.filled} on {exchange.id}"]
 
 
