@@ -7,6 +7,7 @@ import click
 from flask.cli import with_appcontext
 
 from app.commands.common import acting_user, parse_key_values, session, settings
+from app.models import PositionStatus
 from app.services import accounts, positions, system_clock
 from app.services.accounts import NewLiveAccount, RiskChange, RiskView
 from app.services.credentials import ExchangeKeys
@@ -46,14 +47,28 @@ def positions_command(account_id: int, email: str | None) -> None:
         click.echo("no positions yet")
     for item in view.positions:
         row = item.position
-        when = f"closed {row.closed_at:%Y-%m-%d %H:%M}" if row.closed_at else f"opened {row.opened_at:%Y-%m-%d %H:%M}"
-        held = f"{row.quantity.normalize():f} at {row.entry_price.normalize():f}" if row.quantity else "flat"
-        click.echo(
-            f"{row.symbol:<10} {row.status.value:<6} {held}  {when} UTC  "
-            f"realized {row.realized_pnl:+.2f} {quote}, fees {row.fees_paid:.2f} {quote}"
-        )
+        if row.status is PositionStatus.OPEN:
+            levels = f"stop {_price(row.stop_loss)}, take profit {_price(row.take_profit)}"
+            click.echo(
+                f"{row.symbol:<10} open    {row.quantity.normalize():f} at {_price(row.entry_price)} {quote} "
+                f"(cost {row.cost_basis:.2f} {quote}), {levels}; opened {row.opened_at:%Y-%m-%d %H:%M} UTC"
+            )
+        else:
+            closed_at = f"{row.closed_at:%Y-%m-%d %H:%M}" if row.closed_at else "?"
+            click.echo(
+                f"{row.symbol:<10} closed  entry {_price(row.entry_price)} {quote}, realized {row.realized_pnl:+.2f} "
+                f"{quote}, fees {row.fees_paid:.2f} {quote}; {row.opened_at:%Y-%m-%d %H:%M} -> {closed_at} UTC"
+            )
         for note in item.notes:
             click.echo(f"    {note}")
+
+
+def _price(value: Decimal | None) -> str:
+    """A price with thousands separators and at least two decimals, all it has beyond that (small coins)."""
+    if value is None:
+        return "none"
+    whole, _, decimals = f"{value.normalize():,f}".partition(".")
+    return f"{whole}.{decimals.ljust(2, '0')}"
 
 
 @account_group.command("risk")
@@ -108,16 +123,30 @@ def resume_command(account_id: int, yes: bool, email: str | None) -> None:
 
 @account_group.command("add-live")
 @click.option("--name", required=True, help="A name for the account.")
-@click.option("--exchange", "exchange_id", default="binance", show_default=True)
+@click.option(
+    "--exchange",
+    "exchange_id",
+    default="binance",
+    show_default=True,
+    help="A ccxt exchange id whose markets are stored or bundled (markets refresh --exchange ID).",
+)
 @click.option("--sandbox/--no-sandbox", default=False, help="Use the exchange's testnet.")
 @click.option(
     "--base-url",
     "exchange_base_url",
-    help="Send the exchange's API requests to this https://host[:port] (a regional endpoint or proxy) instead.",
+    help="Send the exchange's API requests to this https://host[:port] (a regional endpoint or proxy) instead; "
+    "http only to 127.0.0.1 or localhost, no path or user:password.",
 )
-@click.option("--api-key", prompt=True, hide_input=True, help="Prompted for, so it stays out of shell history.")
-@click.option("--api-secret", prompt=True, hide_input=True)
-@click.option("--passphrase", default="", prompt="Passphrase (empty if none)", hide_input=True, show_default=False)
+@click.option("--api-key", prompt=True, hide_input=True, help="Leave it out to be prompted (out of shell history).")
+@click.option("--api-secret", prompt=True, hide_input=True, help="Leave it out to be prompted.")
+@click.option(
+    "--passphrase",
+    default="",
+    prompt="Passphrase (empty if none)",
+    hide_input=True,
+    show_default=False,
+    help="Only for exchanges whose API keys have one (e.g. OKX, KuCoin); empty otherwise.",
+)
 @click.option("--user", "email", help="Whose account (default: the only user).")
 @with_appcontext
 def add_live_command(

@@ -262,8 +262,9 @@ def _window(session: Session, request: BacktestRequest) -> tuple[pd.DataFrame, i
 def _check_gaps(request: BacktestRequest, candles: pd.DataFrame, first: int) -> None:
     """Refuse a decision window that spans a gap longer than `max_gap_bars`, unless `allow_gaps`.
 
-    Across such a hole the per-bar metrics (volatility, Sharpe, Sortino) take the whole move as one bar's return,
-    and the strategy sat on a position it could not have managed.
+    Across such a hole the bar after it takes the whole move as one return (the metrics count the hole as calendar
+    time), and the strategy sat on a position it could not have managed. The message names no field or option, so
+    every front end can show it; each adds its own hint for `allow_gaps`.
     """
     if request.allow_gaps:
         return
@@ -280,10 +281,11 @@ def _check_gaps(request: BacktestRequest, candles: pd.DataFrame, first: int) -> 
     others = f" and {len(long_gaps) - 1:,} more" if len(long_gaps) > 1 else ""
     raise InvalidInputError(
         f"the window {times[0]:%Y-%m-%d %H:%M} -> {times[-1]:%Y-%m-%d %H:%M} UTC spans a gap in the "
-        f"{request.symbol} {request.timeframe} candles longer than max_gap_bars {request.max_gap_bars}: "
+        f"{request.symbol} {request.timeframe} candles longer than the {request.max_gap_bars:,} missing bar(s) "
+        "allowed: "
         f"{longest.first_missing:%Y-%m-%d %H:%M} -> {longest.last_missing:%Y-%m-%d %H:%M} UTC, "
         f"{longest.missing_bars:,} missing bar(s) ({days:,.1f} days){others}; choose a "
-        "window without it, raise max_gap_bars, or set allow_gaps to run across it",
+        "window without it, allow longer gaps, or allow gaps to run across it",
         field="allow_gaps",
         details={
             "first_missing": longest.first_missing.isoformat(),

@@ -93,6 +93,8 @@ def decide_and_execute(
     bar_close = bar.open_time + bar_duration
     check_account_clock(account, bar_close, execute)
     behind = account.last_bar_at is not None and bar_close < account.last_bar_at
+    # Advice changes nothing: positions are kept, exits sent and the clock moved only when trading is executed.
+    advice_only = behind or not execute
     step_clock = StepClock(bar_close)
     prices = {analysis.symbol: bar.close}
     exchange, book = account_exchange(session, settings, account, prices.__getitem__, step_clock)
@@ -101,6 +103,13 @@ def decide_and_execute(
     config = RiskConfig.from_overrides(account.risk_settings)
     if behind:
         notes = [f"the account's clock is at {account.last_bar_at:%Y-%m-%d %H:%M} UTC: advice only, nothing updated"]
+    elif advice_only:
+        held = open_positions(session, account.id)
+        notes = (
+            [f"advice only: open positions ({', '.join(row.symbol for row in held)}) are kept up to date with execute"]
+            if held
+            else []
+        )
     else:
         notes = walk_positions(
             session, account, exchange, book, config, bars, bar_duration, bar_close, step_clock, prices
@@ -109,7 +118,7 @@ def decide_and_execute(
     now = bar_close if account.kind is AccountKind.PAPER else clock()
     step_clock.at = now
     state = _account_state(session, account, book, prices, now)
-    if not behind:
+    if not advice_only:
         notes += _apply_trading_state(session, account, state, config, now)
     state = replace(state, trading_state=account.trading_state)
 
@@ -152,14 +161,12 @@ def _account_state(
     session: Session, account: Account, book: AccountBook, prices: dict[str, Decimal], now: datetime
 ) -> AccountState:
     day_start = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    # Only what had happened by `now`: advice at a bar before the account's clock must not see later losses.
+    so_far = (Trade.account_id == account.id, Trade.executed_at <= now)
     realized_today = session.scalar(
-        select(func.coalesce(func.sum(Trade.realized_pnl), 0)).where(
-            Trade.account_id == account.id, Trade.executed_at >= day_start
-        )
+        select(func.coalesce(func.sum(Trade.realized_pnl), 0)).where(*so_far, Trade.executed_at >= day_start)
     )
-    last_loss_at = session.scalar(
-        select(func.max(Trade.executed_at)).where(Trade.account_id == account.id, Trade.realized_pnl < 0)
-    )
+    last_loss_at = session.scalar(select(func.max(Trade.executed_at)).where(*so_far, Trade.realized_pnl < 0))
     rows = open_positions(session, account.id)
     equity = book.equity(prices)
     return AccountState(

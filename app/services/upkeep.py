@@ -131,7 +131,7 @@ def _apply_bar(
         hit = update.exit_reason
         if update.exit_price is None or hit is None:
             return True
-        message = f"{row.symbol} bar {candle.open_time:%Y-%m-%d %H:%M} UTC: {hit}"
+        message = f"{row.symbol}, bar opened {candle.open_time:%Y-%m-%d %H:%M} UTC: {hit}"
         audit.for_account(session, account, f"position.{hit.code.lower()}", message, position_id=row.id)
         walk.notes.append(message)
         exit_price = update.exit_price
@@ -191,7 +191,14 @@ def _exit(
         )
         return False
     row.exit_error_code = row.exit_error_message = None
-    walk.notes.append(f"{row.symbol}: exit order {order.client_order_id} {order.status.value}{_dust_text(row, rules)}")
+    sold, at = (
+        on_grid(rules.amount_step, order.filled_quantity)[0],
+        on_grid(rules.price_step, order.average_fill_price or price)[0],
+    )
+    walk.notes.append(
+        f"{row.symbol}: exit order {order.client_order_id} {order.status.value}: sold {sold} {rules.base} at {at} "
+        f"{rules.quote}, realized {row.realized_pnl:+.2f} {rules.quote}{_dust_text(row, rules)}"
+    )
     session.commit()
     return False
 

@@ -60,7 +60,7 @@ def test_a_jump_to_the_latest_bar_books_the_stop_touched_six_hours_after_entry(t
     result = analyse(user, account)  # then a plain analyze ... --execute: the latest stored bar, 2024-09-06 03:00
 
     assert result.trade.notes[0] == (
-        "BTC/USDT bar 2024-01-12 22:00 UTC: STOP_HIT: low 41,500.00 <= stop 42,434.55 USDT: exit at 42,434.55"
+        "BTC/USDT, bar opened 2024-01-12 22:00 UTC: STOP_HIT: low 41,500.00 <= stop 42,434.55 USDT: exit at 42,434.55"
     )
     sell = db.session.scalars(select(Trade).where(Trade.side == OrderSide.SELL)).one()
     # Filled at the stop and stamped with the close of the bar that touched it, not at the 2024-09 open 56,532.00.
@@ -113,7 +113,7 @@ def test_a_trailing_stop_moves_bar_by_bar_as_the_risk_manager_rules(trader):
     analyse(user, account, BUY_BAR)
     position = db.session.scalars(select(Position)).one()
     until = datetime(2024, 1, 13, 12, tzinfo=UTC)
-    result = analyse(user, account, until, execute=False)
+    result = analyse(user, account, until)
 
     # The oracle: the risk manager's own rule applied to each stored bar after entry, in order.
     limits = MarketLimits("BTC/USDT", "BTC", "USDT", D("0.00001"), D("0.01"), D("0.00001"), D(5), D("0.001"))
@@ -140,3 +140,24 @@ def test_a_trailing_stop_moves_bar_by_bar_as_the_risk_manager_rules(trader):
         f"BTC/USDT: trailing stop raised 42,434.55 -> {held.stop_loss:,.2f} USDT (3 raises over 5 bars)"
     ]
     assert any(note.startswith("BTC/USDT: trailing stop raised") for note in result.trade.notes)
+
+
+def test_advice_without_execute_sends_no_exit_and_leaves_the_clock(trader):
+    user, account = trader
+    analyse(user, account, BUY_BAR)
+    # The 22:00 bar touches the stop, but without execute nothing is sold, closed or moved.
+    result = analyse(user, account, datetime(2024, 1, 12, 23, tzinfo=UTC), execute=False)
+    assert result.trade.notes == ["advice only: open positions (BTC/USDT) are kept up to date with execute"]
+    db.session.expire_all()
+    assert db.session.scalars(select(Trade).where(Trade.side == OrderSide.SELL)).all() == []
+    assert db.session.scalars(select(Position)).one().status is PositionStatus.OPEN
+    assert db.session.get(Account, account.id).last_bar_at == datetime(2024, 1, 12, 17, tzinfo=UTC)
+
+
+def test_advice_at_an_earlier_bar_does_not_see_a_later_loss(trader):
+    user, account = trader
+    analyse(user, account, BUY_BAR)
+    analyse(user, account)  # books the loss at 2024-01-12 23:00 and moves the clock to 2024-09-06
+    advice = analyse(user, account, BUY_BAR, execute=False)
+    codes = [reason["code"] for reason in advice.trade.decision.reasons]
+    assert "COOLDOWN_AFTER_LOSS" not in codes and advice.trade.decision.approved, codes
