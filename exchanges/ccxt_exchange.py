@@ -2,7 +2,7 @@
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import partial
@@ -192,29 +192,38 @@ class CcxtExchange:
         orders and its order history (every status where ccxt lists them, else the closed and canceled ones), and
         None means each list came back whole without it. Raises `PermanentExchangeError` when the exchange cannot list
         its history or a list fills a page (ours may be on the next), never answering None on a guess.
+
+        A filled order's fee comes from its trades when the order itself carries none (see `_with_trade_fees`, whose
+        errors this raises too).
         """
         self._market(symbol)
         if self.id not in _LOOKUP_BY_CLIENT_ID:
             found = self._find_listed(client_order_id, symbol, "look up order")
-            return _order_state(found, client_order_id) if found is not None else None
+            if found is None:
+                return None
+            return self._with_trade_fees(_order_state(found, client_order_id), "look up order")
         try:
             order = self._client.fetch_order(None, symbol, {"clientOrderId": client_order_id})
         except ccxt.OrderNotFound:
             return None
         except ccxt.BaseError as error:
             raise self._translate(error, "look up order") from None
-        return _order_state(order, client_order_id)
+        return self._with_trade_fees(_order_state(order, client_order_id), "look up order")
 
     def cancel_order(self, client_order_id: str, symbol: str) -> OrderState:
         """Cancel by client order id; the order's state after the cancel. `OrderNotFoundError` when there is none;
-        where the order is found by listing (see `fetch_order`), the same errors as that lookup."""
+        where the order is found by listing (see `fetch_order`), the same errors as that lookup.
+
+        A fill made before the cancel has its fee read from the order's trades when the answer carries none (see
+        `_with_trade_fees`); should that read fail, the cancel has still happened and `fetch_order` tells the fill.
+        """
         self._market(symbol)
         if self.id in _LOOKUP_BY_CLIENT_ID:
             order = self._call(
                 "cancel order", lambda: self._client.cancel_order(None, symbol, {"clientOrderId": client_order_id})
             )
             # Binance answers with the cancel request's own generated id as clientOrderId; ours is the one asked for.
-            return _order_state(order, client_order_id)
+            return self._with_trade_fees(_order_state(order, client_order_id), "cancel order")
         found = self._find_listed(client_order_id, symbol, "cancel order")
         if found is None:
             raise OrderNotFoundError(f"{self.id} cancel order: no order {client_order_id} on {symbol}")
@@ -222,13 +231,38 @@ class CcxtExchange:
         self._call("cancel order", lambda: self._client.cancel_order(exchange_order_id, symbol))
         # Coinbase and Kraken answer a cancel without the order; read back, it shows any fill made before the cancel.
         order = self._call("cancel order", lambda: self._client.fetch_order(exchange_order_id, symbol))
-        return _order_state(order, client_order_id)
+        return self._with_trade_fees(_order_state(order, client_order_id), "cancel order")
 
     def fetch_open_orders(self, symbol: str | None = None) -> list[OrderState]:
         if symbol is not None:
             self._market(symbol)
         orders = self._call("fetch open orders", lambda: self._client.fetch_open_orders(symbol))
         return [_order_state(order) for order in orders]
+
+    def _with_trade_fees(self, state: OrderState, action: str) -> OrderState:
+        """`state` with `fee` and `fee_currency` taken from the order's trades when it reports a fill but ccxt found
+        no fee on the order: Binance's order query and cancel answer carry no commission, only its trades do.
+
+        The trades' fees are summed per currency; paid in several currencies, the first one counts (as in `_fee`).
+        An exchange that cannot list an order's trades leaves `state` as it is, its fee unknown (0, currency None).
+        Raises the translated error when the trades cannot be read (`TemporaryExchangeError` for network trouble,
+        timeouts or maintenance: callers look the order up again rather than record a fill without its fee).
+        """
+        order_id = state.exchange_order_id
+        if not state.filled or state.fee_currency is not None or order_id is None:
+            return state
+        if not self._client.has.get("fetchOrderTrades"):
+            return state
+        trades = self._call(action, lambda: self._client.fetch_order_trades(order_id, state.symbol))
+        fees: dict[str, Decimal] = {}
+        for trade in trades:
+            for fee in trade.get("fees") or [trade.get("fee")]:
+                if fee and fee.get("cost") is not None and fee.get("currency"):
+                    fees[fee["currency"]] = fees.get(fee["currency"], Decimal(0)) + _decimal(fee["cost"])
+        if not fees:
+            return state
+        currency, cost = next(iter(fees.items()))
+        return replace(state, fee=cost, fee_currency=currency)
 
     def _find_listed(self, client_order_id: str, symbol: str, action: str) -> dict[str, Any] | None:
         """The ccxt order with this clientOrderId among the symbol's open orders and order history, or None."""

@@ -40,6 +40,7 @@ SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
 
 API = "https://api.binance.com/api/v3"
 ORDER_URL = re.compile(re.escape(f"{API}/order") + r"(\?.*)?$")
+MY_TRADES_URL = re.compile(re.escape(f"{API}/myTrades") + r"\?.*")
 MARKET_BUY = OrderRequest("BTC/USDT", OrderSide.BUY, OrderType.MARKET, Decimal("0.00053"), "sh1d42")
 
 
@@ -62,6 +63,10 @@ def query_of(call):
 
 def calls(method):
     return [call for call in responses.calls if call.request.method == method]
+
+
+def paths():
+    return [urlsplit(call.request.url).path.rsplit("/", 1)[1] for call in responses.calls]
 
 
 class Sleeps(list):
@@ -168,8 +173,9 @@ def test_create_order_sends_our_client_order_id_signed_with_the_api_key():
 
 
 @responses.activate
-def test_fetch_order_by_client_order_id():
+def test_fetch_order_by_client_order_id_takes_the_fee_from_the_orders_trades():
     responses.get(ORDER_URL, json=recording("order_query_filled.json"))
+    responses.get(MY_TRADES_URL, json=recording("my_trades_order_40172345112.json"))
     order = binance().fetch_order("sh1d42", "BTC/USDT")
     _, sent = query_of(responses.calls[0])
     assert sent["origClientOrderId"] == "sh1d42" and "orderId" not in sent
@@ -178,6 +184,54 @@ def test_fetch_order_by_client_order_id():
         Decimal("0.00053"),
         "40172345112",
     )
+    # Binance's order query carries no commission; its two trades do, in BTC: 0.00000030 + 0.00000023.
+    assert (order.fee, order.fee_currency) == (Decimal("0.00000053"), "BTC")
+    raw, sent = query_of(responses.calls[1])
+    assert (sent["symbol"], sent["orderId"]) == ("BTCUSDT", "40172345112")
+    unsigned = raw.rsplit("&signature=", 1)[0]
+    assert sent["signature"] == hmac.new(SECRET.encode(), unsigned.encode(), hashlib.sha256).hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("failure", "error_class"),
+    [
+        ({"json": recording("errors/maintenance_503.json"), "status": 503}, TemporaryExchangeError),
+        ({"body": requests.ReadTimeout("read timed out")}, ExchangeTimeoutError),
+    ],
+)
+@responses.activate
+def test_a_lookup_whose_trades_cannot_be_read_raises_rather_than_drop_the_fee(failure, error_class):
+    responses.get(ORDER_URL, json=recording("order_query_filled.json"))
+    responses.get(MY_TRADES_URL, **failure)
+    with pytest.raises(error_class) as caught:
+        binance().fetch_order("sh1d42", "BTC/USDT")
+    assert "look up order" in str(caught.value)
+    assert "signature" not in str(caught.value) and API_KEY not in str(caught.value)
+
+
+@responses.activate
+def test_an_order_lookup_that_carries_its_fee_reads_no_trades():
+    # The order with its fills, as Binance's FULL create answer gives them: ccxt finds the fee on the order.
+    fills = recording("order_create_full_market_buy.json")["fills"]
+    with_fills = {**recording("order_query_filled.json"), "fills": fills}
+    responses.get(ORDER_URL, json=with_fills)
+    order = binance().fetch_order("sh1d42", "BTC/USDT")
+    assert (order.fee, order.fee_currency) == (Decimal("0.00000053"), "BTC")
+    assert paths() == ["order"]
+
+
+@responses.activate
+def test_an_unfilled_order_or_an_exchange_without_order_trades_reads_no_trades():
+    # An open order as Binance's order query answers it: the same fields its open-orders list carries.
+    responses.get(ORDER_URL, json=recording("open_orders_BTCUSDT.json")[0])
+    assert binance().fetch_order("sh1d41", "BTC/USDT").fee_currency is None
+    responses.replace(responses.GET, ORDER_URL, json=recording("order_query_filled.json"))
+    exchange = binance()
+    exchange._client.has["fetchOrderTrades"] = False
+    order = exchange.fetch_order("sh1d42", "BTC/USDT")
+    # The fee stays unknown rather than guessed.
+    assert (order.filled, order.fee, order.fee_currency) == (Decimal("0.00053"), Decimal(0), None)
+    assert paths() == ["order", "order"]
 
 
 @responses.activate
@@ -194,6 +248,20 @@ def test_cancel_by_client_order_id_reports_our_id_not_the_cancel_requests():
     assert sent["origClientOrderId"] == "sh1d41"
     assert order.client_order_id == "sh1d41"
     assert (order.status, order.order_type, order.filled) == (OrderStatus.CANCELED, OrderType.LIMIT, Decimal(0))
+    assert paths() == ["order"]
+
+
+@responses.activate
+def test_a_cancelled_order_that_had_filled_in_part_has_the_fee_of_its_trades():
+    partly_filled = {**recording("order_cancel.json"), "executedQty": "0.00003000", "cummulativeQuoteQty": "2.70000000"}
+    responses.delete(ORDER_URL, json=partly_filled)
+    [trade, _] = recording("my_trades_order_40172345112.json")
+    trade = {**trade, "orderId": 40172298765, "price": "90000.00000000", "qty": "0.00003000", "quoteQty": "2.70000000"}
+    responses.get(MY_TRADES_URL, json=[{**trade, "commission": "0.00000003", "isMaker": True}])
+    order = binance().cancel_order("sh1d41", "BTC/USDT")
+    assert (order.status, order.filled) == (OrderStatus.CANCELED, Decimal("0.00003"))
+    assert (order.fee, order.fee_currency) == (Decimal("0.00000003"), "BTC")
+    assert query_of(responses.calls[1])[1]["orderId"] == "40172298765"
 
 
 @responses.activate
@@ -313,12 +381,27 @@ def test_an_unknown_exchange_or_sandbox_is_named():
 def test_a_lost_create_response_is_resolved_by_lookup_without_a_second_order(failure):
     responses.post(f"{API}/order", body=failure)
     responses.get(ORDER_URL, json=recording("order_query_filled.json"))
+    responses.get(MY_TRADES_URL, json=recording("my_trades_order_40172345112.json"))
     sleeps = Sleeps()
     order = place_order_once(binance(), MARKET_BUY, sleep=sleeps)
     assert order.status == OrderStatus.CLOSED and order.client_order_id == "sh1d42"
+    assert (order.fee, order.fee_currency) == (Decimal("0.00000053"), "BTC")
     assert len(calls("POST")) == 1
-    assert len(calls("GET")) == 1 and query_of(calls("GET")[0])[1]["origClientOrderId"] == "sh1d42"
+    assert paths() == ["order", "order", "myTrades"]
+    assert query_of(calls("GET")[0])[1]["origClientOrderId"] == "sh1d42"
     assert sleeps == [0.5]
+
+
+@responses.activate
+def test_a_lookup_whose_trades_are_unreadable_is_looked_up_again_and_no_second_order_is_sent():
+    responses.post(f"{API}/order", body=requests.ReadTimeout("timed out"))
+    responses.get(ORDER_URL, json=recording("order_query_filled.json"))
+    responses.get(MY_TRADES_URL, json=recording("errors/maintenance_503.json"), status=503)
+    responses.get(MY_TRADES_URL, json=recording("my_trades_order_40172345112.json"))
+    order = place_order_once(binance(), MARKET_BUY, sleep=Sleeps())
+    assert (order.status, order.fee, order.fee_currency) == (OrderStatus.CLOSED, Decimal("0.00000053"), "BTC")
+    assert [call.request.method for call in responses.calls] == ["POST", "GET", "GET", "GET", "GET"]
+    assert paths() == ["order", "order", "myTrades", "order", "myTrades"]
 
 
 @responses.activate
@@ -359,10 +442,11 @@ def test_a_failing_lookup_is_retried_and_never_followed_by_a_blind_create():
     responses.post(f"{API}/order", body=requests.ReadTimeout("timed out"))
     responses.get(ORDER_URL, json=recording("errors/maintenance_503.json"), status=503)
     responses.get(ORDER_URL, json=recording("order_query_filled.json"))
+    responses.get(MY_TRADES_URL, json=recording("my_trades_order_40172345112.json"))
     sleeps = Sleeps()
     order = place_order_once(binance(), MARKET_BUY, sleep=sleeps)
     assert order.status == OrderStatus.CLOSED
-    assert [call.request.method for call in responses.calls] == ["POST", "GET", "GET"]
+    assert [call.request.method for call in responses.calls] == ["POST", "GET", "GET", "GET"]
     assert sleeps == [0.5, 1.0]
 
 

@@ -4,7 +4,8 @@ The real CLI (`flask --app wsgi ...` subprocesses on a temporary SQLite database
 Binance in another process (tests/fakes/binance_server.py), reached through the account's exchange base URL. The fake
 records and fills the order, then holds its response and says so; the test kills Steadyhand with SIGKILL. After a
 restart, `reconcile` and a second `analyze --execute` at the same bar must leave one order on the exchange, its fill
-recorded once, and the position and cash the exchange reports.
+recorded once with the fee its trades carry (the order query has none), and the position and cash the exchange
+reports.
 """
 
 import json
@@ -23,7 +24,7 @@ from sqlalchemy import select
 
 from app import create_app
 from app.extensions import db
-from app.models import Account, Order, Position, PositionStatus, Trade
+from app.models import Account, AuditEvent, Order, Position, PositionStatus, Trade
 from exchanges.orders import OrderStatus
 from tests.conftest import PROJECT_ROOT, clean_environ
 
@@ -129,6 +130,8 @@ def test_an_order_whose_caller_was_killed_is_settled_once_and_never_placed_twice
     assert (
         f"order {client_order_id}: pending" in reconciled.stdout and "-> closed 0.00084 on binance" in reconciled.stdout
     )
+    # The fill was recorded net of its fee, so the BTC held is already the exchange's: nothing to adopt.
+    assert "1 difference(s)" in reconciled.stdout and "position" not in reconciled.stdout, reconciled.stdout
     again = cli(environ, *ANALYZE, "--account", account_id)
     assert json.loads(again.stdout)["decision"].get("order") is None, again.stdout
 
@@ -141,11 +144,22 @@ def test_an_order_whose_caller_was_killed_is_settled_once_and_never_placed_twice
         assert (order.status, order.filled_quantity) == (OrderStatus.CLOSED, quantity)
         assert order.exchange_order_id == str(on_exchange["orderId"])
         [fill] = db.session.scalars(select(Trade).where(Trade.order_id == order.id)).all()
-        assert (fill.quantity, fill.price) == (quantity, Decimal("43630"))
+        # Binance's order query (what reconcile reads) carries no commission; the order's trades do: 0.1% in BTC,
+        # valued in USDT at the fill price. A buy's fee taken in the base asset leaves the trade's quantity net of it.
+        assert (fill.fee, fill.fee_currency) == (Decimal("0.00000084"), "BTC")
+        assert (fill.quantity, fill.price) == (quantity - fill.fee, Decimal("43630"))
+        assert fill.fee_value == Decimal("0.00000084") * Decimal("43630") == Decimal("0.0366492")
+        assert (order.fee, order.fee_currency) == (Decimal("0.00000084"), "BTC")
         [position] = db.session.scalars(select(Position).where(Position.account_id == int(account_id))).all()
-        # Binance takes the fee in BTC: the account holds 0.00084 - 0.00000084 BTC. Its order query (what reconcile
-        # reads) carries no commission, so reconcile adopts the held quantity from the balances.
+        # The account holds 0.00084 - 0.00000084 BTC, recorded from the fill itself (no balance adoption above).
         assert (position.status, position.quantity) == (PositionStatus.OPEN, Decimal("0.00083916"))
+        assert position.fees_paid == Decimal("0.0366492")
+        differences = db.session.scalars(
+            select(AuditEvent.message).where(
+                AuditEvent.account_id == int(account_id), AuditEvent.event == "reconcile.difference"
+            )
+        ).all()
+        assert not [message for message in differences if "position" in message], differences
         account = db.session.get(Account, int(account_id))
         assert account.current_balance == Decimal(100) - quantity * Decimal("43630")
         db.session.remove()

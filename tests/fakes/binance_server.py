@@ -1,7 +1,9 @@
 """A fake Binance spot REST API in its own process, speaking Binance's wire format for what ccxt sends: signed
 requests (HMAC-SHA256 over the query or form body, X-MBX-APIKEY), `POST /api/v3/order` keyed by newClientOrderId,
-`GET /api/v3/order?origClientOrderId=` (-2013 when unknown), `GET /api/v3/account`, `GET /api/v3/openOrders`, and
-`GET /api/v3/exchangeInfo` from tests/recordings/binance/exchangeInfo_spot.json.
+`GET /api/v3/order?origClientOrderId=` (-2013 when unknown, and like Binance's without the commission),
+`GET /api/v3/myTrades?symbol=[&orderId=]` (the trades of the orders it holds, with their commission),
+`GET /api/v3/account`, `GET /api/v3/openOrders`, and `GET /api/v3/exchangeInfo` from
+tests/recordings/binance/exchangeInfo_spot.json.
 
 Market orders fill at once at `FILL_PRICE`, the 0.1% fee taken in the base asset, as Binance does without BNB.
 `GET /fake/orders` lists every order the exchange holds, for tests to count.
@@ -114,6 +116,34 @@ class FakeBinance:
         queried = {key: value for key, value in order.items() if key not in ("fills", "transactTime")}
         return 200, {**queried, "time": order["transactTime"], "updateTime": order["transactTime"], "isWorking": True}
 
+    def my_trades(self, params: dict[str, str]) -> tuple[int, Any]:
+        """The trades of the symbol's orders (of one order with `orderId`), in Binance's myTrades format."""
+        symbol = params.get("symbol", "")
+        if symbol not in SYMBOLS:
+            return 400, {"code": -1121, "msg": "Invalid symbol."}
+        with self.lock:
+            orders = [order for order in self.orders.values() if order["symbol"] == symbol]
+        return 200, [
+            {
+                "symbol": symbol,
+                "id": fill["tradeId"],
+                "orderId": order["orderId"],
+                "orderListId": -1,
+                "price": fill["price"],
+                "qty": fill["qty"],
+                "quoteQty": _eight(Decimal(fill["price"]) * Decimal(fill["qty"])),
+                "commission": fill["commission"],
+                "commissionAsset": fill["commissionAsset"],
+                "time": order["transactTime"],
+                "isBuyer": order["side"] == "BUY",
+                "isMaker": False,
+                "isBestMatch": True,
+            }
+            for order in orders
+            if params.get("orderId") in (None, str(order["orderId"]))
+            for fill in order["fills"]
+        ]
+
     def account(self) -> dict[str, Any]:
         with self.lock:
             balances = [
@@ -162,7 +192,8 @@ def handler_for(exchange: FakeBinance) -> type[BaseHTTPRequestHandler]:
                     return self._send(200, list(exchange.orders.values()))
             if url.path == "/api/v3/exchangeInfo":
                 return self._send(200, json.loads(EXCHANGE_INFO.read_text()))
-            if url.path in ("/api/v3/order", "/api/v3/account", "/api/v3/openOrders") and not self._signed(raw):
+            private = ("/api/v3/order", "/api/v3/myTrades", "/api/v3/account", "/api/v3/openOrders")
+            if url.path in private and not self._signed(raw):
                 return self._send(401, {"code": -1022, "msg": "Signature for this request is not valid."})
             if (method, url.path) == ("POST", "/api/v3/order"):
                 status, body, hold = exchange.create(params)
@@ -173,6 +204,8 @@ def handler_for(exchange: FakeBinance) -> type[BaseHTTPRequestHandler]:
                 return self._send(status, body)
             if (method, url.path) == ("GET", "/api/v3/order"):
                 return self._send(*exchange.query(params.get("origClientOrderId", "")))
+            if (method, url.path) == ("GET", "/api/v3/myTrades"):
+                return self._send(*exchange.my_trades(params))
             if (method, url.path) == ("GET", "/api/v3/account"):
                 return self._send(200, exchange.account())
             if (method, url.path) == ("GET", "/api/v3/openOrders"):
