@@ -11,7 +11,7 @@ from ai.outcome import AnalysisStatus
 from ai.signal import Signal
 from app.commands.common import acting_user, parse_key_values, session, settings
 from app.schemas.analyses import AnalysisOut
-from app.services.analyses import AnalysisRequest, AnalysisResult, run_analysis
+from app.services.analyses import AnalysisRequest, AnalysisResult, parse_until, run_analysis
 from app.services.credentials import signal_services
 from app.services.trading import TradeResult
 
@@ -37,7 +37,7 @@ _SKIPPED = ("PROVIDER_NOT_CONFIGURED", "SKIPPED_BUDGET_EXCEEDED", "CIRCUIT_OPEN"
 @click.option("--market", default="store", show_default=True, help="store (offline candle store) or ccxt:EXCHANGE.")
 @click.option(
     "--until",
-    type=click.DateTime(["%Y-%m-%d", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S"]),
+    metavar="'YYYY-MM-DD[ HH:MM]'",
     help="Analyse as of this bar open time (UTC) in the candle store.",
 )
 @click.option("--blind/--no-blind", default=False, help="Hide ticker and dates, rebase prices to 100.")
@@ -55,7 +55,7 @@ def analyze_command(
     email: str | None,
     exchange_id: str,
     market: str,
-    until: datetime | None,
+    until: str | None,
     blind: bool,
     execute: bool,
     as_json: bool,
@@ -66,7 +66,7 @@ def analyze_command(
         symbol=symbol.strip().upper(),
         rule_params=parse_key_values(params, "--param"),
         max_cost_usd=_usd(max_cost),
-        until=until.replace(tzinfo=UTC) if until else None,
+        until=parse_until(until) if until is not None else None,
         timeframe=timeframe,
         signals=signals,
         account_id=account_id,

@@ -5,7 +5,7 @@ candles -> indicator context -> signal (budget, cache, provider, validation) -> 
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, cast
 
@@ -154,6 +154,27 @@ def run_analysis(
             now,
         )
     return AnalysisResult(analysis, outcome, trade, warnings)
+
+
+UNTIL_FORMATS = ("%Y-%m-%d", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S")
+
+
+def parse_until(text: str) -> datetime:
+    """A bar open time typed by a person, read as UTC: "2024-01-12" or "2024-01-12 16:00" (also with T, seconds).
+
+    Raises `InvalidInputError` (field `until`) naming the value and the accepted forms.
+    """
+    cleaned = text.strip().removesuffix("Z").removesuffix(" UTC")
+    for pattern in UNTIL_FORMATS:
+        try:
+            return datetime.strptime(cleaned, pattern).replace(tzinfo=UTC)
+        except ValueError:
+            continue
+    raise InvalidInputError(
+        f'until must be a UTC date or time like "2024-01-12" or "2024-01-12 16:00", got "{text}"',
+        field="until",
+        details={"value": text},
+    )
 
 
 def signal_chain(text: str) -> list[SourceSpec]:

@@ -42,6 +42,15 @@ def test_a_date_outside_the_stored_data_is_named_with_the_stored_range(stocked, 
     assert db.session.query(Analysis).count() == 0
 
 
+@pytest.mark.parametrize("until", ["yesterday", "2024-13-01", "2024-01-12 25:00"])
+def test_an_unreadable_until_is_one_line_naming_the_forms(stocked, until):
+    result = analyze(stocked, "--until", until)
+    assert (result.exit_code, result.output) == (
+        1,
+        f'Error: until must be a UTC date or time like "2024-01-12" or "2024-01-12 16:00", got "{until}" [--until]\n',
+    )
+
+
 def test_the_latest_stored_bar_is_analysed_when_no_date_is_given(stocked):
     result = analyze(stocked, "--json")
     assert result.exit_code == 0, result.output

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from app import current_settings
 from app.extensions import db
-from app.models import AuditEvent, Order, Position
+from app.models import AuditEvent, Order, Position, Trade
 from app.services.reconciliation import reconcile_account
 from exchanges.orders import OrderSide, OrderStatus, OrderType
 from tests import factories
@@ -21,6 +21,7 @@ from tests.conftest import PROJECT_ROOT
 RECORDINGS = PROJECT_ROOT / "tests" / "recordings" / "binance"
 ORDER_URL = re.compile(r"https://api\.binance\.com/api/v3/order(\?.*)?$")
 ACCOUNT_URL = re.compile(r"https://api\.binance\.com/api/v3/account(\?.*)?$")
+MY_TRADES_URL = re.compile(r"https://api\.binance\.com/api/v3/myTrades\?.*")
 
 
 def recording(name):
@@ -81,6 +82,7 @@ def test_reconcile_defers_while_binance_is_down_and_settles_later(app, trader):
 
     responses.replace(responses.GET, ORDER_URL, json=recording("order_query_filled.json") | {"clientOrderId": "sh9d9"})
     responses.get(ACCOUNT_URL, json=recording("account.json"))
+    responses.get(MY_TRADES_URL, json=recording("my_trades_order_40172345112.json"))
     report = reconcile_account(db.session, current_settings(), account, sleep=waits.append)
     assert not report.deferred
     assert report.differences[0] == "order sh9d9: pending 0E-10 -> closed 0.00053 on binance"
@@ -88,6 +90,9 @@ def test_reconcile_defers_while_binance_is_down_and_settles_later(app, trader):
     order = db.session.scalars(select(Order)).one()
     assert (order.status, order.filled_quantity) == (OrderStatus.CLOSED, Decimal("0.00053"))
     position = db.session.scalars(select(Position)).one()
-    assert position.quantity == Decimal("0.00052947")  # adopted from the exchange's balance
+    # 0.00053 filled, the 0.00000053 BTC fee read from the order's trades: the book holds what the exchange does.
+    assert position.quantity == Decimal("0.00052947")
+    trade = db.session.scalars(select(Trade)).one()
+    assert (trade.fee, trade.fee_currency) == (Decimal("0.00000053"), "BTC")
     events = [e.event for e in db.session.scalars(select(AuditEvent).order_by(AuditEvent.id))]
     assert events.count("reconcile.difference") == len(report.differences) >= 2
