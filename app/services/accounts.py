@@ -195,7 +195,7 @@ def change_exchange_base_url(session: Session, user_id: int, account_id: int, ba
     account = get_account(session, user_id, account_id)
     if account.kind is not AccountKind.LIVE:
         raise InvalidInputError(
-            f"account #{account.id} is a paper account: it sends no exchange requests", field="exchange_base_url"
+            f"account #{account.id} is a paper account: it sends no exchange requests", field="account_id"
         )
     account.exchange_base_url = checked_base_url(base_url)
     audit.for_account(

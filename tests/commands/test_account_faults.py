@@ -132,3 +132,12 @@ def test_a_halted_account_shows_why_and_its_owner_resumes_it(app, owner):
 
     again = cli(app, "account", "resume", str(account.id), "--yes")
     assert again.exit_code == 1 and f"account #{account.id} is already ACTIVE" in again.output
+
+
+def test_a_paper_account_has_no_base_url_and_the_error_names_the_account(app, owner):
+    _, account = owner
+    result = cli(app, "account", "base-url", str(account.id), "--clear")
+    assert (result.exit_code, result.output) == (
+        1,
+        f"Error: account #{account.id} is a paper account: it sends no exchange requests [ACCOUNT_ID]\n",
+    )
