@@ -3,6 +3,10 @@
 No script and no external reference: the page stays self-contained. Long series are thinned by `downsample`, which
 keeps every extreme. A gap in the data inside the window breaks every line between the bars on either side of it and
 is shaded there with a grey band titled with the missing bars, so no straight segment pretends to be data.
+
+Each chart is drawn twice, for a wide and for a narrow screen (the page's CSS shows one): an SVG scales its text
+with its width, so the 960-unit-wide chart scaled to a 390 px phone would print 11-unit text about 4 px tall. The
+narrow one is 360 units wide, so its text keeps close to its size in px there.
 """
 
 import html
@@ -55,6 +59,24 @@ def _esc(value: object) -> str:
 
 _WIDTH = 960
 _LEFT, _RIGHT, _TOP, _BOTTOM = 76, 16, 30, 28
+_LEGEND_ROW = 14
+
+
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """One rendering of the charts: its viewBox width, left margin (room for the y labels), time ticks, the most
+    points a line keeps, chart heights (equity and price, drawdown), the CSS class the page shows it by."""
+
+    width: int
+    left: int
+    time_ticks: int
+    max_points: int
+    heights: tuple[int, int]
+    css_class: str
+
+
+WIDE = _Layout(_WIDTH, _LEFT, 6, MAX_POINTS, (320, 170), "wide")
+NARROW = _Layout(360, 58, 3, 700, (260, 150), "narrow")
 _NS_PER_DAY = 86_400 * 10**9
 # Narrower than this (in viewBox units) a one-bar gap in a long window would vanish; its title still gives the span.
 _MIN_BAND_WIDTH = 3.0
@@ -89,38 +111,55 @@ class _Marker:
 
 
 def charts(report: BacktestReport) -> str:
-    """The chart section of the report page (empty for an empty curve)."""
+    """The chart section of the report page (empty for an empty curve): each chart as a wide and a narrow SVG."""
     curve = report.curve
     if len(curve) == 0:
         return ""
-    x = _ns(curve.times)
-    bands = _gap_bands(report.gaps, x)
-    cuts = [band.x1 for band in bands]
-    equity_lines = [_line("Strategy", STRATEGY_COLOR, x, curve.equity, cuts)]
-    for index, (name, baseline) in enumerate(report.baseline_curves.items()):
-        color = BASELINE_COLORS.get(name, OTHER_COLORS[index % len(OTHER_COLORS)])
-        equity_lines.append(_line(name, color, _ns(baseline.times), baseline.equity, cuts))
-    drawdown = (curve.equity / np.maximum.accumulate(curve.equity) - 1.0) * 100
-    price = _line("Close", "#374151", x, curve.close, cuts)
-    markers = [marker for trade in report.trades for marker in _trade_markers(trade)]
+    bands = _gap_bands(report.gaps, _ns(curve.times))
+    wide, narrow = _figures(report, bands, WIDE), _figures(report, bands, NARROW)
+    equity, drawdown, price = (f"{w}\n{n}" for w, n in zip(wide, narrow, strict=True))
     return "\n".join(
         (
             "<section>\n<h2>Equity</h2>",
             _gap_note(bands),
-            _svg_chart(equity_lines, height=320, label="Equity of the strategy and the baselines", bands=bands),
+            equity,
             '<h2>Drawdown</h2><p class="note">Below the running peak of the strategy\'s equity.</p>',
-            _svg_chart(
-                [_line("Drawdown", EXIT_COLOR, x, drawdown, cuts, filled=True)],
-                height=170,
-                label="Strategy drawdown",
-                suffix="%",
-                legend=False,
-                bands=bands,
-            ),
+            drawdown,
             "<h2>Price and trades</h2>",
-            _svg_chart([price], height=320, label="Close price with entries and exits", markers=markers, bands=bands),
+            price,
             "</section>",
         )
+    )
+
+
+def _figures(report: BacktestReport, bands: list[_Band], layout: _Layout) -> tuple[str, str, str]:
+    """The equity, drawdown and price charts in one layout."""
+    curve = report.curve
+    x = _ns(curve.times)
+    cuts = [band.x1 for band in bands]
+    points = layout.max_points
+    equity_lines = [_line("Strategy", STRATEGY_COLOR, x, curve.equity, cuts, max_points=points)]
+    for index, (name, baseline) in enumerate(report.baseline_curves.items()):
+        color = BASELINE_COLORS.get(name, OTHER_COLORS[index % len(OTHER_COLORS)])
+        equity_lines.append(_line(name, color, _ns(baseline.times), baseline.equity, cuts, max_points=points))
+    drawdown = (curve.equity / np.maximum.accumulate(curve.equity) - 1.0) * 100
+    price = _line("Close", "#374151", x, curve.close, cuts, max_points=points)
+    markers = [marker for trade in report.trades for marker in _trade_markers(trade)]
+    tall, short = layout.heights
+    return (
+        _svg_chart(equity_lines, layout, height=tall, label="Equity of the strategy and the baselines", bands=bands),
+        _svg_chart(
+            [_line("Drawdown", EXIT_COLOR, x, drawdown, cuts, filled=True, max_points=points)],
+            layout,
+            height=short,
+            label="Strategy drawdown",
+            suffix="%",
+            legend=False,
+            bands=bands,
+        ),
+        _svg_chart(
+            [price], layout, height=tall, label="Close price with entries and exits", markers=markers, bands=bands
+        ),
     )
 
 
@@ -164,14 +203,15 @@ def _line(
     cuts: Sequence[int],
     *,
     filled: bool = False,
+    max_points: int = MAX_POINTS,
 ) -> _Line:
     """The series split before each bar in `cuts` (the first bar after a gap), each piece thinned on its own so
-    that both bars beside a gap stay drawn; each piece gets a share of MAX_POINTS by its length."""
+    that both bars beside a gap stay drawn; each piece gets a share of max_points by its length."""
     values = np.asarray(y, dtype=np.float64)
     positions = [int(p) for p in np.searchsorted(x, np.asarray(cuts, dtype=np.int64)) if 0 < p < len(x)]
     segments = []
     for piece_x, piece_y in zip(np.split(x, positions), np.split(values, positions), strict=True):
-        share = max(4, MAX_POINTS * len(piece_x) // len(x))
+        share = max(4, max_points * len(piece_x) // len(x))
         segments.append(downsample(piece_x, piece_y, share))
     return _Line(label, color, segments, filled)
 
@@ -196,6 +236,7 @@ def _trade_markers(trade: TradeRecord) -> tuple[_Marker, _Marker]:
 
 def _svg_chart(
     lines: list[_Line],
+    layout: _Layout,
     *,
     height: int,
     label: str,
@@ -217,28 +258,36 @@ def _svg_chart(
         x_low, x_high = x_low - _NS_PER_DAY // 24, x_high + _NS_PER_DAY // 24
     ticks = _nice_ticks(float(ys.min()), float(ys.max()))
     y_low, y_high = ticks[0], ticks[-1]
-    right, bottom = _WIDTH - _RIGHT, height - _BOTTOM
+    left = layout.left
+    entries = _legend_entries(lines, markers=bool(markers), gaps=bool(bands)) if legend else []
+    legend_rows = _legend_rows(entries, left, layout.width)
+    # A legend that needs more than one row pushes the plot down and the chart grows by as much.
+    top = _TOP + _LEGEND_ROW * max(0, len(legend_rows) - 1)
+    height += top - _TOP
+    right, bottom = layout.width - _RIGHT, height - _BOTTOM
 
     # Both map a whole series or one value (a tick, a marker): the result has the argument's shape.
     def px[V: (NDArray[np.float64], np.float64)](values: V) -> V:
-        return _LEFT + (values - x_low) / (x_high - x_low) * (right - _LEFT)
+        return left + (values - x_low) / (x_high - x_low) * (right - left)
 
     def py[V: (NDArray[np.float64], np.float64)](values: V) -> V:
-        return bottom - (values - y_low) / (y_high - y_low) * (bottom - _TOP)
+        return bottom - (values - y_low) / (y_high - y_low) * (bottom - top)
 
     if bands:
         label += f"; {len(bands):,} gap(s) in the data shaded, " + "; ".join(
             band.note for band in bands[:_MAX_LISTED_BANDS]
         )
-    parts = [f'<svg viewBox="0 0 {_WIDTH} {height}" role="img" aria-label="{_esc(label)}">']
+    parts = [
+        f'<svg class="{layout.css_class}" viewBox="0 0 {layout.width} {height}" role="img" aria-label="{_esc(label)}">'
+    ]
     decimals = _tick_decimals(ticks[1] - ticks[0])
     for tick in ticks:
         y = float(py(np.float64(tick)))
-        parts.append(f'<line x1="{_LEFT}" x2="{right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#eef0f3"/>')
+        parts.append(f'<line x1="{left}" x2="{right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#eef0f3"/>')
         text = f"{tick:,.{decimals}f}{suffix}"
-        parts.append(f'<text x="{_LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{_esc(text)}</text>')
-    parts.append(f'<line x1="{_LEFT}" x2="{right}" y1="{bottom}" y2="{bottom}" stroke="#9ca3af"/>')
-    for position, anchor, text in _time_ticks(x_low, x_high):
+        parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{_esc(text)}</text>')
+    parts.append(f'<line x1="{left}" x2="{right}" y1="{bottom}" y2="{bottom}" stroke="#9ca3af"/>')
+    for position, anchor, text in _time_ticks(x_low, x_high, layout.time_ticks):
         x = float(px(np.float64(position)))
         parts.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{bottom}" y2="{bottom + 4}" stroke="#9ca3af"/>')
         parts.append(f'<text x="{x:.1f}" y="{bottom + 17}" text-anchor="{anchor}">{_esc(text)}</text>')
@@ -248,12 +297,12 @@ def _svg_chart(
         if x1 - x0 < _MIN_BAND_WIDTH:
             x0, x1 = (x0 + x1 - _MIN_BAND_WIDTH) / 2, (x0 + x1 + _MIN_BAND_WIDTH) / 2
         parts.append(
-            f'<g class="gap"><title>{_esc(band.note)}</title><rect x="{x0:.1f}" y="{_TOP}" width="{x1 - x0:.1f}" '
-            f'height="{bottom - _TOP}" fill="{GAP_COLOR}" fill-opacity="0.25"/>'
+            f'<g class="gap"><title>{_esc(band.note)}</title><rect x="{x0:.1f}" y="{top}" width="{x1 - x0:.1f}" '
+            f'height="{bottom - top}" fill="{GAP_COLOR}" fill-opacity="0.25"/>'
         )
         # The label only where it fits inside the band (6.5 px per character, as in the legend).
         if x1 - x0 >= 8 + 7 * 6.5:
-            parts.append(f'<text x="{(x0 + x1) / 2:.1f}" y="{_TOP + 14}" text-anchor="middle">no data</text>')
+            parts.append(f'<text x="{(x0 + x1) / 2:.1f}" y="{top + 14}" text-anchor="middle">no data</text>')
         parts.append("</g>")
 
     for line in lines:
@@ -274,25 +323,37 @@ def _svg_chart(
             shape, color = f"{x:.1f},{y - 1:.1f} {x - 5:.1f},{y - 10:.1f} {x + 5:.1f},{y - 10:.1f}", EXIT_COLOR
         parts.append(f'<polygon points="{shape}" fill="{color}"><title>{_esc(marker.note)}</title></polygon>')
 
-    if legend:
-        parts.append(_legend([(line.label, line.color) for line in lines], markers=bool(markers), gaps=bool(bands)))
+    parts.extend(legend_rows)
     parts.append("</svg>")
     return "\n".join(parts)
 
 
-def _legend(items: list[tuple[str, str]], *, markers: bool, gaps: bool) -> str:
-    entries = [(f'<rect width="14" height="3" y="-4" fill="{color}"/>', label) for label, color in items]
+def _legend_entries(lines: list[_Line], *, markers: bool, gaps: bool) -> list[tuple[str, str]]:
+    entries = [(f'<rect width="14" height="3" y="-4" fill="{line.color}"/>', line.label) for line in lines]
     if markers:
         entries.append((f'<polygon points="7,-9 2,0 12,0" fill="{ENTRY_COLOR}"/>', "entry"))
         entries.append((f'<polygon points="7,0 2,-9 12,-9" fill="{EXIT_COLOR}"/>', "exit"))
     if gaps:
         entries.append((f'<rect width="14" height="10" y="-9" fill="{GAP_COLOR}" fill-opacity="0.25"/>', "no data"))
-    parts, x = [], _LEFT
+    return entries
+
+
+def _legend_rows(entries: list[tuple[str, str]], left: int, width: int) -> list[str]:
+    """The legend entries laid out left to right from `left`, a new row when the next would pass the right edge."""
+    rows: list[str] = []
+    row, x = "", left
     for swatch, label in entries:
-        parts.append(f'<g transform="translate({x},16)">{swatch}<text x="18" y="0">{_esc(label)}</text></g>')
-        # No text metrics without a browser; 6.5 px per character of an 11 px system font is close enough.
-        x += 30 + int(len(label) * 6.5)
-    return "".join(parts)
+        # No text metrics without a browser; 6.5 units per character of 11-unit text is close enough.
+        step = 30 + int(len(label) * 6.5)
+        if row and x + step - 12 > width - _RIGHT:
+            rows.append(row)
+            row, x = "", left
+        y = 16 + _LEGEND_ROW * len(rows)
+        row += f'<g transform="translate({x},{y})">{swatch}<text x="18" y="0">{_esc(label)}</text></g>'
+        x += step
+    if row:
+        rows.append(row)
+    return rows
 
 
 def _points(xs: NDArray[np.float64], ys: NDArray[np.float64]) -> str:

@@ -8,11 +8,16 @@ Definitions (n = number of bars, E_t = equity at bar t's close, E_-1 = starting_
 - cagr_pct = ((E_(n-1) / starting_balance) ** (1 / years) - 1) * 100 with years the calendar time from the first
   bar's open to the last bar's close, (t_(n-1) - t_0) / 365 days + 1 / B, never less than n / B: a hole in the data
   counts as the time it lasted, not as zero bars. None if it overflows a float (a tiny window extrapolated to a year).
-- volatility, Sharpe and Sortino stay per bar (annualised by sqrt(B)): a bar after a hole carries the whole move
-  across it as one return. A window spanning a long hole is refused upstream unless the user allows gaps.
-- annual_volatility_pct = sample standard deviation (ddof=1) of r * sqrt(B) * 100; None with fewer than two bars.
-- sharpe = mean(r) / std(r, ddof=1) * sqrt(B), risk-free rate 0; None with fewer than two bars or flat equity.
-- sortino = mean(r) / sqrt(mean(min(r, 0) ** 2)) * sqrt(B), the downside deviation taken over all bars (not only the
+- P = the observed number of returns per calendar year, n / years (years as for CAGR); P = B when the data has no
+  hole, and fewer than B when it has one. Volatility, Sharpe and Sortino are annualised by sqrt(P), not sqrt(B): the
+  square-root-of-time rule (Lo, "The Statistics of Sharpe Ratios", Financial Analysts Journal 58(4), 2002) scales a
+  per-period statistic by the number of periods in a year, and across a hole the bar after it carries the whole move
+  as one return, so a year holds only the returns observed in it. Annualising by B instead would count the n returns
+  as n / B years while CAGR counts the calendar years, and a curve with a long hole would show a small CAGR beside
+  a large Sharpe (issue: "annualised metrics use calendar time").
+- annual_volatility_pct = sample standard deviation (ddof=1) of r * sqrt(P) * 100; None with fewer than two bars.
+- sharpe = mean(r) / std(r, ddof=1) * sqrt(P), risk-free rate 0; None with fewer than two bars or flat equity.
+- sortino = mean(r) / sqrt(mean(min(r, 0) ** 2)) * sqrt(P), the downside deviation taken over all bars (not only the
   losing ones); None with fewer than two bars or no losing bar.
 - max_drawdown_pct = max over t of (1 - E_t / max(E_-1..E_t)) * 100, so 0 <= it <= 100.
 - max_drawdown_duration_bars = the longest run of consecutive bars whose equity is below the running peak (a drawdown
@@ -76,13 +81,14 @@ def compute_metrics(
     volatility = float(np.std(returns, ddof=1)) if bars > 1 else None
     mean_return = float(np.mean(returns))
     downside = math.sqrt(float(np.mean(np.minimum(returns, 0.0) ** 2)))
-    annualizer = math.sqrt(bars_per_year)
+    years = _calendar_years(curve, bars_per_year)
+    annualizer = math.sqrt(_returns_per_year(bars, years, bars_per_year))
 
     drawdowns = 1.0 - path / np.maximum.accumulate(path)
     max_drawdown_pct = float(drawdowns.max()) * 100
     underwater = drawdowns[1:] > 0
     duration_bars = _longest_run(underwater)
-    cagr_pct = _cagr_pct(growth, _calendar_years(curve, bars_per_year))
+    cagr_pct = _cagr_pct(growth, years)
 
     metrics: dict[str, float | int | None] = {
         "total_return_pct": (growth - 1.0) * 100,
@@ -130,6 +136,13 @@ def _calendar_years(curve: EquityCurve, bars_per_year: float) -> float:
     span_seconds = float((curve.times[-1] - curve.times[0]) / np.timedelta64(1, "s"))
     calendar = span_seconds / (DAYS_PER_YEAR * SECONDS_PER_DAY) + 1 / bars_per_year
     return max(calendar, len(curve) / bars_per_year)
+
+
+def _returns_per_year(returns: int, years: float, bars_per_year: float) -> float:
+    """The returns observed per calendar year; exactly bars_per_year when the curve has no hole (the two only differ
+    there by float rounding, which must not move a gap-free result)."""
+    observed = returns / years
+    return bars_per_year if observed >= bars_per_year * (1 - 1e-9) else observed
 
 
 def _cagr_pct(growth: float, years: float) -> float | None:

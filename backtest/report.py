@@ -2,14 +2,20 @@
 
 The page works offline and from an e-mail attachment: inline CSS and inline SVG only, no script, no external
 reference of any kind. Every piece of text that comes from data is escaped.
+
+The page is for people: column headers in words, times as "YYYY-MM-DD HH:MM UTC", money with its currency (the
+symbol's quote currency) to the cent, or to two significant digits below a cent, and counts with thousands
+separators. trades.csv and summary.json stay machine-readable: field names, ISO-8601 times, exact decimals.
+Every table sits in its own horizontal scroll box and long values wrap, so the page itself fits a phone's width.
 """
 
 import csv
 import html
 import json
 import math
+import re
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -28,6 +34,22 @@ from backtest.results import (
 
 MAX_TABLE_ROWS = 200
 CSV_COLUMNS = ("entry_time", "exit_time", "entry_price", "exit_price", "qty", "pnl", "fees", "exit_reason")
+_ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
+
+# Settings whose value is money in the quote currency, and labels for the keys the runner writes; any other key
+# shows as its name in words ("max_open_positions" -> "Max open positions").
+_MONEY_SETTINGS = frozenset({"starting_balance"})
+SETTING_LABELS = {
+    "fee_rate": "Fee rate (fraction per fill)",
+    "slippage_bps": "Slippage (basis points)",
+    "every": "Decide every (bars)",
+    "params": "Strategy parameters",
+    "window_start": "First decision bar",
+    "window_end": "Last bar",
+    "bars": "Bars in the window",
+    "risk_refusals": "Risk refusals",
+    "rejected_orders": "Rejected orders",
+}
 
 
 # (key, label, kind); kind picks the number format. Keys a newer engine adds still show, after these, unformatted.
@@ -49,7 +71,7 @@ METRIC_ROWS = (
     ("average_trade_pct", "Average trade", "pct"),
     ("exposure_pct", "Exposure", "pct"),
     ("fees_paid", "Fees paid", "money"),
-    ("ai_cost_usd", "AI cost (USD)", "money"),
+    ("ai_cost_usd", "AI cost", "usd"),
     ("final_equity", "Final equity", "money"),
 )
 
@@ -78,15 +100,16 @@ def render_html(report: BacktestReport) -> str:
     symbol = str(settings.get("symbol", "?"))
     timeframe = str(settings.get("timeframe", "?"))
     title = f"Backtest {symbol} {timeframe}"
+    quote, base = quote_currency(symbol), base_currency(symbol)
     sections = [
         _header(report, title),
         _warnings(report),
-        _metrics_table(report),
+        _metrics_table(report, quote),
         _ai_line(report),
         charts(report),
-        _trades_table(report.trades),
+        _trades_table(report.trades, quote, base),
         _gaps_table(report.gaps),
-        _settings_table(settings),
+        _settings_table(settings, quote),
     ]
     body = "\n".join(section for section in sections if section)
     return (
@@ -110,15 +133,26 @@ h2 { font-size: 16px; margin: 28px 0 8px; }
   padding: 10px 14px; margin: 16px 0; color: #7c2d12; }
 .warning strong { display: block; margin-bottom: 4px; }
 .warning ul { margin: 0; padding-left: 20px; }
+header, section { min-width: 0; overflow-wrap: anywhere; }
 table { border-collapse: collapse; width: 100%; background: #fff; font-variant-numeric: tabular-nums; }
-th, td { padding: 5px 10px; border-bottom: 1px solid #eef0f3; text-align: right; white-space: nowrap; }
+th, td { padding: 5px 10px; border-bottom: 1px solid #eef0f3; text-align: right; white-space: nowrap;
+  overflow-wrap: normal; }
 th:first-child, td:first-child { text-align: left; }
 thead th { background: #f3f4f6; font-weight: 600; }
 td.pos { color: #15803d; } td.neg { color: #b91c1c; }
+table.settings { table-layout: fixed; }
+table.settings th, table.settings td { text-align: left; white-space: normal; overflow-wrap: anywhere; }
+table.settings th:first-child { width: 40%; }
 .note { color: #6b7280; font-size: 13px; margin: 6px 0; }
 svg { display: block; width: 100%; height: auto; background: #fff; border: 1px solid #e5e7eb; border-radius: 8px; }
 svg text { font: 11px system-ui, sans-serif; fill: #4b5563; }
-.scroll { overflow-x: auto; }
+svg.narrow { display: none; }
+@media (max-width: 640px) {
+  main { padding: 16px 12px 40px; }
+  svg.wide { display: none; }
+  svg.narrow { display: block; }
+}
+.scroll { overflow-x: auto; max-width: 100%; }
 """
 
 
@@ -138,15 +172,8 @@ def _header(report: BacktestReport, title: str) -> str:
 
 
 def _warnings(report: BacktestReport) -> str:
+    # The gaps are among the warnings already: the runner names the longest in the window and how metrics count it.
     items = list(report.warnings)
-    if report.gaps:
-        longest = max(report.gaps, key=lambda gap: int(gap["missing_bars"]))
-        missing = sum(int(gap["missing_bars"]) for gap in report.gaps)
-        first, last = (str(longest[key]).replace("T", " ")[:16] for key in ("first_missing", "last_missing"))
-        items.append(
-            f"{len(report.gaps):,} gap(s) in the data, {missing:,} missing bar(s) in all; the longest: {first} -> "
-            f"{last} UTC, {int(longest['missing_bars']):,} bar(s). Nothing is traded or filled in across a gap."
-        )
     if not report.baselines:
         items.append("No baseline was run on this window: the result cannot be compared with buy-and-hold.")
     if not items:
@@ -155,7 +182,7 @@ def _warnings(report: BacktestReport) -> str:
     return f'<section class="warning" role="alert"><strong>Read this first</strong><ul>{lines}</ul></section>'
 
 
-def _metrics_table(report: BacktestReport) -> str:
+def _metrics_table(report: BacktestReport, currency: str) -> str:
     columns = [("Strategy", report.metrics), *report.baselines.items()]
     known = {key for key, _, _ in METRIC_ROWS}
     extra = sorted({key for _, metrics in columns for key in metrics} - known)
@@ -163,7 +190,7 @@ def _metrics_table(report: BacktestReport) -> str:
     head = "".join(f"<th>{_esc(name)}</th>" for name, _ in columns)
     body = "\n".join(
         f"<tr><td>{_esc(label)}</td>"
-        + "".join(f"<td>{_esc(_format_metric(metrics.get(key), kind))}</td>" for _, metrics in columns)
+        + "".join(f"<td>{_esc(_format_metric(metrics.get(key), kind, currency))}</td>" for _, metrics in columns)
         + "</tr>"
         for key, label, kind in rows
     )
@@ -176,7 +203,7 @@ def _metrics_table(report: BacktestReport) -> str:
     )
 
 
-def _format_metric(value: object, kind: str) -> str:
+def _format_metric(value: object, kind: str, currency: str = "") -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "—"
     if not isinstance(value, int | float):
@@ -191,7 +218,9 @@ def _format_metric(value: object, kind: str) -> str:
         case "days":
             return f"{value:,.1f}"
         case "money":
-            return f"{value:,.2f}"
+            return money_text(value, currency)
+        case "usd":
+            return money_text(value, "USD")
     return f"{value:g}"
 
 
@@ -208,21 +237,40 @@ def _ai_line(report: BacktestReport) -> str:
     return f'<p class="card"><strong>AI usage:</strong> {_esc(" · ".join(parts))}</p>'
 
 
-def _trades_table(trades: Sequence[TradeRecord]) -> str:
+def _trades_table(trades: Sequence[TradeRecord], quote: str, base: str) -> str:
     if not trades:
         return '<section>\n<h2>Trades</h2>\n<p class="note">No trades.</p>\n</section>'
-    head = "".join(f"<th>{_esc(name)}</th>" for name in ("#", *CSV_COLUMNS))
+    headers = (
+        "#",
+        "Entry",
+        "Exit",
+        _with_unit("Entry price", quote),
+        _with_unit("Exit price", quote),
+        _with_unit("Quantity", base),
+        "P&L",
+        "Fees",
+        "Exit reason",
+    )
+    head = "".join(f"<th>{_esc(name)}</th>" for name in headers)
     rows = []
     for number, trade in enumerate(trades[:MAX_TABLE_ROWS], start=1):
-        row = trade_json(trade)
         sign = "pos" if trade.pnl > 0 else "neg" if trade.pnl < 0 else ""
-        cells = "".join(
-            f'<td class="{sign}">{_esc(row[column])}</td>' if column == "pnl" else f"<td>{_esc(row[column])}</td>"
-            for column in CSV_COLUMNS
+        cells = (
+            time_text_utc(trade.entry_time),
+            time_text_utc(trade.exit_time),
+            price_text(trade.entry_price),
+            price_text(trade.exit_price),
+            f"{trade.quantity:,f}",
         )
-        rows.append(f"<tr><td>{number}</td>{cells}</tr>")
+        rows.append(
+            f"<tr><td>{number:,}</td>"
+            + "".join(f"<td>{_esc(cell)}</td>" for cell in cells)
+            + f'<td class="{sign}">{_esc(money_text(trade.pnl, quote))}</td>'
+            + f"<td>{_esc(money_text(trade.fees, quote))}</td>"
+            + f"<td>{_esc(trade.exit_reason.replace('_', ' '))}</td></tr>"
+        )
     note = (
-        f'<p class="note">Showing the first {MAX_TABLE_ROWS:,} of {len(trades):,} trades.</p>'
+        f'<p class="note">Showing the first {MAX_TABLE_ROWS:,} of {len(trades):,} trades; trades.csv has them all.</p>'
         if len(trades) > MAX_TABLE_ROWS
         else ""
     )
@@ -236,28 +284,71 @@ def _gaps_table(gaps: Sequence[dict[str, Any]]) -> str:
     if not gaps:
         return ""
     rows = "\n".join(
-        f"<tr><td>{_esc(_plain_text(gap.get('first_missing')))}</td><td>{_esc(_plain_text(gap.get('last_missing')))}"
-        f"</td><td>{_esc(_plain_text(gap.get('missing_bars')))}</td></tr>"
+        f"<tr><td>{_esc(_time_value(gap.get('first_missing')))}</td><td>{_esc(_time_value(gap.get('last_missing')))}"
+        f"</td><td>{_esc(_count_text(gap.get('missing_bars')))}</td></tr>"
         for gap in gaps[:MAX_TABLE_ROWS]
     )
     note = (
         f'<p class="note">Showing {MAX_TABLE_ROWS:,} of {len(gaps):,} gaps.</p>' if len(gaps) > MAX_TABLE_ROWS else ""
     )
     return (
-        f"<section>\n<h2>Data gaps ({len(gaps):,})</h2>\n{note}"
+        f'<section>\n<h2>Data gaps ({len(gaps):,})</h2>\n{note}<div class="scroll">'
         "<table><thead><tr><th>First missing bar</th><th>Last missing bar</th><th>Missing bars</th></tr></thead>\n"
-        f"<tbody>\n{rows}\n</tbody></table>\n</section>"
+        f"<tbody>\n{rows}\n</tbody></table></div>\n</section>"
     )
 
 
-def _settings_table(settings: dict[str, Any]) -> str:
+def _settings_table(settings: dict[str, Any], currency: str) -> str:
+    """One row per setting; a nested group (risk, params, refusals) as one row per entry, "Risk: max position pct"."""
     rows = "\n".join(
-        f"<tr><td>{_esc(key)}</td><td>{_esc(_plain_text(value))}</td></tr>" for key, value in settings.items()
+        f"<tr><td>{_esc(label)}</td><td>{_esc(value)}</td></tr>" for label, value in _setting_rows(settings, currency)
     )
     return (
         '<section>\n<h2>Settings</h2>\n<div class="scroll"><table class="settings">'
         f"<thead><tr><th>Setting</th><th>Value</th></tr></thead>\n<tbody>\n{rows}\n</tbody></table></div>\n</section>"
     )
+
+
+def _setting_rows(settings: dict[str, Any], currency: str, prefix: str = "") -> list[tuple[str, str]]:
+    rows = []
+    for key, value in settings.items():
+        label = f"{prefix}{setting_label(str(key))}"
+        if isinstance(value, dict) and value:
+            rows.extend(_setting_rows(value, currency, f"{label}: "))
+        elif key in _MONEY_SETTINGS and not prefix:
+            rows.append((label, _money_setting(value, currency)))
+        else:
+            rows.append((label, _setting_text(value)))
+    return rows
+
+
+def setting_label(key: str) -> str:
+    """A settings key in words: "max_open_positions" -> "Max open positions"."""
+    return SETTING_LABELS.get(key) or key.replace("_", " ").capitalize()
+
+
+def _money_setting(value: object, currency: str) -> str:
+    try:
+        return money_text(Decimal(str(value)), currency)
+    except ArithmeticError:
+        return _setting_text(value)
+
+
+def _setting_text(value: object) -> str:
+    match value:
+        case None:
+            return "none"
+        case bool():
+            return "yes" if value else "no"
+        case int():
+            return f"{value:,}"
+        case dict() if not value:
+            return "none"
+        case list() | tuple():
+            return ", ".join(_setting_text(item) for item in value) if value else "none"
+        case str() if _ISO_TIME.match(value):
+            return _time_value(value)
+    return _plain_text(value)
 
 
 def _plain_text(value: object) -> str:
@@ -269,3 +360,61 @@ def _plain_text(value: object) -> str:
         case datetime() | np.datetime64():
             return iso_utc(value)
     return json.dumps(value, sort_keys=True, default=str)
+
+
+def quote_currency(symbol: str) -> str:
+    """The currency a symbol is priced in: "BTC/USDT" -> "USDT" ("" when the symbol does not say)."""
+    _, slash, quote = symbol.partition("/")
+    return quote.split(":")[0] if slash else ""
+
+
+def base_currency(symbol: str) -> str:
+    base, slash, _ = symbol.partition("/")
+    return base if slash else ""
+
+
+def _with_unit(label: str, unit: str) -> str:
+    return f"{label} ({unit})" if unit else label
+
+
+def money_text(value: float | int | Decimal, currency: str = "") -> str:
+    """Money to the cent with thousands separators ("1,234.50 USDT"); a non-zero amount under a cent to two
+    significant digits, so it does not read as zero ("0.0000055 USDT", "-0.0000001 USDT")."""
+    number = value if isinstance(value, Decimal) else Decimal(repr(float(value)))
+    if number == 0:
+        number = Decimal(0)  # no "-0.00"
+    if number == 0 or abs(number) >= Decimal("0.01"):
+        text = f"{number:,.2f}"
+    else:
+        decimals = 1 - number.adjusted()
+        text = f"{number:.{decimals}f}".rstrip("0")
+    return f"{text} {currency}" if currency else text
+
+
+def price_text(value: Decimal) -> str:
+    """A price to the cent with thousands separators; under 1 to four significant digits (0.00001234)."""
+    if value == 0 or abs(value) >= 1:
+        return f"{value:,.2f}"
+    return f"{value:.{3 - value.adjusted()}f}"
+
+
+def time_text_utc(moment: datetime | np.datetime64) -> str:
+    """A time as people read it: "2021-01-01 01:00 UTC"."""
+    return iso_utc(moment)[:16].replace("T", " ") + " UTC"
+
+
+def _time_value(value: object) -> str:
+    """A stored time (a datetime, or ISO text with an offset or "Z") as time_text_utc; anything else as it is."""
+    if isinstance(value, datetime | np.datetime64):
+        return time_text_utc(value)
+    if isinstance(value, str) and _ISO_TIME.match(value):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+        return time_text_utc(moment if moment.utcoffset() is not None else moment.replace(tzinfo=UTC))
+    return _plain_text(value)
+
+
+def _count_text(value: object) -> str:
+    return f"{value:,}" if isinstance(value, int | np.integer) else _plain_text(value)

@@ -1,8 +1,8 @@
 """A whole backtest: the strategy, buy-and-hold and a rules baseline on the same window, metrics and warnings."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
-from datetime import date
+from datetime import date, timedelta
 from decimal import ROUND_DOWN, Decimal
 from typing import Any, cast
 
@@ -13,7 +13,7 @@ from backtest.engine import BacktestSettings, EngineResult, run_engine
 from backtest.metrics import bars_per_year, compute_metrics
 from backtest.results import AiUsage, BacktestReport, EquityCurve, TradeRecord
 from backtest.sources import BarSignalSource, RulesSource
-from exchanges.candles import find_gaps
+from exchanges.candles import Gap, find_gaps
 from exchanges.markets import MarketRules
 from exchanges.timeframes import timeframe_duration
 from risk import TradingState
@@ -69,7 +69,8 @@ def run_backtest(
         # Over the warm-up too: indicators computed across a gap start the window on stale values.
         for gap in find_gaps(list(times.to_pydatetime()), settings.timeframe)
     ]
-    warnings = [*warnings, *_state_warnings(result)]
+    window_gaps = find_gaps(list(times[first_decision:].to_pydatetime()), settings.timeframe)
+    warnings = [*warnings, *_state_warnings(result), *gap_warnings(window_gaps, settings.timeframe)]
     return BacktestReport(
         settings={
             **described,
@@ -178,6 +179,22 @@ def _sliced(curve: EquityCurve, window: slice) -> EquityCurve:
         close=curve.close[window],
         in_position=curve.in_position[window],
     )
+
+
+def gap_warnings(gaps: Sequence[Gap], timeframe: str) -> list[str]:
+    """A window that spans gaps in the data says so, naming the longest, and how the metrics treat them."""
+    if not gaps:
+        return []
+    longest = max(gaps, key=lambda gap: gap.missing_bars)
+    days = longest.missing_bars * timeframe_duration(timeframe) / timedelta(days=1)
+    missing = sum(gap.missing_bars for gap in gaps)
+    return [
+        f"the window spans {len(gaps):,} gap(s) in the data, {missing:,} missing bar(s) in all; the longest: "
+        f"{longest.first_missing:%Y-%m-%d %H:%M} -> {longest.last_missing:%Y-%m-%d %H:%M} UTC, "
+        f"{longest.missing_bars:,} bar(s) ({days:,.1f} days). Nothing is traded or filled inside a gap, and the "
+        "metrics count it as calendar time: CAGR, volatility, Sharpe and Sortino are annualised over the calendar, "
+        "and the bar after a gap carries the whole move across it as one return."
+    ]
 
 
 def _state_warnings(result: EngineResult) -> list[str]:

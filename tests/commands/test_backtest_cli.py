@@ -317,14 +317,14 @@ def test_a_window_across_a_long_gap_is_refused_naming_it_unless_gaps_are_allowed
     result, report = backtest(app, *window)
     assert result.exit_code == 1 and report is None
     assert (
-        "spans a gap in the BTC/USDT 1h candles longer than max_gap_bars 24: 2021-06-10 00:00 -> 2023-12-31 23:00 "
-        "UTC, 22,440 missing bar(s) (935.0 days); choose a window without it, raise max_gap_bars, or set allow_gaps "
-        "to run across it [--allow-gaps]"
+        "spans a gap in the BTC/USDT 1h candles longer than the 24 missing bar(s) allowed: 2021-06-10 00:00 -> "
+        "2023-12-31 23:00 UTC, 22,440 missing bar(s) (935.0 days); choose a window without it, allow longer gaps, "
+        "or allow gaps to run across it [--allow-gaps]"
     ) in " ".join(result.output.split())
     assert db.session.scalars(select(Backtest)).all() == []
 
     result, report = backtest(app, *window, "--max-gap-bars", "3")  # the 2021-04-25 gap of 3 bars is allowed
-    assert result.exit_code == 1 and "longer than max_gap_bars 3: 2021-06-10 00:00" in result.output
+    assert result.exit_code == 1 and "longer than the 3 missing bar(s) allowed: 2021-06-10 00:00" in result.output
 
     result, report = backtest(app, *window, "--allow-gaps")
     assert result.exit_code == 0, result.output
@@ -339,4 +339,10 @@ def test_a_window_across_a_long_gap_is_refused_naming_it_unless_gaps_are_allowed
     assert hold["max_drawdown_duration_bars"] == 2_820
     assert hold["max_drawdown_duration_days"] == pytest.approx(1052 + 17 / 24)
     html = (reports_dir(current_settings(), report["backtest_id"]) / "report.html").read_text()
-    assert html.count("<title>no data: 2021-06-10 00:00 -&gt; 2023-12-31 23:00 UTC, 22,440 bars</title>") == 3
+    assert html.count("<title>no data: 2021-06-10 00:00 -&gt; 2023-12-31 23:00 UTC, 22,440 bars</title>") == 6
+    assert (
+        "the window spans 5 gap(s) in the data, 22,447 missing bar(s) in all; the longest: 2021-06-10 00:00 -> "
+        "2023-12-31 23:00 UTC, 22,440 bar(s) (935.0 days). Nothing is traded or filled inside a gap, and the metrics "
+        "count it as calendar time: CAGR, volatility, Sharpe and Sortino are annualised over the calendar, and the "
+        "bar after a gap carries the whole move across it as one return."
+    ) in report["warnings"]

@@ -299,3 +299,45 @@ def test_drawdown_duration_in_days_counts_a_hole_in_the_data_as_calendar_time():
     m = compute_metrics(curve, [], 100.0, 8760.0, 0.0, 0.0)
     assert m["max_drawdown_duration_bars"] == 6
     assert m["max_drawdown_duration_days"] == pytest.approx(52 / 24)
+
+
+def test_annualised_metrics_of_a_curve_without_a_hole_use_bars_per_year_exactly():
+    # 1h bars, no hole: the returns observed per calendar year are the 8,760 bars of a year.
+    equity = [100, 101, 99.5, 102, 101, 103.5, 104, 102.5]
+    times = np.datetime64("2024-01-01T00:00", "ns") + np.arange(len(equity)) * np.timedelta64(1, "h")
+    curve = EquityCurve(times=times, equity=equity, close=equity, in_position=[True] * len(equity))
+    m = compute_metrics(curve, [], 100.0, 8760.0, 0.0, 0.0)
+    path = np.concatenate(([100.0], equity))
+    returns = path[1:] / path[:-1] - 1.0  # the module's formula, so that exact equality holds
+    stdev = float(np.std(returns, ddof=1))
+    mean = float(np.mean(returns))
+    downside = math.sqrt(float(np.mean(np.minimum(returns, 0.0) ** 2)))
+    assert m["annual_volatility_pct"] == stdev * math.sqrt(8760.0) * 100
+    assert m["sharpe"] == mean / stdev * math.sqrt(8760.0)
+    assert m["sortino"] == mean / downside * math.sqrt(8760.0)
+
+
+def test_annualised_metrics_across_a_hole_use_the_returns_observed_per_calendar_year():
+    # 1h bars: 10 bars, a hole of 8,750 hours (just under a year), 10 bars: 20 returns over 8,770 hours of calendar
+    # time (first open to last close), so 20 / (8,770 / 8,760) returns a year, not 8,760.
+    hour = np.timedelta64(1, "h")
+    offsets = np.concatenate((np.arange(10), 8760 + np.arange(10)))
+    times = np.datetime64("2021-01-01T00:00", "ns") + offsets * hour
+    equity = np.array(
+        [101, 100, 102, 101, 103, 102, 104, 103, 105, 104, 110, 109, 111, 110, 112, 111, 113, 112, 114, 113.0]
+    )
+    curve = EquityCurve(times=times, equity=equity, close=equity, in_position=[True] * len(times))
+    m = compute_metrics(curve, [], 100.0, 8760.0, 0.0, 0.0)
+
+    returns = equity / np.concatenate(([100.0], equity[:-1])) - 1
+    years = 8770 / 8760
+    per_year = 20 / years
+    stdev = statistics.stdev(returns.tolist())
+    mean = statistics.fmean(returns.tolist())
+    downside = math.sqrt(sum(min(r, 0.0) ** 2 for r in returns) / 20)
+    assert m["cagr_pct"] == pytest.approx((1.13 ** (1 / years) - 1) * 100, rel=1e-12)
+    assert m["annual_volatility_pct"] == pytest.approx(stdev * math.sqrt(per_year) * 100, rel=1e-12)
+    assert m["sharpe"] == pytest.approx(mean / stdev * math.sqrt(per_year), rel=1e-12)
+    assert m["sortino"] == pytest.approx(mean / downside * math.sqrt(per_year), rel=1e-12)
+    # Over sqrt(8,760) the same returns read a Sharpe about 21 times larger.
+    assert m["sharpe"] == pytest.approx(mean / stdev * math.sqrt(8760) * math.sqrt(per_year / 8760), rel=1e-12)
