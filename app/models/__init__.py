@@ -3,8 +3,18 @@
 from app.models.analysis import Analysis, BudgetLedgerEntry, ResponseCacheEntry
 from app.models.audit import AuditEvent
 from app.models.backtests import Backtest, BacktestJournal
-from app.models.enums import AccountKind, AnalysisStatus, BacktestStatus, LedgerStatus, PositionStatus
+from app.models.enums import (
+    AccountKind,
+    AnalysisStatus,
+    BacktestStatus,
+    DeliveryStatus,
+    LedgerStatus,
+    PositionStatus,
+    RunStatus,
+)
 from app.models.market import Candle, ImportedCandleFile, StoredMarkets
+from app.models.notifications import NotificationChannel, NotificationDelivery
+from app.models.scheduling import OperatorSetting, SchedulerLease, WatchRun
 from app.models.trading import Account, Decision, Order, Position, Trade, Watch
 from app.models.users import ApiKey, ExchangeCredential, LlmCredential, User
 
@@ -21,16 +31,23 @@ __all__ = [
     "BudgetLedgerEntry",
     "Candle",
     "Decision",
+    "DeliveryStatus",
     "ExchangeCredential",
     "ImportedCandleFile",
     "LedgerStatus",
     "LlmCredential",
+    "NotificationChannel",
+    "NotificationDelivery",
+    "OperatorSetting",
     "Order",
     "Position",
     "PositionStatus",
     "ResponseCacheEntry",
+    "RunStatus",
+    "SchedulerLease",
     "StoredMarkets",
     "Trade",
     "User",
     "Watch",
+    "WatchRun",
 ]

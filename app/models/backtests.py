@@ -41,6 +41,10 @@ class Backtest(Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # host:pid of the worker running it and its last sign of life: a RUNNING backtest whose worker stopped beating
+    # is failed on the next worker start instead of showing progress for ever.
+    worker: Mapped[str | None] = mapped_column(String(120))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class BacktestJournal(Model):

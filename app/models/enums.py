@@ -4,7 +4,15 @@ from enum import StrEnum
 
 from ai.outcome import AnalysisStatus
 
-__all__ = ["AccountKind", "AnalysisStatus", "BacktestStatus", "LedgerStatus", "PositionStatus"]
+__all__ = [
+    "AccountKind",
+    "AnalysisStatus",
+    "BacktestStatus",
+    "DeliveryStatus",
+    "LedgerStatus",
+    "PositionStatus",
+    "RunStatus",
+]
 
 
 class AccountKind(StrEnum):
@@ -27,4 +35,17 @@ class BacktestStatus(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
     SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class RunStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
     FAILED = "failed"
