@@ -11,6 +11,7 @@ from app.commands.common import one_line_errors
 from app.commands.credentials import credentials_group
 from app.commands.data import import_candles_command, seed_demo_command
 from app.commands.markets import markets_group
+from app.commands.notifications import notify_group
 from app.commands.reconciliation import reconcile_command
 from app.commands.security import rotate_keys_command
 from app.commands.usage import usage_command
@@ -31,6 +32,7 @@ def register_cli(app: Flask) -> None:
         backtest_command,
         backtest_delete_command,
         usage_command,
+        notify_group,
     )
     for command in commands:
         one_line_errors(command)

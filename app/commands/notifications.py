@@ -1,0 +1,87 @@
+"""`notify`: where your notifications go (Apprise URLs or a signed JSON webhook), listed masked, tested on demand."""
+
+import click
+from flask.cli import with_appcontext
+
+from app.commands.common import acting_user, session, settings
+from app.models import DeliveryStatus
+from app.services import system_clock
+from app.services.notifications import (
+    EVENTS,
+    ChannelView,
+    add_apprise_channel,
+    add_webhook_channel,
+    list_channels,
+    remove_channel,
+    send_test,
+)
+
+
+@click.group("notify")
+def notify_group() -> None:
+    """Notification channels: Telegram, Slack, Discord, e-mail, ... (Apprise URLs) or a signed JSON webhook."""
+
+
+@notify_group.command("add")
+@click.option("--apprise", "apprise_url", metavar="URL", help="An Apprise URL: tgram://, slack://, mailto://, ...")
+@click.option("--webhook", "webhook_url", metavar="URL", help="An https URL that receives signed JSON POSTs.")
+@click.option("--events", default="", help=f"Comma-separated, default all: {', '.join(EVENTS)}.")
+@click.option("--label", default="", help="A name for the channel.")
+@click.option("--user", "email", help="Whose channel (default: the only user).")
+@with_appcontext
+def add_command(apprise_url: str | None, webhook_url: str | None, events: str, label: str, email: str | None) -> None:
+    """Add a channel; a webhook's signing secret is printed once, as the last line."""
+    if (apprise_url is None) == (webhook_url is None):
+        raise click.UsageError("give exactly one of --apprise URL or --webhook URL")
+    chosen = [event for event in events.split(",") if event.strip()]
+    user_id = acting_user(email).id
+    if apprise_url is not None:
+        added = add_apprise_channel(session(), settings(), user_id, apprise_url, chosen, label)
+    else:
+        added = add_webhook_channel(session(), settings(), user_id, webhook_url or "", chosen, label)
+    session().commit()
+    click.echo(f"added {_line(added.channel)}")
+    if added.secret:
+        click.echo("Signing secret (shown only now; verify X-Steadyhand-Signature with it):")
+        click.echo(added.secret)
+
+
+@notify_group.command("list")
+@click.option("--user", "email", help="Whose channels (default: the only user).")
+@with_appcontext
+def list_command(email: str | None) -> None:
+    """Your channels, URLs masked."""
+    channels = list_channels(session(), acting_user(email).id)
+    if not channels:
+        click.echo("no notification channels")
+    for channel in channels:
+        click.echo(_line(channel))
+
+
+@notify_group.command("remove")
+@click.argument("channel_id", metavar="ID", type=int)
+@click.option("--user", "email", help="Whose channel (default: the only user).")
+@with_appcontext
+def remove_command(channel_id: int, email: str | None) -> None:
+    """Remove a channel and its queued deliveries."""
+    removed = remove_channel(session(), acting_user(email).id, channel_id)
+    session().commit()
+    click.echo(f"removed channel #{removed.id} ({removed.label})")
+
+
+@notify_group.command("test")
+@click.argument("channel_id", metavar="ID", type=int)
+@click.option("--user", "email", help="Whose channel (default: the only user).")
+@with_appcontext
+def test_command(channel_id: int, email: str | None) -> None:
+    """Send a test notification through a channel now and say whether it went through."""
+    outcome = send_test(session(), settings(), acting_user(email).id, channel_id, system_clock())
+    if outcome.status != DeliveryStatus.SENT:
+        raise click.ClickException(f"test to channel #{channel_id} not sent: {outcome.error}")
+    click.echo(f"test to channel #{channel_id} sent")
+
+
+def _line(channel: ChannelView) -> str:
+    events = ",".join(channel.events) if channel.events else "all events"
+    state = "" if channel.enabled else " (disabled)"
+    return f"#{channel.id} {channel.kind} {channel.label!r} {channel.hint} [{events}]{state}"

@@ -1,0 +1,568 @@
+"""Notifications: where a user's events go (Apprise URLs or a signed JSON webhook) and an outbox that sends them.
+
+A channel is either an **Apprise URL** (`tgram://`, `slack://`, `discord://`, `mailto://`, `json://`, ... one
+well-kept library instead of one client per service) or a **signed JSON webhook**. Its URL carries tokens, so it
+is encrypted at rest with the app's vault and only ever shown as a masked hint (`tg******wxyz`).
+
+Sending never sits on a run's path: `notify` only writes one PENDING `NotificationDelivery` per enabled channel
+subscribed to the event (no network, nothing that can fail because of a notifier), and `deliver_due`, called by a
+job every few seconds, sends what is due. A failed send is retried with backoff (30 s, 60 s, 120 s, ... capped at
+one hour) and marked FAILED after `MAX_ATTEMPTS`; one failing channel never stops the others.
+
+Verifying a webhook
+-------------------
+Each webhook request is a `POST` with a JSON body (`{"id", "event", "created_at", "payload"}`) and the headers
+`X-Steadyhand-Event: <event>`, `X-Steadyhand-Delivery: <id>` and
+`X-Steadyhand-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>" keyed with the channel's secret>`.
+A receiver checks it against the raw body bytes, before parsing them::
+
+    import hashlib, hmac, time
+
+    def verify(secret: str, body: bytes, header: str, tolerance: int = 300) -> bool:
+        fields = dict(part.split("=", 1) for part in header.split(","))
+        signed = fields["t"].encode() + b"." + body
+        expected = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+        fresh = abs(time.time() - int(fields["t"])) <= tolerance   # refuses replays of old requests
+        return fresh and hmac.compare_digest(expected, fields["v1"])
+
+A retried delivery is signed again with a new `t`; `X-Steadyhand-Delivery` stays the same, so a receiver can drop
+duplicates. Answer any 2xx to acknowledge; anything else (or no answer within 10 s) is retried.
+"""
+
+import hashlib
+import hmac
+import json
+import logging
+import re
+import secrets as secret_tokens
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+from urllib.parse import urlsplit
+
+import apprise
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.config import Settings
+from app.errors import InvalidInputError, NotFoundError, shown
+from app.models import DeliveryStatus, NotificationChannel, NotificationDelivery
+from app.services import system_clock
+from app.services.credentials import vault
+from exchanges.vault import VaultDecryptionError, mask_secret
+
+log = logging.getLogger(__name__)
+
+EVENTS = (
+    "order.filled",
+    "position.stop_hit",
+    "position.take_profit_hit",
+    "account.trading_state",
+    "budget.threshold",
+    "budget.exhausted",
+    "run.failed",
+)
+# What `budget.threshold` means: this share of a budget cap has been spent.
+BUDGET_THRESHOLD_PERCENT = 80
+# Sent only by `send_test`, to every channel whatever it subscribes to.
+TEST_EVENT = "notification.test"
+EVENT_TITLES = {
+    "order.filled": "Order filled",
+    "position.stop_hit": "Stop-loss hit",
+    "position.take_profit_hit": "Take-profit hit",
+    "account.trading_state": "Trading paused or resumed",
+    "budget.threshold": f"{BUDGET_THRESHOLD_PERCENT}% of a budget spent",
+    "budget.exhausted": "Budget exhausted",
+    "run.failed": "A run failed",
+    TEST_EVENT: "Test notification",
+}
+APPRISE, WEBHOOK = "apprise", "webhook"
+MAX_ATTEMPTS = 6
+BACKOFF_BASE = timedelta(seconds=30)
+BACKOFF_CAP = timedelta(hours=1)
+SEND_TIMEOUT_SECONDS = 10
+LABEL_MAX = 80
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost"})
+_ERROR_MAX = 500
+
+
+@dataclass(frozen=True)
+class ChannelView:
+    """A channel as a user may see it: never its URL or secret, only the masked hint."""
+
+    id: int
+    kind: str
+    label: str
+    hint: str
+    events: tuple[str, ...]  # empty: every event
+    enabled: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class NewChannel:
+    channel: ChannelView
+    # The webhook's signing secret, to show once; None for an Apprise channel.
+    secret: str | None
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """One delivery, decrypted, ready to send."""
+
+    delivery_id: int
+    kind: str
+    target: str
+    secret: str | None
+    event: str
+    payload: dict[str, Any]
+    created_at: datetime
+    now: datetime
+
+
+@dataclass(frozen=True)
+class DeliveryOutcome:
+    delivery_id: int
+    channel_id: int
+    status: DeliveryStatus
+    attempts: int
+    error: str | None
+    next_attempt_at: datetime | None  # when it is retried; None once sent or failed for good
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    outcomes: tuple[DeliveryOutcome, ...]
+
+    def count(self, status: DeliveryStatus) -> int:
+        return sum(1 for outcome in self.outcomes if outcome.status == status)
+
+
+class DeliveryError(Exception):
+    """A send that did not go through; its message is stored as the delivery's `last_error` (never a secret)."""
+
+
+Sender = Callable[[OutgoingMessage], None]
+
+
+# --- channels -----------------------------------------------------------------------------------------------------
+
+
+def add_apprise_channel(
+    session: Session, settings: Settings, user_id: int, url: str, events: Sequence[str] = (), label: str = ""
+) -> NewChannel:
+    """Store an Apprise URL (encrypted) as a channel. The caller commits.
+
+    Raises `InvalidInputError` (field `apprise_url`, `events` or `label`) when Apprise does not recognise the URL,
+    an event is unknown or the label is too long; the URL is only ever named by its masked hint.
+    """
+    url = url.strip()
+    if not url or not _apprise_accepts(url):
+        raise InvalidInputError(
+            f'apprise_url is not a URL Apprise recognises, got "{hint_of(url)}"', field="apprise_url"
+        )
+    chosen, name = _check_events(events), _check_label(label, default=urlsplit(url).scheme or APPRISE)
+    channel = _save_channel(session, settings, user_id, APPRISE, url, None, chosen, name)
+    return NewChannel(view(channel), None)
+
+
+def add_webhook_channel(
+    session: Session, settings: Settings, user_id: int, url: str, events: Sequence[str] = (), label: str = ""
+) -> NewChannel:
+    """Store a signed JSON webhook (URL encrypted) with a new random signing secret, returned once. The caller commits.
+
+    Raises `InvalidInputError` (field `webhook_url`, `events` or `label`): the URL must be https, or plain http only
+    to 127.0.0.1 or localhost, without user:password@.
+    """
+    url = url.strip()
+    problem = _webhook_url_problem(url)
+    if problem:
+        raise InvalidInputError(f'webhook_url {problem}, got "{hint_of(url)}"', field="webhook_url")
+    chosen, name = _check_events(events), _check_label(label, default=WEBHOOK)
+    secret = "whsec_" + secret_tokens.token_urlsafe(32)
+    channel = _save_channel(session, settings, user_id, WEBHOOK, url, secret, chosen, name)
+    return NewChannel(view(channel), secret)
+
+
+def list_channels(session: Session, user_id: int) -> list[ChannelView]:
+    channels = session.scalars(
+        select(NotificationChannel).where(NotificationChannel.user_id == user_id).order_by(NotificationChannel.id)
+    )
+    return [view(channel) for channel in channels]
+
+
+def remove_channel(session: Session, user_id: int, channel_id: int) -> ChannelView:
+    """Delete the user's channel and its deliveries; `NotFoundError` when missing or someone else's. Caller commits."""
+    channel = _owned_channel(session, user_id, channel_id)
+    removed = view(channel)
+    for delivery in session.scalars(select(NotificationDelivery).where(NotificationDelivery.channel_id == channel.id)):
+        session.delete(delivery)
+    session.flush()  # before the channel: the database's own cascade would otherwise delete them first
+    session.delete(channel)
+    session.flush()
+    return removed
+
+
+def view(channel: NotificationChannel) -> ChannelView:
+    return ChannelView(
+        id=channel.id,
+        kind=channel.kind,
+        label=channel.label,
+        hint=channel.target_hint,
+        events=tuple(channel.events or ()),
+        enabled=channel.enabled,
+        created_at=channel.created_at,
+    )
+
+
+def hint_of(url: str) -> str:
+    """A URL as a user may see it: its scheme, then the rest masked (`tgram://12******wxyz`)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or not scheme.isascii() or not scheme.replace("+", "").isalnum():
+        return mask_secret(url)
+    return f"{scheme}://{mask_secret(rest)}"
+
+
+# --- the outbox ---------------------------------------------------------------------------------------------------
+
+
+def notify(
+    session: Session, user_id: int, event: str, payload: Mapping[str, Any], *, now: datetime | None = None
+) -> int:
+    """Queue `event` for every enabled channel of the user subscribed to it; returns how many deliveries.
+
+    Fast and network-free, so a run never waits or fails because of a notifier. Decimals and datetimes in `payload`
+    are written as text. Raises `InvalidInputError` (field `event`) for an unknown event. The caller commits.
+    """
+    if event not in EVENTS:
+        raise InvalidInputError(f'event must be one of {", ".join(EVENTS)}, got "{event}"', field="event")
+    document = _json_ready(dict(payload))
+    due = now or system_clock()
+    queued = 0
+    channels = session.scalars(
+        select(NotificationChannel).where(NotificationChannel.user_id == user_id, NotificationChannel.enabled.is_(True))
+    )
+    for channel in channels:
+        if channel.events and event not in channel.events:
+            continue
+        session.add(
+            NotificationDelivery(
+                channel_id=channel.id,
+                event=event,
+                payload=document,
+                status=DeliveryStatus.PENDING,
+                attempts=0,
+                next_attempt_at=due,
+                created_at=due,
+            )
+        )
+        queued += 1
+    session.flush()
+    return queued
+
+
+def deliver_due(
+    session: Session, settings: Settings, now: datetime, send: Sender | None = None, limit: int = 100
+) -> DeliveryReport:
+    """Send the PENDING deliveries due at `now` (oldest first, at most `limit`), each to its own channel.
+
+    A send that fails records `last_error`, counts the attempt and is retried after `backoff(attempts)`, or is marked
+    FAILED after `MAX_ATTEMPTS`; it never stops the others. Commits after each delivery, so a crash never resends
+    what went out. `send` defaults to `send_message` (Apprise or the signed webhook).
+    """
+    due = session.scalars(
+        select(NotificationDelivery)
+        .join(NotificationChannel, NotificationChannel.id == NotificationDelivery.channel_id)
+        .where(
+            NotificationDelivery.status == DeliveryStatus.PENDING,
+            NotificationDelivery.next_attempt_at <= now,
+            NotificationChannel.enabled.is_(True),
+        )
+        .order_by(NotificationDelivery.next_attempt_at, NotificationDelivery.id)
+        .limit(limit)
+    ).all()
+    outcomes = []
+    for delivery in due:
+        outcomes.append(_attempt(session, settings, delivery, now, send or send_message, retries=True))
+        session.commit()
+    return DeliveryReport(tuple(outcomes))
+
+
+def send_test(
+    session: Session, settings: Settings, user_id: int, channel_id: int, now: datetime, send: Sender | None = None
+) -> DeliveryOutcome:
+    """Queue a test event for one of the user's channels and send it right away; a test is tried once.
+
+    Commits the delivery and its outcome. Raises `NotFoundError` (field `channel_id`) when the channel is missing or
+    someone else's; a failed send is an outcome, not an error.
+    """
+    channel = _owned_channel(session, user_id, channel_id)
+    delivery = NotificationDelivery(
+        channel_id=channel.id,
+        event=TEST_EVENT,
+        payload={"message": "A test from Steadyhand: this channel works.", "channel": channel.label},
+        status=DeliveryStatus.PENDING,
+        attempts=0,
+        next_attempt_at=now,
+        created_at=now,
+    )
+    session.add(delivery)
+    session.flush()
+    outcome = _attempt(session, settings, delivery, now, send or send_message, retries=False)
+    session.commit()
+    return outcome
+
+
+def backoff(attempts: int) -> timedelta:
+    """How long after its `attempts`-th failed attempt a delivery is tried again: 30 s doubling, capped at 1 h."""
+    return min(BACKOFF_BASE * (1 << max(attempts - 1, 0)), BACKOFF_CAP)
+
+
+def _attempt(
+    session: Session, settings: Settings, delivery: NotificationDelivery, now: datetime, send: Sender, *, retries: bool
+) -> DeliveryOutcome:
+    channel = session.get_one(NotificationChannel, delivery.channel_id)
+    delivery.attempts += 1
+    target = ""
+    try:
+        secrets = vault(settings)
+        target = secrets.decrypt(channel.target_encrypted)
+        secret = secrets.decrypt(channel.secret_encrypted) if channel.secret_encrypted else None
+        send(
+            OutgoingMessage(
+                delivery_id=delivery.id,
+                kind=channel.kind,
+                target=target,
+                secret=secret,
+                event=delivery.event,
+                payload=dict(delivery.payload),
+                created_at=delivery.created_at,
+                now=now,
+            )
+        )
+    except VaultDecryptionError:
+        error = "the channel's URL cannot be decrypted with the configured keys"
+    except Exception as failure:  # any notifier failure is this delivery's outcome, never the caller's
+        error = _redacted(str(failure) or failure.__class__.__name__, target)
+    else:
+        delivery.status, delivery.sent_at, delivery.last_error = DeliveryStatus.SENT, now, None
+        return DeliveryOutcome(delivery.id, channel.id, DeliveryStatus.SENT, delivery.attempts, None, None)
+    delivery.last_error = error[:_ERROR_MAX]
+    if retries and delivery.attempts < MAX_ATTEMPTS:
+        delivery.next_attempt_at = now + backoff(delivery.attempts)
+        retry_at: datetime | None = delivery.next_attempt_at
+    else:
+        delivery.status, retry_at = DeliveryStatus.FAILED, None
+    log.info(
+        "notification not sent",
+        extra={"delivery_id": delivery.id, "channel_id": channel.id, "attempts": delivery.attempts, "reason": error},
+    )
+    return DeliveryOutcome(delivery.id, channel.id, delivery.status, delivery.attempts, delivery.last_error, retry_at)
+
+
+# --- sending ------------------------------------------------------------------------------------------------------
+
+
+def send_message(message: OutgoingMessage) -> None:
+    """Send one delivery through its channel; raises `DeliveryError` saying why it did not go through."""
+    if message.kind == WEBHOOK:
+        _post_webhook(message)
+    else:
+        _send_apprise(message)
+
+
+def webhook_body(message: OutgoingMessage) -> bytes:
+    document = {
+        "id": message.delivery_id,
+        "event": message.event,
+        "created_at": message.created_at.isoformat(),
+        "payload": message.payload,
+    }
+    return json.dumps(document, sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+
+def signature_header(secret: str, body: bytes, timestamp: int) -> str:
+    """`t=<timestamp>,v1=<hex HMAC-SHA256 of "<timestamp>.<body>">` keyed with `secret`."""
+    digest = hmac.new(secret.encode("utf-8"), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest}"
+
+
+def message_text(event: str, payload: Mapping[str, Any]) -> tuple[str, str]:
+    """The title and plain-text body a person reads (Apprise channels)."""
+    title = f"Steadyhand: {EVENT_TITLES.get(event, event)}"
+    lines = [f"{event}"] + [f"{key}: {shown(value)}" for key, value in payload.items()]
+    return title, "\n".join(lines)
+
+
+def _post_webhook(message: OutgoingMessage) -> None:
+    if not message.secret:
+        raise DeliveryError("the webhook has no signing secret")
+    body = webhook_body(message)
+    # The scheme was checked when the channel was added: https, or http to this machine only.
+    request = urllib.request.Request(  # noqa: S310
+        message.target,
+        data=body,
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "User-Agent": "Steadyhand-Webhook/1",
+            "X-Steadyhand-Event": message.event,
+            "X-Steadyhand-Delivery": str(message.delivery_id),
+            "X-Steadyhand-Signature": signature_header(message.secret, body, int(message.now.timestamp())),
+        },
+    )
+    try:
+        with _no_redirects.open(request, timeout=SEND_TIMEOUT_SECONDS) as response:
+            status = response.status
+    except urllib.error.HTTPError as error:
+        raise DeliveryError(f"the webhook answered HTTP {error.code}") from None
+    except (urllib.error.URLError, OSError) as error:
+        reason = getattr(error, "reason", error)
+        raise DeliveryError(f"the webhook could not be reached: {reason}") from None
+    if not 200 <= status < 300:
+        raise DeliveryError(f"the webhook answered HTTP {status}")
+
+
+class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
+    """A signed body goes to the URL the user gave, never where a redirect points."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_no_redirects = urllib.request.build_opener(_RefuseRedirects)
+
+
+def _send_apprise(message: OutgoingMessage) -> None:
+    notifier = apprise.Apprise()
+    with _quiet_apprise():
+        if not notifier.add(message.target):
+            raise DeliveryError("Apprise no longer recognises the channel's URL")
+        title, body = message_text(message.event, message.payload)
+        result = notifier.notify(body=body, title=title, timeout=SEND_TIMEOUT_SECONDS * 3, log_level=logging.WARNING)
+    if not result:
+        said = [entry.message for entry in result.logs() if entry.level in ("WARNING", "ERROR", "CRITICAL")]
+        raise DeliveryError("; ".join(said) or f"Apprise could not send it ({result.status.name.lower()})")
+
+
+_apprise_log_lock = threading.Lock()
+
+
+@contextmanager
+def _quiet_apprise() -> Iterator[None]:
+    """Apprise logs a URL it does not recognise in full (tokens and all): keep its log out of ours meanwhile."""
+    logger = logging.getLogger("apprise")
+    with _apprise_log_lock:
+        before = logger.disabled
+        logger.disabled = True
+        try:
+            yield
+        finally:
+            logger.disabled = before
+
+
+def _apprise_accepts(url: str) -> bool:
+    with _quiet_apprise():
+        return bool(apprise.Apprise().add(url))
+
+
+def _redacted(text: str, target: str) -> str:
+    """`text` without the channel's URL or any token-like piece of it."""
+    if not target:
+        return text
+    pieces = {target, *(piece for piece in re.split(r"[/:@?&=#,;]+", target) if len(piece) >= 6)}
+    for piece in sorted(pieces, key=len, reverse=True):
+        text = text.replace(piece, "***")
+    return text
+
+
+# --- helpers ------------------------------------------------------------------------------------------------------
+
+
+def _webhook_url_problem(url: str) -> str:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        return "is not a URL"
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        return "must be an https:// URL with a host"
+    if parts.username is not None or parts.password is not None:
+        return "must not carry credentials (user:password@)"
+    if parts.scheme == "http" and parts.hostname not in _LOOPBACK_HOSTS:
+        return "must use https (plain http only to 127.0.0.1 or localhost)"
+    return ""
+
+
+def _check_events(events: Sequence[str]) -> list[str]:
+    chosen: list[str] = []
+    for raw in events:
+        event = raw.strip()
+        if not event:
+            continue
+        if event not in EVENTS:
+            raise InvalidInputError(f'events must be among {", ".join(EVENTS)}, got "{event}"', field="events")
+        if event not in chosen:
+            chosen.append(event)
+    return chosen
+
+
+def _check_label(label: str, default: str) -> str:
+    label = label.strip() or default
+    if len(label) > LABEL_MAX:
+        raise InvalidInputError(f"label must be at most {LABEL_MAX} characters, got {len(label)}", field="label")
+    return label
+
+
+def _save_channel(
+    session: Session,
+    settings: Settings,
+    user_id: int,
+    kind: str,
+    url: str,
+    secret: str | None,
+    events: list[str],
+    label: str,
+) -> NotificationChannel:
+    secrets = vault(settings)
+    channel = NotificationChannel(
+        user_id=user_id,
+        kind=kind,
+        label=label,
+        target_encrypted=secrets.encrypt(url),
+        target_hint=hint_of(url)[:120],
+        secret_encrypted=secrets.encrypt(secret) if secret else None,
+        events=events,
+        enabled=True,
+    )
+    session.add(channel)
+    session.flush()
+    return channel
+
+
+def _owned_channel(session: Session, user_id: int, channel_id: int) -> NotificationChannel:
+    channel = session.get(NotificationChannel, channel_id)
+    if channel is None or channel.user_id != user_id:
+        raise NotFoundError(f"no notification channel #{channel_id}", field="channel_id", details={"id": channel_id})
+    return channel
+
+
+def _json_ready(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(key): _json_ready(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_ready(item) for item in value]
+    if isinstance(value, Decimal):
+        return shown(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    return value

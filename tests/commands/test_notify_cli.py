@@ -1,0 +1,98 @@
+"""`notify add | list | remove | test`: thin over the service; secrets printed once (a webhook's, as the last line)
+and never again; one-line errors naming the option; the scheduler's sender job."""
+
+from datetime import UTC, datetime
+
+from app.extensions import db
+from app.jobs.notifications import NotificationSender
+from app.models import DeliveryStatus
+from app.services.notifications import notify
+from tests import factories
+from tests.fakes.http_receiver import receiver_fixture  # noqa: F401
+
+TOKEN = "123456789:AAE-secret-bot-token-zyxw"
+
+
+def run(runner, *args):
+    return runner.invoke(args=["notify", *args])
+
+
+def channel_id(added):
+    """The id in `added #<id> ...`."""
+    return added.output.split()[1].lstrip("#")
+
+
+def test_add_list_and_remove_never_show_a_token_or_secret(app, runner, receiver):
+    factories.user(db.session, email="n@example.com", password=None)
+    db.session.commit()
+
+    apprise = run(runner, "add", "--apprise", f"tgram://{TOKEN}/987654321", "--label", "phone")
+    assert apprise.exit_code == 0, apprise.output
+    assert TOKEN not in apprise.output and "tgram://12******4321" in apprise.output
+    hook = run(runner, "add", "--webhook", f"{receiver.url}/in/tok-9f8e7d6c", "--events", "order.filled,run.failed")
+    assert hook.exit_code == 0, hook.output
+    secret = hook.output.strip().splitlines()[-1]
+    assert secret.startswith("whsec_") and "tok-9f8e7d6c" not in hook.output
+
+    listed = run(runner, "list")
+    assert listed.exit_code == 0
+    assert TOKEN not in listed.output and secret not in listed.output and "tok-9f8e7d6c" not in listed.output
+    lines = listed.output.splitlines()
+    assert "'phone' tgram://12******4321 [all events]" in lines[0]
+    assert "webhook 'webhook' http://12******7d6c [order.filled,run.failed]" in lines[1]
+
+    phone = channel_id(apprise)
+    removed = run(runner, "remove", phone)
+    assert removed.exit_code == 0 and f"removed channel #{phone} (phone)" in removed.output
+    assert len(run(runner, "list").output.splitlines()) == 1
+
+
+def test_errors_are_one_line_naming_the_option_and_a_masked_value(app, runner):
+    factories.user(db.session, password=None)
+    db.session.commit()
+
+    bad = run(runner, "add", "--apprise", f"nope{TOKEN}")
+    assert bad.exit_code == 1
+    assert bad.output.strip() == 'Error: apprise_url is not a URL Apprise recognises, got "no******zyxw" [--apprise]'
+    plain = run(runner, "add", "--webhook", "http://example.com/h?k=secret-123")
+    assert plain.output.strip() == (
+        "Error: webhook_url must use https (plain http only to 127.0.0.1 or localhost), "
+        'got "http://ex******-123" [--webhook]'
+    )
+    events = run(runner, "add", "--webhook", "https://example.com/h", "--events", "order.filled,orders")
+    assert events.exit_code == 1 and events.output.strip().endswith('got "orders" [--events]')
+    both = run(runner, "add", "--apprise", "json://a", "--webhook", "https://example.com/h")
+    assert both.exit_code == 2 and "give exactly one of --apprise URL or --webhook URL" in both.output
+    missing = run(runner, "remove", "99")
+    assert missing.exit_code == 1 and missing.output.strip() == "Error: no notification channel #99 [ID]"
+    assert "no notification channels" in run(runner, "list").output
+
+
+def test_test_delivers_right_away_and_prints_the_outcome(app, runner, receiver):
+    factories.user(db.session, password=None)
+    db.session.commit()
+    apprise = channel_id(run(runner, "add", "--apprise", f"json://127.0.0.1:{receiver.port}/apprise"))
+    webhook = channel_id(run(runner, "add", "--webhook", f"{receiver.url}/hook"))
+
+    sent = run(runner, "test", apprise)
+    assert sent.exit_code == 0 and sent.output.strip() == f"test to channel #{apprise} sent"
+    assert "notification.test" in receiver.requests[0].body.decode()
+
+    receiver.answer(503)
+    failed = run(runner, "test", webhook)
+    assert failed.exit_code == 1
+    assert failed.output.strip() == f"Error: test to channel #{webhook} not sent: the webhook answered HTTP 503"
+
+
+def test_the_sender_job_delivers_what_is_due_on_its_clock(app, receiver):
+    user = factories.user(db.session, password=None)
+    db.session.commit()
+    runner = app.test_cli_runner()
+    run(runner, "add", "--webhook", f"{receiver.url}/hook")
+    now = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+    notify(db.session, user.id, "order.filled", {"order_id": 7}, now=now)
+    db.session.commit()
+
+    report = NotificationSender(app, clock=lambda: now)()
+
+    assert report.count(DeliveryStatus.SENT) == 1 and len(receiver.requests) == 1
