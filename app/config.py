@@ -34,11 +34,29 @@ VARIABLES = {
     "STEADYHAND_DATA_DIR": "folder of bundled candles and market snapshots; default data/",
     "LOG_LEVEL": "DEBUG, INFO (default), WARNING or ERROR",
     "LOG_FORMAT": "json (default in production) or text (default otherwise)",
+    "STEADYHAND_MARKET": "where watches read candles: replay (default, bundled data), store or ccxt:EXCHANGE",
+    "STEADYHAND_REPLAY_SPEED": "replay market speed, replay seconds per wall second; default 360 (a 1h bar per 10 s)",
+    "STEADYHAND_RUN_POOL_SIZE": "watch runs executed at once by the scheduler without a broker; default 4",
+    "STEADYHAND_RUN_TIMEOUT": "seconds after which a watch run still running is marked failed; default 120",
+    "STEADYHAND_SETTLE_SECONDS": "seconds to wait after a candle closes before its runs start; default 5",
+    "STEADYHAND_SCHEDULER_LEASE": "seconds a scheduler's leadership lasts unless renewed; default 30",
 }
 
 
 class ConfigError(Exception):
     """Configuration that the service refuses to start with; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class SchedulerSettings:
+    """How watches run: the market they read, and the scheduler's pace, pool and leadership lease."""
+
+    market: str = "replay"
+    replay_speed: float = 360.0
+    pool_size: int = 4
+    run_timeout_seconds: float = 120.0
+    settle_seconds: float = 5.0
+    lease_seconds: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -56,6 +74,7 @@ class Settings:
     redis_url: str | None
     log_level: str
     log_format: str
+    scheduler: SchedulerSettings = SchedulerSettings()
 
     @property
     def is_production(self) -> bool:
@@ -104,7 +123,40 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         redis_url=_redis_url(environ),
         log_level=_choice(environ, "LOG_LEVEL", LOG_LEVELS, "INFO", upper=True),
         log_format=_choice(environ, "LOG_FORMAT", LOG_FORMATS, "json" if production else "text"),
+        scheduler=_scheduler(environ),
     )
+
+
+def _scheduler(environ: Mapping[str, str]) -> SchedulerSettings:
+    market = (environ.get("STEADYHAND_MARKET") or "replay").strip().lower()
+    if market not in ("replay", "store") and not (market.startswith("ccxt:") and len(market) > len("ccxt:")):
+        raise ConfigError(
+            f"STEADYHAND_MARKET={market!r} is not one of: replay, store, ccxt:EXCHANGE (e.g. ccxt:binance)"
+        )
+    return SchedulerSettings(
+        market=market,
+        replay_speed=_number(environ, "STEADYHAND_REPLAY_SPEED", 360.0, 1.0, 1_000_000.0),
+        pool_size=int(_number(environ, "STEADYHAND_RUN_POOL_SIZE", 4, 1, 64, whole=True)),
+        run_timeout_seconds=_number(environ, "STEADYHAND_RUN_TIMEOUT", 120.0, 5.0, 3600.0),
+        settle_seconds=_number(environ, "STEADYHAND_SETTLE_SECONDS", 5.0, 0.0, 600.0),
+        lease_seconds=_number(environ, "STEADYHAND_SCHEDULER_LEASE", 30.0, 3.0, 600.0),
+    )
+
+
+def _number(
+    environ: Mapping[str, str], name: str, default: float, low: float, high: float, whole: bool = False
+) -> float:
+    raw = (environ.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw) if whole else float(raw)
+    except ValueError:
+        kind = "a whole number" if whole else "a number"
+        raise ConfigError(f"{name}={raw!r} is not {kind} (from {low:g} to {high:g})") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name}={raw!r} must be from {low:g} to {high:g}")
+    return float(value)
 
 
 def _choice(environ: Mapping[str, str], name: str, allowed: tuple[str, ...], default: str, upper: bool = False) -> str:

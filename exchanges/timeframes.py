@@ -1,6 +1,6 @@
 """Candle timeframes in ccxt notation and their lengths."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 TIMEFRAME_SECONDS: dict[str, int] = {
     "1m": 60,
@@ -37,3 +37,22 @@ def timeframe_for_duration(duration: timedelta) -> str | None:
     """The timeframe whose candles last exactly `duration`, if there is one."""
     seconds = int(duration.total_seconds())
     return next((tf for tf, length in TIMEFRAME_SECONDS.items() if length == seconds), None)
+
+
+# Binance's weekly candles open on Mondays 00:00 UTC; 1970-01-01, where every other timeframe's grid starts, was a
+# Thursday.
+_WEEK_ORIGIN = datetime(1970, 1, 5, tzinfo=UTC)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def bar_open_at(timeframe: str, moment: datetime) -> datetime:
+    """The open time of the `timeframe` bar that contains `moment` (UTC): bars lie on a grid from the Unix epoch, weekly
+    ones from a Monday, as exchanges draw them."""
+    length = timeframe_duration(timeframe)
+    origin = _WEEK_ORIGIN if timeframe == "1w" else _EPOCH
+    return origin + ((moment - origin) // length) * length
+
+
+def last_closed_bar_open(timeframe: str, moment: datetime) -> datetime:
+    """The open time of the latest `timeframe` bar that has closed by `moment`."""
+    return bar_open_at(timeframe, moment) - timeframe_duration(timeframe)

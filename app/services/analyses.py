@@ -14,7 +14,15 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ai.budget import BudgetCaps, BudgetScope
-from ai.context import WARMUP_BARS, AccountFacts, ContextOptions, PositionFacts, build_context, compute_indicators
+from ai.context import (
+    WARMUP_BARS,
+    AccountFacts,
+    ContextOptions,
+    MarketContext,
+    PositionFacts,
+    build_context,
+    compute_indicators,
+)
 from ai.models import model_info
 from ai.outcome import SignalOutcome
 from ai.rules import parse_params
@@ -27,6 +35,7 @@ from app.persistence.account_book import open_position
 from app.persistence.candles import StoredSeries
 from app.services import Clock, markets, system_clock
 from app.services.lookup import owned
+from app.services.steps import StepLog
 from app.services.trading import TradeResult, check_account_clock, decide_and_execute
 from app.services.upkeep import BarSource
 from exchanges.candles import Candle, find_gaps
@@ -70,6 +79,7 @@ def run_analysis(
     request: AnalysisRequest,
     services: SignalServices,
     now: Clock = system_clock,
+    steps: StepLog | None = None,
 ) -> AnalysisResult:
     """Analyse one symbol for `request.user_id` and record the analysis (and, with an account, the decision).
 
@@ -77,8 +87,10 @@ def run_analysis(
     `InvalidInputError` naming the field and value, a missing or foreign watch or account `NotFoundError`. A signal
     that could not be obtained (budget refusal, every source failed) is not an error: it is recorded with its
     status and reasons. Commits the analysis before the risk decision, and each trading step after it (see
-    `decide_and_execute`).
+    `decide_and_execute`). `steps`, when given, times the candles, context, signal and trade steps and names the
+    one an exception left.
     """
+    steps = steps or StepLog()
     if request.execute and request.account_id is None:
         raise InvalidInputError("execute needs an account: orders go to one named account", field="execute")
     chain = signal_chain(request.signals)
@@ -91,12 +103,65 @@ def run_analysis(
     watch = owned(session, Watch, request.watch_id, user.id) if request.watch_id is not None else None
     account = _account(session, user.id, request.account_id or (watch.account_id if watch else None))
 
-    candles = _candles(session, settings, request, now())
+    with steps.step("candles"):
+        candles = _candles(session, settings, request, now())
     last_open = candles.index[-1].to_pydatetime()
     bar_duration = timeframe_duration(request.timeframe)
     if request.account_id is not None:
         # Before any provider is paid: trading at a bar the account has already passed is refused up front.
         check_account_clock(account, last_open + bar_duration, request.execute)
+    with steps.step("context"):
+        context, warnings = _context(session, request, candles, chain, account, rules.min_notional)
+    caps = BudgetCaps(
+        per_request=request.max_cost_usd or (watch.max_cost_per_call_usd if watch else None),
+        user_daily=user.daily_budget_usd,
+        user_monthly=user.monthly_budget_usd,
+        watch_daily=watch.daily_budget_usd if watch else None,
+    )
+    query = SignalQuery(context, candles, BudgetScope(user.id, watch.id if watch else None), caps, rule_params)
+    with steps.step("signal"):
+        outcome = propose_signal(chain, query, services)
+    steps.note("signal_status", f"{outcome.status.value} {outcome.signal.action.value}")
+    analysis = _record(request, user.id, account.id, watch, context.bar_time, outcome)
+    session.add(analysis)
+    session.flush()
+    if outcome.ledger_entry_ids:
+        session.execute(
+            update(BudgetLedgerEntry)
+            .where(BudgetLedgerEntry.id.in_(outcome.ledger_entry_ids))
+            .values(analysis_id=analysis.id)
+        )
+    session.commit()
+    trade = None
+    if request.account_id is not None:
+        bar = Candle(
+            last_open, *(_exact(candles[name].iloc[-1]) for name in ("open", "high", "low", "close", "volume"))
+        )
+        with steps.step("trade"):
+            trade = decide_and_execute(
+                session,
+                settings,
+                account,
+                analysis,
+                outcome.signal,
+                bar,
+                bar_duration,
+                _bar_source(session, settings, request, now()),
+                request.execute,
+                now,
+            )
+    return AnalysisResult(analysis, outcome, trade, warnings)
+
+
+def _context(
+    session: Session,
+    request: AnalysisRequest,
+    candles: pd.DataFrame,
+    chain: list[SourceSpec],
+    account: Account,
+    min_notional: Decimal,
+) -> tuple[MarketContext, list[str]]:
+    """The context the signal source reads, and warnings about the candles it came from."""
     # Only a model reads the higher timeframe's lines; a rules strategy decides on the candles alone.
     asks_a_model = any(spec.kind != "rules" for spec in chain)
     higher = _higher_timeframe(session, request, candles.index[-1]) if asks_a_model else None
@@ -113,47 +178,12 @@ def run_analysis(
             + (position.quantity * Decimal(str(candles["close"].iloc[-1])) if position else 0),
             free_quote=account.current_balance,
             quote_currency=account.quote_currency,
-            min_order_notional=rules.min_notional,
+            min_order_notional=min_notional,
         ),
         ContextOptions(symbol=request.symbol, timeframe=request.timeframe, blind=request.blind),
         higher_timeframe=compute_indicators(higher) if higher is not None else None,
     )
-    caps = BudgetCaps(
-        per_request=request.max_cost_usd or (watch.max_cost_per_call_usd if watch else None),
-        user_daily=user.daily_budget_usd,
-        user_monthly=user.monthly_budget_usd,
-        watch_daily=watch.daily_budget_usd if watch else None,
-    )
-    query = SignalQuery(context, candles, BudgetScope(user.id, watch.id if watch else None), caps, rule_params)
-    outcome = propose_signal(chain, query, services)
-    analysis = _record(request, user.id, account.id, watch, context.bar_time, outcome)
-    session.add(analysis)
-    session.flush()
-    if outcome.ledger_entry_ids:
-        session.execute(
-            update(BudgetLedgerEntry)
-            .where(BudgetLedgerEntry.id.in_(outcome.ledger_entry_ids))
-            .values(analysis_id=analysis.id)
-        )
-    session.commit()
-    trade = None
-    if request.account_id is not None:
-        bar = Candle(
-            last_open, *(_exact(candles[name].iloc[-1]) for name in ("open", "high", "low", "close", "volume"))
-        )
-        trade = decide_and_execute(
-            session,
-            settings,
-            account,
-            analysis,
-            outcome.signal,
-            bar,
-            bar_duration,
-            _bar_source(session, settings, request, now()),
-            request.execute,
-            now,
-        )
-    return AnalysisResult(analysis, outcome, trade, warnings)
+    return context, warnings
 
 
 UNTIL_FORMATS = ("%Y-%m-%d", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S")

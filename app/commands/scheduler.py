@@ -1,0 +1,38 @@
+"""`scheduler`: the one process that runs watches on every candle close (never started inside the web app)."""
+
+import signal
+import threading
+from types import FrameType
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from app.jobs.scheduler import WatchScheduler
+
+
+@click.command("scheduler")
+@click.option(
+    "--once", is_flag=True, help="One tick (contest the leadership, start what is due, wait for it), then exit."
+)
+@with_appcontext
+def scheduler_command(once: bool) -> None:
+    """Run due watches on every closed candle, exactly once each; a second scheduler stands by and takes over within
+    a lease period if this one stops."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]  # the real app, for the worker threads
+    scheduler = WatchScheduler(app, say=lambda line: click.echo(line))
+    if once:
+        report = scheduler.tick()
+        scheduler.pool.shutdown(wait=True)
+        if report.leading and not report.claimed:
+            click.echo("nothing due")
+        return
+    stop = threading.Event()
+
+    def stop_on(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, stop_on)
+    signal.signal(signal.SIGTERM, stop_on)
+    scheduler.serve(stop)
+    click.echo("scheduler stopped")

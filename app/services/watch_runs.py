@@ -1,0 +1,220 @@
+"""Scheduled analysis: one run per watch and closed bar, recorded with its steps, timings and outcome.
+
+A run is claimed by inserting its row: the unique (watch, bar) key lets exactly one claimant win, so a double
+trigger, a restarted scheduler or a second worker can never analyse (or pay for, or trade) the same bar twice.
+After downtime a watch catches up with the latest closed bar only: missed bars are not paid for (position upkeep,
+which needs every bar, walks them inside the run; see `app.services.upkeep`).
+"""
+
+import logging
+import os
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ai.signals import SignalServices
+from app.config import Settings
+from app.errors import ServiceError
+from app.models import Account, AccountKind, AnalysisStatus, RunStatus, Watch, WatchRun
+from app.services import Clock, system_clock
+from app.services.analyses import AnalysisRequest, run_analysis
+from app.services.lookup import owned
+from app.services.steps import StepLog
+from exchanges.timeframes import last_closed_bar_open, timeframe_duration
+
+log = logging.getLogger(__name__)
+
+ServicesFor = Callable[[Session, int], SignalServices]  # (session, user id) -> the AI layer's ports for that user
+
+
+@dataclass(frozen=True)
+class DueRun:
+    watch_id: int
+    bar_time: datetime  # open time of the closed bar to analyse
+    trigger: str  # "schedule" for the next bar, "catch_up" when bars were missed
+
+
+def worker_name() -> str:
+    """host:pid, recorded on each run so a person can tell which process ran it."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def due_runs(session: Session, market_now: datetime, settle: timedelta) -> list[DueRun]:
+    """Every enabled watch whose latest bar closed at least `settle` ago (by the market's clock) has no run yet.
+
+    `settle` gives the exchange time to publish the closed candle. Only the latest closed bar is due: a watch
+    that missed bars (downtime) catches up with that one alone.
+    """
+    due = []
+    for watch in session.scalars(select(Watch).where(Watch.enabled).order_by(Watch.id)):
+        bar = last_closed_bar_open(watch.timeframe, market_now - settle)
+        if watch.last_bar_at is not None and bar <= watch.last_bar_at:
+            continue
+        missed = watch.last_bar_at is not None and bar - watch.last_bar_at > timeframe_duration(watch.timeframe)
+        due.append(DueRun(watch.id, bar, "catch_up" if missed else "schedule"))
+    return due
+
+
+def claim(session: Session, due: DueRun, now: datetime, worker: str | None = None) -> WatchRun | None:
+    """Record the run of `due` as QUEUED, or None when that (watch, bar) already has one. Commits."""
+    run = WatchRun(
+        watch_id=due.watch_id, bar_time=due.bar_time, trigger=due.trigger, worker=worker, created_at=now, steps=[]
+    )
+    session.add(run)
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        return None
+    watch = session.get(Watch, due.watch_id)
+    if watch is not None and (watch.last_bar_at is None or due.bar_time > watch.last_bar_at):
+        watch.last_bar_at = due.bar_time
+        watch.last_run_at = now
+    session.commit()
+    return run
+
+
+def execute_run(
+    session: Session,
+    settings: Settings,
+    run_id: int,
+    services_for: ServicesFor,
+    market: str,
+    clock: Clock = system_clock,
+    worker: str | None = None,
+) -> WatchRun:
+    """Run a claimed run: candles of its bar, context, signal within the watch's budgets, risk decision, and an
+    order when the watch auto-executes. Never raises for what a run can meet: a refusal or a failure is recorded
+    on the run (status FAILED, the failing step, a code and a readable reason) and the next bar runs normally.
+
+    `market`: where candles come from ("store", "replay" or "ccxt:EXCHANGE"). Commits the run's state at start and
+    end; the analysis commits its own steps (see `run_analysis`).
+    """
+    run = session.get(WatchRun, run_id)
+    if run is None or run.status is not RunStatus.QUEUED:
+        raise ValueError(f"watch run #{run_id} is not queued")
+    run.status, run.started_at, run.worker = RunStatus.RUNNING, clock(), worker or run.worker
+    session.commit()
+    watch = session.get(Watch, run.watch_id)
+    steps = StepLog()
+    try:
+        if watch is None:
+            raise ServiceError(f"watch #{run.watch_id} was deleted before its run started")
+        request = AnalysisRequest(
+            user_id=watch.user_id,
+            symbol=watch.symbol,
+            timeframe=watch.timeframe,
+            signals=watch.signal_source,
+            exchange_id=watch.exchange_id,
+            rule_params={name: str(value) for name, value in (watch.signal_params or {}).items()},
+            account_id=watch.account_id,
+            watch_id=watch.id,
+            market=market,
+            until=run.bar_time if market == "store" else None,
+            execute=watch.auto_execute and watch.account_id is not None,
+        )
+        result = run_analysis(session, settings, request, services_for(session, watch.user_id), clock, steps)
+    except ServiceError as error:
+        session.rollback()
+        return _finish(session, run_id, steps, clock(), error.code, error.message)
+    except Exception as error:  # a run records any failure: the scheduler must go on with the next one
+        session.rollback()
+        log.exception("watch run failed", extra={"run_id": run_id})
+        return _finish(session, run_id, steps, clock(), "INTERNAL_ERROR", f"{type(error).__name__}: {error}")
+    run = session.get(WatchRun, run_id)
+    assert run is not None  # claimed above; runs are deleted only with their watch, and then this row is gone too
+    run.analysis_id = result.analysis.id
+    if result.trade is not None and result.trade.order is not None:
+        run.order_id = result.trade.order.id
+    outcome = result.outcome
+    if outcome.status is not AnalysisStatus.OK:
+        # The analysis is recorded with its status; the run says the signal step is where it stopped.
+        code = str(outcome.reasons[0].code) if outcome.reasons else outcome.status.value.upper()
+        reason = "; ".join(r.message for r in outcome.reasons) or outcome.status.value
+        return _finish(session, run_id, steps, clock(), code, reason, "signal")
+    return _finish(session, run_id, steps, clock(), None, None)
+
+
+def _finish(
+    session: Session,
+    run_id: int,
+    steps: StepLog,
+    at: datetime,
+    code: str | None,
+    message: str | None,
+    failed_step: str | None = None,
+) -> WatchRun:
+    run = session.get(WatchRun, run_id)
+    assert run is not None  # see execute_run
+    if run.status is not RunStatus.RUNNING:
+        return run  # the scheduler gave up on it (timeout) and said why; a late finish does not overwrite that
+    run.steps = list(steps.steps)
+    run.finished_at = at
+    if code is None:
+        run.status = RunStatus.SUCCEEDED
+    else:
+        run.status = RunStatus.FAILED
+        run.failed_step = failed_step or steps.failed_step or "prepare"
+        run.error_code, run.error_message = code[:48], message
+    session.commit()
+    return run
+
+
+def fail_stalled(session: Session, now: datetime, timeout: timedelta) -> list[int]:
+    """Mark RUNNING runs older than `timeout` (a hung provider, or a worker that died mid-run) failed, and return
+    their ids. An order such a run sent is settled by reconciliation, never sent again. Commits."""
+    stalled = list(
+        session.scalars(
+            select(WatchRun).where(WatchRun.status == RunStatus.RUNNING, WatchRun.started_at < now - timeout)
+        )
+    )
+    for run in stalled:
+        run.status, run.finished_at = RunStatus.FAILED, now
+        run.failed_step = run.failed_step or "run"
+        run.error_code = "RUN_TIMEOUT"
+        run.error_message = (
+            f"still running after {timeout.total_seconds():.0f} s (worker {run.worker}): stopped waiting; "
+            "reconcile settles any order it sent"
+        )
+    session.commit()
+    return [run.id for run in stalled]
+
+
+def queued_run_ids(session: Session) -> list[int]:
+    """Runs claimed and not started yet, oldest first."""
+    return list(session.scalars(select(WatchRun.id).where(WatchRun.status == RunStatus.QUEUED).order_by(WatchRun.id)))
+
+
+def market_for(watch: Watch, account: Account | None, default_market: str) -> str:
+    """Where a watch's candles come from: a live account's exchange through ccxt (its orders go there too), else the
+    configured default ("replay", "store" or "ccxt:EXCHANGE")."""
+    if account is not None and account.kind is AccountKind.LIVE:
+        return f"ccxt:{account.exchange_id}"
+    return default_market
+
+
+def run_now(
+    session: Session,
+    settings: Settings,
+    user_id: int,
+    watch_id: int,
+    market_now: datetime,
+    services_for: ServicesFor,
+    market: str,
+    clock: Clock = system_clock,
+) -> WatchRun:
+    """ "Run now" for a person: the watch's latest closed bar, once. When that bar has a run already, it is returned
+    as it is (never a second paid call). Raises `NotFoundError` for a watch that is not the user's."""
+    watch = owned(session, Watch, watch_id, user_id)
+    bar = last_closed_bar_open(watch.timeframe, market_now)
+    run = claim(session, DueRun(watch.id, bar, "manual"), clock(), worker_name())
+    if run is None:
+        existing = session.scalar(select(WatchRun).where(WatchRun.watch_id == watch.id, WatchRun.bar_time == bar))
+        assert existing is not None  # the claim lost to exactly this row
+        return existing
+    return execute_run(session, settings, run.id, services_for, market, clock)

@@ -1,0 +1,131 @@
+"""Watch runs on SQLite and PostgreSQL with a controllable clock: due on the candle close (plus the settle delay),
+one run per (watch, bar) whatever triggers it, catch-up with the latest bar only, steps and the failing step."""
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import func, select
+
+from app import current_settings
+from app.extensions import db
+from app.models import Analysis, Order, RunStatus, Watch, WatchRun
+from app.services import watch_runs
+from app.services.credentials import signal_services
+from app.services.watch_runs import DueRun
+from tests import factories
+
+SETTLE = timedelta(seconds=5)
+BUY_BAR = datetime(2024, 1, 12, 16, tzinfo=UTC)  # rules:rsi_reversion BUYs BTC/USDT here (entry 43,624.00)
+
+
+def services_for(session, user_id):
+    return signal_services(session, current_settings(), user_id)
+
+
+def trader(auto_execute=False, **fields):
+    user = factories.user(db.session)
+    account = factories.paper_account(db.session, user)
+    watch = factories.watch(
+        db.session, user, account, signal_source="rules:rsi_reversion", auto_execute=auto_execute, **fields
+    )
+    factories.candles(db.session, "binance_BTCUSDT_1h_2024-01_2024-09.csv")
+    db.session.commit()
+    return user, account, watch
+
+
+def count(model):
+    return db.session.scalar(select(func.count()).select_from(model))
+
+
+def test_a_watch_is_due_once_its_candle_has_closed_and_settled(app):
+    _, _, watch = trader()
+    # 17:00:04: the 16:00 bar closed 4 s ago, inside the settle delay: the latest settled bar is 15:00.
+    [due] = watch_runs.due_runs(db.session, datetime(2024, 1, 12, 17, 0, 4, tzinfo=UTC), SETTLE)
+    assert due == DueRun(watch.id, datetime(2024, 1, 12, 15, tzinfo=UTC), "schedule")
+    [due] = watch_runs.due_runs(db.session, datetime(2024, 1, 12, 17, 0, 5, tzinfo=UTC), SETTLE)
+    assert due.bar_time == BUY_BAR
+
+
+def test_a_bar_is_claimed_once_whoever_triggers_it(app):
+    _, _, watch = trader()
+    due = DueRun(watch.id, BUY_BAR, "schedule")
+    now = datetime(2024, 1, 12, 17, 0, 5, tzinfo=UTC)
+    first = watch_runs.claim(db.session, due, now, "a:1")
+    assert first is not None and first.status is RunStatus.QUEUED
+    assert watch_runs.claim(db.session, due, now, "b:2") is None  # a second scheduler, a restart, a double trigger
+    assert watch_runs.claim(db.session, DueRun(watch.id, BUY_BAR, "manual"), now, "c:3") is None
+    assert count(WatchRun) == 1
+    assert watch_runs.due_runs(db.session, now, SETTLE) == []  # nothing left to do for this bar
+
+
+def test_after_downtime_only_the_latest_closed_bar_runs(app):
+    _, _, watch = trader()
+    watch_runs.claim(db.session, DueRun(watch.id, datetime(2024, 1, 12, 10, tzinfo=UTC), "schedule"), BUY_BAR)
+    [due] = watch_runs.due_runs(db.session, datetime(2024, 1, 12, 17, 0, 5, tzinfo=UTC), SETTLE)
+    assert due == DueRun(watch.id, BUY_BAR, "catch_up")  # 11:00-15:00 are not paid for
+
+
+def test_a_paused_watch_is_not_due(app):
+    _, _, watch = trader()
+    watch.enabled = False
+    db.session.commit()
+    assert watch_runs.due_runs(db.session, datetime(2024, 1, 12, 17, 0, 5, tzinfo=UTC), SETTLE) == []
+
+
+def test_an_auto_executing_run_records_its_steps_analysis_and_order(app):
+    _, account, watch = trader(auto_execute=True)
+    run = watch_runs.claim(db.session, DueRun(watch.id, BUY_BAR, "schedule"), BUY_BAR + timedelta(hours=1))
+    finished = watch_runs.execute_run(db.session, current_settings(), run.id, services_for, "store")
+
+    assert (finished.status, finished.failed_step, finished.error_code) == (RunStatus.SUCCEEDED, None, None)
+    assert [step["step"] for step in finished.steps] == ["candles", "context", "signal", "signal_status", "trade"]
+    assert all(step["outcome"] == "ok" for step in finished.steps if step["step"] != "signal_status")
+    assert finished.steps[3]["outcome"] == "ok BUY"
+    analysis = db.session.get(Analysis, finished.analysis_id)
+    assert (analysis.watch_id, analysis.bar_time) == (watch.id, BUY_BAR)
+    order = db.session.get(Order, finished.order_id)
+    assert (order.account_id, order.quantity) == (account.id, Decimal("0.00084"))
+
+
+def test_advice_only_is_the_default_and_places_no_order(app):
+    _, _, watch = trader()
+    run = watch_runs.claim(db.session, DueRun(watch.id, BUY_BAR, "schedule"), BUY_BAR + timedelta(hours=1))
+    finished = watch_runs.execute_run(db.session, current_settings(), run.id, services_for, "store")
+    assert finished.status is RunStatus.SUCCEEDED and finished.order_id is None and count(Order) == 0
+
+
+def test_a_failing_step_is_named_with_a_readable_reason_and_the_next_bar_runs(app):
+    _, _, watch = trader()
+    after_data = datetime(2024, 10, 1, tzinfo=UTC)
+    run = watch_runs.claim(db.session, DueRun(watch.id, after_data, "schedule"), after_data + timedelta(hours=1))
+    failed = watch_runs.execute_run(db.session, current_settings(), run.id, services_for, "store")
+    assert (failed.status, failed.failed_step, failed.error_code) == (RunStatus.FAILED, "candles", "INVALID_INPUT")
+    assert failed.error_message.startswith("until 2024-10-01 00:00 UTC is after the stored BTC/USDT 1h candles")
+    assert count(Analysis) == 0
+
+    later = watch_runs.claim(db.session, DueRun(watch.id, BUY_BAR, "schedule"), BUY_BAR)
+    assert later is not None  # another bar: claimed and run normally
+    assert watch_runs.execute_run(db.session, current_settings(), later.id, services_for, "store").status is (
+        RunStatus.SUCCEEDED
+    )
+
+
+def test_run_now_twice_is_one_run_and_one_analysis(app):
+    user, _, watch = trader()
+    market_now = BUY_BAR + timedelta(hours=1, seconds=30)
+    first = watch_runs.run_now(db.session, current_settings(), user.id, watch.id, market_now, services_for, "store")
+    again = watch_runs.run_now(db.session, current_settings(), user.id, watch.id, market_now, services_for, "store")
+    assert first.id == again.id and first.trigger == "manual" and count(Analysis) == 1
+
+
+def test_a_run_still_running_past_its_timeout_is_failed_and_a_late_finish_keeps_that(app):
+    _, _, watch = trader()
+    now = BUY_BAR + timedelta(hours=1)
+    run = watch_runs.claim(db.session, DueRun(watch.id, BUY_BAR, "schedule"), now, "a:1")
+    run.status, run.started_at = RunStatus.RUNNING, now
+    db.session.commit()
+    assert watch_runs.fail_stalled(db.session, now + timedelta(seconds=121), timedelta(seconds=120)) == [run.id]
+    db.session.expire_all()
+    stalled = db.session.get(WatchRun, run.id)
+    assert (stalled.status, stalled.error_code) == (RunStatus.FAILED, "RUN_TIMEOUT")
+    assert db.session.get(Watch, watch.id).last_bar_at == BUY_BAR  # never claimed again
