@@ -15,6 +15,7 @@ from app.commands.notifications import notify_group
 from app.commands.reconciliation import reconcile_command
 from app.commands.security import rotate_keys_command
 from app.commands.usage import usage_command
+from app.commands.watches import watch_group
 
 
 def register_cli(app: Flask) -> None:
@@ -32,6 +33,7 @@ def register_cli(app: Flask) -> None:
         backtest_command,
         backtest_delete_command,
         usage_command,
+        watch_group,
         notify_group,
     )
     for command in commands:

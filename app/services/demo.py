@@ -14,7 +14,8 @@ from app.errors import ForbiddenError
 from app.models import Account, AccountKind, User, Watch
 from app.persistence import candle_files
 from app.persistence.candles import ImportReport, import_candles
-from app.services import Clock, system_clock
+from app.services import Clock, system_clock, watches
+from app.services.watches import NewWatch
 from exchanges.candles import read_candle_csv
 
 DEMO_EMAIL = "demo@steadyhand.local"
@@ -115,17 +116,14 @@ def seed_demo(
             )
         )
         if exists is None:
-            session.add(
-                Watch(
-                    user=user,
-                    account=account,
-                    exchange_id=DEMO_EXCHANGE,
-                    symbol=symbol,
-                    timeframe=DEMO_TIMEFRAME,
-                    cadence_minutes=60,
-                    signal_source=DEMO_SIGNAL_SOURCE,
-                )
+            request = NewWatch(
+                symbol=symbol,
+                timeframe=DEMO_TIMEFRAME,
+                signals=DEMO_SIGNAL_SOURCE,
+                exchange_id=DEMO_EXCHANGE,
+                account_id=account.id,
             )
+            watches.create_watch(session, settings, user.id, request)
             created_watches += 1
 
     imports: list[ImportReport] = []
