@@ -13,6 +13,7 @@ from app.commands.data import import_candles_command, seed_demo_command
 from app.commands.markets import markets_group
 from app.commands.notifications import notify_group
 from app.commands.reconciliation import reconcile_command
+from app.commands.scheduler import scheduler_command
 from app.commands.security import rotate_keys_command
 from app.commands.usage import usage_command
 from app.commands.watches import watch_group
@@ -33,6 +34,7 @@ def register_cli(app: Flask) -> None:
         backtest_command,
         backtest_delete_command,
         usage_command,
+        scheduler_command,
         watch_group,
         notify_group,
     )

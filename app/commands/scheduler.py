@@ -23,6 +23,7 @@ def scheduler_command(once: bool) -> None:
     scheduler = WatchScheduler(app, say=lambda line: click.echo(line))
     if once:
         report = scheduler.tick()
+        scheduler.wait_idle()
         scheduler.pool.shutdown(wait=True)
         if report.leading and not report.claimed:
             click.echo("nothing due")

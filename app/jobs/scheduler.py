@@ -8,9 +8,10 @@ Watches are read afresh on every tick: a new, edited or paused watch takes effec
 """
 
 import logging
+import secrets
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -24,6 +25,7 @@ from app.models import WatchRun
 from app.services import Clock, system_clock, watch_runs
 from app.services.credentials import signal_services
 from app.services.leadership import Leadership
+from app.services.replay import replay_market
 
 log = logging.getLogger(__name__)
 
@@ -40,24 +42,35 @@ class TickReport:
 
 
 class WatchScheduler:
-    """The scheduler of one process. `market_clock` gives the market's time (the wall clock, or the replay clock)."""
+    """The scheduler of one process. `market_clock` gives the market's time: by default the replay's clock when
+    watches read the replay market (STEADYHAND_MARKET=replay), else the wall clock."""
 
     def __init__(
         self,
         app: Flask,
-        market_clock: Clock = system_clock,
+        market_clock: Clock | None = None,
         clock: Clock = system_clock,
         say: Callable[[str], None] = print,
     ) -> None:
         self.app = app
         self.settings: Settings = app.extensions[SETTINGS_EXTENSION]
         config = self.settings.scheduler
-        self.market_clock, self.clock, self.say = market_clock, clock, say
+        self.clock, self.say = clock, say
         self.worker = watch_runs.worker_name()
         with app.app_context():
             engine = db.engine
+            if market_clock is None and config.market == "replay":
+                market = replay_market(db_session(), self.settings, clock)
+                say(f"market: {market.describe()}")
+                market_clock = market.clock.now
+            db.session.remove()
+        self.market_clock: Clock = market_clock or clock
         self.leadership = Leadership(
-            engine, LEASE_NAME, f"scheduler@{self.worker}", timedelta(seconds=config.lease_seconds)
+            # The instance tag tells two schedulers of one process apart (tests run two side by side).
+            engine,
+            LEASE_NAME,
+            f"scheduler@{self.worker}#{secrets.token_hex(3)}",
+            timedelta(seconds=config.lease_seconds),
         )
         self.pool = ThreadPoolExecutor(max_workers=config.pool_size, thread_name_prefix="watch-run")
         self.running: dict[int, Future[None]] = {}
@@ -93,6 +106,12 @@ class WatchScheduler:
         for run_id in watch_runs.queued_run_ids(session):
             self._submit(run_id)
         return report
+
+    def wait_idle(self, timeout: float | None = None) -> None:
+        """Wait until the runs started so far have finished (the `--once` command, and tests)."""
+        with self._lock:
+            futures = list(self.running.values())
+        wait(futures, timeout)
 
     def _submit(self, run_id: int) -> None:
         with self._lock:

@@ -35,6 +35,7 @@ from app.persistence.account_book import open_position
 from app.persistence.candles import StoredSeries
 from app.services import Clock, markets, system_clock
 from app.services.lookup import owned
+from app.services.replay import replay_bars, replay_market
 from app.services.steps import StepLog
 from app.services.trading import TradeResult, check_account_clock, decide_and_execute
 from app.services.upkeep import BarSource
@@ -247,12 +248,12 @@ def _account(session: Session, user_id: int, account_id: int | None) -> Account:
 
 def _candles(session: Session, settings: Settings, request: AnalysisRequest, now: datetime) -> pd.DataFrame:
     if request.market.startswith("ccxt:"):
-        if request.until is not None:
-            raise InvalidInputError("until works with the candle store only, not with live market data", field="until")
         exchange_id = request.market.partition(":")[2] or request.exchange_id
         frame = markets.exchange_candles(
             session, settings, exchange_id, request.symbol, request.timeframe, HISTORY_BARS, now
         )
+        if request.until is not None:
+            frame = _up_to(frame, request.until, f"{exchange_id}'s recent {request.symbol} {request.timeframe} candles")
         if len(frame) < WARMUP_BARS + 1:
             raise InvalidInputError(
                 f"{exchange_id} returned {len(frame)} closed {request.symbol} {request.timeframe} candles, "
@@ -260,8 +261,12 @@ def _candles(session: Session, settings: Settings, request: AnalysisRequest, now
                 field="symbol",
             )
         return frame
+    if request.market == "replay":
+        return _replay_candles(session, settings, request, now)
     if request.market != "store":
-        raise InvalidInputError(f'market must be store or ccxt:EXCHANGE, got "{request.market}"', field="market")
+        raise InvalidInputError(
+            f'market must be store, replay or ccxt:EXCHANGE, got "{request.market}"', field="market"
+        )
     stored = markets.stored_series(session, request.exchange_id, request.symbol, request.timeframe)
     what = f"{request.symbol} {request.timeframe}"
     if stored is None:
@@ -300,8 +305,42 @@ def _candles(session: Session, settings: Settings, request: AnalysisRequest, now
     return frame
 
 
+def _up_to(frame: pd.DataFrame, until: datetime, what: str) -> pd.DataFrame:
+    """`frame` cut at the bar opened at `until`, which must be in it (e.g. a scheduled run's bar)."""
+    kept = frame[frame.index <= until]
+    if not len(kept) or kept.index[-1].to_pydatetime() != until:
+        raise InvalidInputError(f"until {_utc_text(until)} is not among {what}", field="until")
+    return kept
+
+
+def _replay_candles(session: Session, settings: Settings, request: AnalysisRequest, now: datetime) -> pd.DataFrame:
+    """The replay's candles closed by `now`, a replay time (the scheduler's market clock), up to the bar opened at
+    `request.until` when one is asked for (a scheduled run analyses exactly its bar)."""
+    market = replay_market(session, settings)
+    at = now if request.until is None else request.until + timeframe_duration(request.timeframe)
+    if at > now:
+        raise InvalidInputError(
+            f"until {_utc_text(request.until or now)}: that replay bar has not closed yet "
+            f"(replay time {_utc_text(now)})",
+            field="until",
+        )
+    try:
+        candles = market.closed_candles(request.symbol, request.timeframe, HISTORY_BARS, at)
+    except ValueError as error:
+        raise InvalidInputError(str(error), field="symbol", details={"value": request.symbol}) from None
+    if len(candles) < WARMUP_BARS + 1:
+        raise InvalidInputError(
+            f"the replay has {len(candles)} closed {request.symbol} {request.timeframe} candles at "
+            f"{_utc_text(now)}, {WARMUP_BARS + 1} needed",
+            field="timeframe",
+        )
+    return markets.candles_frame(candles)
+
+
 def _bar_source(session: Session, settings: Settings, request: AnalysisRequest, now: datetime) -> BarSource:
     """Where upkeep reads the bars since the account's clock: the same market the analysis read."""
+    if request.market == "replay":
+        return replay_bars(replay_market(session, settings), request.timeframe, now)
     if request.market.startswith("ccxt:"):
         exchange_id = request.market.partition(":")[2] or request.exchange_id
         return markets.exchange_bars(session, settings, exchange_id, request.timeframe, now)

@@ -115,7 +115,7 @@ def execute_run(
             account_id=watch.account_id,
             watch_id=watch.id,
             market=market,
-            until=run.bar_time if market == "store" else None,
+            until=run.bar_time,
             execute=watch.auto_execute and watch.account_id is not None,
         )
         result = run_analysis(session, settings, request, services_for(session, watch.user_id), clock, steps)

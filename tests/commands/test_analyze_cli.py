@@ -269,7 +269,7 @@ def test_a_corrupt_cache_file_imports_nothing(make_app, tmp_path):
         (["--signals", "rules:sma_cross", "--param", "fast=ten"], "fast"),
         (["--signals", "rules:sma_cross", "--param", "nonsense"], "is not KEY=VALUE"),
         (["--max-cost", "-1"], "must be a positive amount"),
-        (["--market", "kraken"], 'market must be store or ccxt:EXCHANGE, got "kraken"'),
+        (["--market", "kraken"], 'market must be store, replay or ccxt:EXCHANGE, got "kraken"'),
         (["--account", "999"], "no account #999"),
     ],
 )

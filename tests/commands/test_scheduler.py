@@ -1,0 +1,89 @@
+"""The scheduler process's tick against the replay market, with a controllable wall clock, on SQLite and
+PostgreSQL: one of two schedulers leads, watches run once per closed replay candle, the standby takes over."""
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+
+from app.extensions import db
+from app.jobs.scheduler import WatchScheduler
+from app.models import Analysis, RunStatus, WatchRun
+from tests import factories
+
+T0 = datetime(2026, 12, 1, 12, tzinfo=UTC)
+
+
+class WallClock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def schedulers(app, clock, lines):
+    return (
+        WatchScheduler(app, clock=clock, say=lines.append),
+        WatchScheduler(app, clock=clock, say=lines.append),
+    )
+
+
+def test_one_scheduler_leads_and_runs_each_closed_replay_bar_once(app):
+    user = factories.user(db.session)
+    account = factories.paper_account(db.session, user)
+    watch = factories.watch(db.session, user, account, signal_source="rules:rsi_reversion")
+    db.session.commit()
+    clock, lines = WallClock(), []
+    first, second = schedulers(app, clock, lines)
+    try:
+        assert lines[0].startswith("market: replay of binance ") and lines[0].endswith(
+            "2024-01-13 -> 2024-09-06 at 360x (loop 1)"
+        )
+        report = first.tick()
+        standby = second.tick()
+        first.wait_idle(timeout=60)
+        assert report.leading and len(report.claimed) == 1
+        assert not standby.leading and standby.leader == first.leadership.holder and standby.claimed == []
+        run = db.session.get(WatchRun, report.claimed[0])
+        # Wall T0 is replay 2024-01-13 12:00: the 11:00 bar closes exactly then and has not settled, so the latest
+        # settled bar is 10:00.
+        assert (run.watch_id, run.bar_time, run.status) == (
+            watch.id,
+            datetime(2024, 1, 13, 10, tzinfo=UTC),
+            RunStatus.SUCCEEDED,
+        )
+        analysis = db.session.get(Analysis, run.analysis_id)
+        assert analysis.bar_time == run.bar_time
+
+        # The 11:00 bar closed at replay 12:00, wall T0; at 360x its 5 replay seconds of settling take 14 ms of wall.
+        clock.now = T0 + timedelta(milliseconds=10)
+        assert first.tick().claimed == []
+        clock.now = T0 + timedelta(milliseconds=20)
+        report = first.tick()
+        first.wait_idle(timeout=60)
+        [newest] = report.claimed
+        assert db.session.get(WatchRun, newest).bar_time == datetime(2024, 1, 13, 11, tzinfo=UTC)
+        assert len(db.session.scalars(select(WatchRun)).all()) == 2
+    finally:
+        first.pool.shutdown(wait=True)
+        second.pool.shutdown(wait=True)
+        first.leadership.release()
+        second.leadership.release()
+
+
+def test_the_standby_takes_over_within_a_lease_once_the_leader_is_gone(app):
+    clock, lines = WallClock(), []
+    first, second = schedulers(app, clock, lines)
+    try:
+        assert first.tick().leading and not second.tick().leading
+        first.leadership._drop_advisory_lock()  # the leader's process dies; its lease runs out
+        clock.now = T0 + timedelta(seconds=29)
+        assert not second.tick().leading
+        clock.now = T0 + timedelta(seconds=31)
+        assert second.tick().leading
+        assert any(line.endswith("leading; watches run on every candle close") for line in lines)
+        assert any("standing by, scheduler@" in line for line in lines)
+    finally:
+        first.pool.shutdown(wait=True)
+        second.pool.shutdown(wait=True)
+        second.leadership.release()
