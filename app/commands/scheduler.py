@@ -25,6 +25,7 @@ def scheduler_command(once: bool) -> None:
         report = scheduler.tick()
         scheduler.wait_idle()
         scheduler.pool.shutdown(wait=True)
+        scheduler.notify_pool.shutdown(wait=True)
         if report.leading and not report.claimed:
             click.echo("nothing due")
         return

@@ -21,6 +21,7 @@ from flask import Flask
 from app import SETTINGS_EXTENSION
 from app.config import Settings
 from app.extensions import db, db_session
+from app.jobs.notifications import NotificationSender
 from app.models import WatchRun
 from app.services import Clock, system_clock, watch_runs
 from app.services.credentials import signal_services
@@ -73,7 +74,11 @@ class WatchScheduler:
             timedelta(seconds=config.lease_seconds),
         )
         self.pool = ThreadPoolExecutor(max_workers=config.pool_size, thread_name_prefix="watch-run")
-        self.running: dict[int, Future[None]] = {}
+        # Notifications go out on their own thread: a slow or failing receiver never takes a run's place.
+        self.sender = NotificationSender(app, clock)
+        self.notify_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="notify")
+        self._sending: Future[object] | None = None
+        self.running: dict[int, Future[object]] = {}
         self._lock = threading.Lock()
         self._was_leading: bool | None = None
 
@@ -105,12 +110,22 @@ class WatchScheduler:
         # Runs claimed but never started (the process that claimed them stopped first) start now, once.
         for run_id in watch_runs.queued_run_ids(session):
             self._submit(run_id)
+        if self._sending is None or self._sending.done():
+            self._sending = self.notify_pool.submit(self._send_notifications)
         return report
 
+    def _send_notifications(self) -> None:
+        try:
+            self.sender()
+        except Exception:  # the outbox keeps what was not sent; the next tick tries again
+            log.exception("sending notifications failed")
+
     def wait_idle(self, timeout: float | None = None) -> None:
-        """Wait until the runs started so far have finished (the `--once` command, and tests)."""
+        """Wait until the runs and the notification pass started so far have finished (`--once`, and tests)."""
         with self._lock:
-            futures = list(self.running.values())
+            futures: list[Future[object]] = [*self.running.values()]
+        if self._sending is not None:
+            futures.append(self._sending)
         wait(futures, timeout)
 
     def _submit(self, run_id: int) -> None:
@@ -160,6 +175,7 @@ class WatchScheduler:
         finally:
             scheduler.shutdown(wait=False)
             self.pool.shutdown(wait=True, cancel_futures=False)
+            self.notify_pool.shutdown(wait=True)
             with self.app.app_context():
                 self.leadership.release()
 

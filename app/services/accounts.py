@@ -16,7 +16,7 @@ from app.config import Settings
 from app.errors import ConflictError, InvalidInputError
 from app.models import Account, AccountKind
 from app.persistence.account_book import open_positions
-from app.services import audit, markets
+from app.services import audit, markets, notifications
 from app.services.credentials import ExchangeKeys, store_exchange_keys
 from app.services.lookup import owned
 from exchanges.endpoints import check_base_url
@@ -262,5 +262,16 @@ def resume_trading(session: Session, user_id: int, account_id: int, now: datetim
         f"{format(peak.normalize(), 'f')} {account.quote_currency}",
         previous_state=previous.value,
         resumed_at=now.isoformat(),
+    )
+    notifications.notify(
+        session,
+        account.user_id,
+        "account.trading_state",
+        {
+            "account_id": account.id,
+            "trading_state": "ACTIVE",
+            "message": f"resumed by its owner (was {previous.value})",
+        },
+        now=now,
     )
     return Resumed(account, previous, reason, peak)

@@ -33,7 +33,7 @@ from app.errors import InvalidInputError
 from app.models import Account, Analysis, BudgetLedgerEntry, User, Watch
 from app.persistence.account_book import open_position
 from app.persistence.candles import StoredSeries
-from app.services import Clock, markets, system_clock
+from app.services import Clock, markets, system_clock, usage
 from app.services.lookup import owned
 from app.services.replay import replay_bars, replay_market
 from app.services.steps import StepLog
@@ -123,6 +123,8 @@ def run_analysis(
     with steps.step("signal"):
         outcome = propose_signal(chain, query, services)
     steps.note("signal_status", f"{outcome.status.value} {outcome.signal.action.value}")
+    if outcome.cost_usd > 0:
+        usage.notify_budget_crossings(session, user, outcome.cost_usd, now())
     analysis = _record(request, user.id, account.id, watch, context.bar_time, outcome)
     session.add(analysis)
     session.flush()

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from app.models import Account, Order
 from app.persistence.account_book import save_book
-from app.services import audit
+from app.services import audit, notifications
 from exchanges.base import Exchange, ExchangeError, OrderRequest, OrderState, PermanentExchangeError
 from exchanges.book import AccountBook
 from exchanges.execution import place_order_once
@@ -66,6 +66,23 @@ def place_order(
     record_fills(session, account, exchange, book, order, state)
     account.peak_equity = max(account.peak_equity, book.equity(prices))
     audit_order(session, account, "order.filled", fill_text(state), order)
+    if state.filled:
+        notifications.notify(
+            session,
+            account.user_id,
+            "order.filled",
+            {
+                "account_id": account.id,
+                "client_order_id": order.client_order_id,
+                "symbol": order.symbol,
+                "side": order.side.value,
+                "quantity": state.filled,
+                "price": state.average_price,
+                "fee": state.fee,
+                "fee_currency": state.fee_currency,
+                "message": fill_text(state),
+            },
+        )
     session.commit()
     return order
 

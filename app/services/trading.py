@@ -19,7 +19,7 @@ from app.config import Settings
 from app.errors import InvalidInputError
 from app.models import Account, AccountKind, Analysis, Decision, Order, Trade
 from app.persistence.account_book import open_positions
-from app.services import Clock, audit, system_clock
+from app.services import Clock, audit, notifications, system_clock
 from app.services.exchanges import account_exchange
 from app.services.orders import place_order
 from app.services.upkeep import BarSource, StepClock, open_position_of, walk_positions
@@ -190,6 +190,12 @@ def _apply_trading_state(
         return []
     account.trading_state = target
     audit.for_account(session, account, "account.trading_state", f"{target.value}: {reason}")
+    notifications.notify(
+        session,
+        account.user_id,
+        "account.trading_state",
+        {"account_id": account.id, "trading_state": target.value, "message": f"{target.value}: {reason}"},
+    )
     session.commit()
     return [f"trading state -> {target.value}: {reason}"]
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from app.models import Account, Order, Position, PositionStatus
 from app.persistence.account_book import open_positions, write_off_dust
-from app.services import audit
+from app.services import audit, notifications
 from app.services.orders import place_order
 from exchanges.base import Exchange, OrderRequest
 from exchanges.book import AccountBook
@@ -133,6 +133,12 @@ def _apply_bar(
             return True
         message = f"{row.symbol}, bar opened {candle.open_time:%Y-%m-%d %H:%M} UTC: {hit}"
         audit.for_account(session, account, f"position.{hit.code.lower()}", message, position_id=row.id)
+        notifications.notify(
+            session,
+            account.user_id,
+            f"position.{hit.code.lower()}",
+            {"account_id": account.id, "position_id": row.id, "symbol": row.symbol, "message": message},
+        )
         walk.notes.append(message)
         exit_price = update.exit_price
     else:

@@ -21,7 +21,7 @@ from ai.signals import SignalServices
 from app.config import Settings
 from app.errors import ServiceError
 from app.models import Account, AccountKind, AnalysisStatus, RunStatus, Watch, WatchRun
-from app.services import Clock, system_clock
+from app.services import Clock, notifications, system_clock
 from app.services.analyses import AnalysisRequest, run_analysis
 from app.services.lookup import owned
 from app.services.steps import StepLog
@@ -161,6 +161,25 @@ def _finish(
         run.status = RunStatus.FAILED
         run.failed_step = failed_step or steps.failed_step or "prepare"
         run.error_code, run.error_message = code[:48], message
+        watch = session.get(Watch, run.watch_id)
+        if watch is not None:
+            notifications.notify(
+                session,
+                watch.user_id,
+                "run.failed",
+                {
+                    "watch_id": watch.id,
+                    "run_id": run.id,
+                    "symbol": watch.symbol,
+                    "timeframe": watch.timeframe,
+                    "bar_time": run.bar_time,
+                    "failed_step": run.failed_step,
+                    "error_code": run.error_code,
+                    "message": f"{watch.symbol} {watch.timeframe} bar {run.bar_time:%Y-%m-%d %H:%M} UTC failed at "
+                    f"{run.failed_step}: {message}",
+                },
+                now=at,
+            )
     session.commit()
     return run
 

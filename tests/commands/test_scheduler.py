@@ -65,8 +65,10 @@ def test_one_scheduler_leads_and_runs_each_closed_replay_bar_once(app):
         assert db.session.get(WatchRun, newest).bar_time == datetime(2024, 1, 13, 11, tzinfo=UTC)
         assert len(db.session.scalars(select(WatchRun)).all()) == 2
     finally:
-        first.pool.shutdown(wait=True)
-        second.pool.shutdown(wait=True)
+        for scheduler in (first, second):
+            scheduler.wait_idle(timeout=60)
+            scheduler.pool.shutdown(wait=True)
+            scheduler.notify_pool.shutdown(wait=True)
         first.leadership.release()
         second.leadership.release()
 
@@ -84,6 +86,8 @@ def test_the_standby_takes_over_within_a_lease_once_the_leader_is_gone(app):
         assert any(line.endswith("leading; watches run on every candle close") for line in lines)
         assert any("standing by, scheduler@" in line for line in lines)
     finally:
-        first.pool.shutdown(wait=True)
-        second.pool.shutdown(wait=True)
+        for scheduler in (first, second):
+            scheduler.wait_idle(timeout=60)
+            scheduler.pool.shutdown(wait=True)
+            scheduler.notify_pool.shutdown(wait=True)
         second.leadership.release()
