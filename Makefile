@@ -1,5 +1,5 @@
 # Steadyhand: two commands on a fresh machine with Python >= 3.12.
-#   make run    set up .venv, migrate, seed the demo and serve http://127.0.0.1:5000
+#   make run    set up .venv, migrate, seed the demo, serve http://127.0.0.1:5000 and run the scheduler
 #   make test   set up .venv with the dev tools and run the whole suite
 
 PYTHON ?= $(shell command -v python3.12 || command -v python3 || command -v python)
@@ -35,8 +35,9 @@ port-free:
 
 run: port-free install
 	$(BIN)/flask --app wsgi bootstrap
-	@echo "Serving Steadyhand on http://$(HOST):$(PORT) (Ctrl-C to stop)"
-	$(BIN)/gunicorn --bind $(HOST):$(PORT) --workers $(WORKERS) --preload --access-logfile - wsgi:app
+	@echo "Serving Steadyhand on http://$(HOST):$(PORT); the scheduler runs the demo watches on the replay market"
+	@echo "(one 1h candle every 10 s): watch the landing page, or run .venv/bin/flask --app wsgi watch list. Ctrl-C stops both."
+	STEADYHAND_HOST=$(HOST) STEADYHAND_PORT=$(PORT) STEADYHAND_WORKERS=$(WORKERS) $(BIN)/honcho -f Procfile start
 
 # Debian's Chromium drives the end-to-end tests; test tools cannot download browsers here.
 browser:

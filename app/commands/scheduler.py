@@ -1,5 +1,6 @@
 """`scheduler`: the one process that runs watches on every candle close (never started inside the web app)."""
 
+import logging
 import signal
 import threading
 from types import FrameType
@@ -19,6 +20,8 @@ from app.jobs.scheduler import WatchScheduler
 def scheduler_command(once: bool) -> None:
     """Run due watches on every closed candle, exactly once each; a second scheduler stands by and takes over within
     a lease period if this one stops."""
+    # APScheduler logs every tick at INFO: two lines every two seconds would bury the runs' own lines.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     app = current_app._get_current_object()  # type: ignore[attr-defined]  # the real app, for the worker threads
     scheduler = WatchScheduler(app, say=lambda line: click.echo(line))
     if once:

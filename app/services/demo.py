@@ -122,6 +122,8 @@ def seed_demo(
                 signals=DEMO_SIGNAL_SOURCE,
                 exchange_id=DEMO_EXCHANGE,
                 account_id=account.id,
+                # The demo paper account trades on its own, so a fresh install shows positions and equity moving.
+                auto_execute=True,
             )
             watches.create_watch(session, settings, user.id, request)
             created_watches += 1

@@ -21,6 +21,10 @@ from exchanges.replay import ReplayMarket, load_replay_market
 from exchanges.timeframes import timeframe_duration
 
 STARTED_AT = "replay_started_at"
+# The replay starts 365 1h bars into 2024 (2024-01-16 05:00): enough history for every indicator, and the demo's
+# ETH/USDT watch (rules:ema_rsi_volume) buys on the 09:00 bar and is stopped out on the 14:00 bar, so a fresh
+# install shows a signal, a paper trade and equity moving within about a minute at the default speed.
+START_BARS = 365
 
 # By wall clock too: production has one (the system clock); a test's own clock gets its own replay.
 _markets: dict[tuple[Path, float, datetime, Clock], ReplayMarket] = {}
@@ -39,7 +43,11 @@ def replay_market(session: Session, settings: Settings, wall: Clock = system_clo
         market = _markets.get(key)
         if market is None:
             market = load_replay_market(
-                settings.data_dir / "candles", wall, speed=settings.scheduler.replay_speed, wall_start=started
+                settings.data_dir / "candles",
+                wall,
+                speed=settings.scheduler.replay_speed,
+                warmup_bars=START_BARS,
+                wall_start=started,
             )
             _markets[key] = market
     return market

@@ -13,14 +13,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ai.signals import SignalServices
 from app.config import Settings
 from app.errors import ServiceError
-from app.models import Account, AccountKind, AnalysisStatus, RunStatus, Watch, WatchRun
+from app.models import Account, AccountKind, Analysis, AnalysisStatus, Decision, Order, RunStatus, Watch, WatchRun
 from app.services import Clock, notifications, system_clock
 from app.services.analyses import AnalysisRequest, run_analysis
 from app.services.lookup import owned
@@ -37,6 +37,10 @@ class DueRun:
     watch_id: int
     bar_time: datetime  # open time of the closed bar to analyse
     trigger: str  # "schedule" for the next bar, "catch_up" when bars were missed
+
+
+class RunNotQueuedError(ValueError):
+    """The run is missing or not QUEUED: another worker started it, or it already ran (a task delivered twice)."""
 
 
 def worker_name() -> str:
@@ -95,11 +99,19 @@ def execute_run(
     `market`: where candles come from ("store", "replay" or "ccxt:EXCHANGE"). Commits the run's state at start and
     end; the analysis commits its own steps (see `run_analysis`).
     """
-    run = session.get(WatchRun, run_id)
-    if run is None or run.status is not RunStatus.QUEUED:
-        raise ValueError(f"watch run #{run_id} is not queued")
-    run.status, run.started_at, run.worker = RunStatus.RUNNING, clock(), worker or run.worker
+    # QUEUED -> RUNNING in one conditional UPDATE: of two deliveries of the same run (a broker redelivers a killed
+    # worker's task), however close together, exactly one starts it.
+    started = session.execute(
+        update(WatchRun)
+        .where(WatchRun.id == run_id, WatchRun.status == RunStatus.QUEUED)
+        .values(status=RunStatus.RUNNING, started_at=clock(), worker=func.coalesce(worker, WatchRun.worker))
+        .execution_options(synchronize_session=False)
+    )
     session.commit()
+    if getattr(started, "rowcount", 0) != 1:
+        raise RunNotQueuedError(f"watch run #{run_id} is not queued")
+    run = session.get(WatchRun, run_id)
+    assert run is not None  # just started above
     watch = session.get(Watch, run.watch_id)
     steps = StepLog()
     try:
@@ -182,6 +194,34 @@ def _finish(
             )
     session.commit()
     return run
+
+
+def run_summary(session: Session, run_id: int) -> str:
+    """One line for a person: the run's bar, the signal, the risk decision and the order, or where it failed."""
+    run = session.get(WatchRun, run_id)
+    if run is None:
+        return f"run #{run_id}: gone (its watch was deleted)"
+    watch = session.get(Watch, run.watch_id)
+    what = f"{watch.symbol} {watch.timeframe}" if watch else f"watch #{run.watch_id}"
+    head = f"run #{run.id} {what} bar {run.bar_time:%Y-%m-%d %H:%M} UTC"
+    if run.status is RunStatus.FAILED:
+        return f"{head}: failed at {run.failed_step}: {run.error_code}: {run.error_message}"
+    if run.status is not RunStatus.SUCCEEDED or run.analysis_id is None:
+        return f"{head}: {run.status.value}"
+    analysis = session.get(Analysis, run.analysis_id)
+    assert analysis is not None  # analyses are deleted only with their user, and the run's watch with them
+    signal = analysis.signal or {}
+    text = f"{head}: {signal.get('action', '?')} (confidence {signal.get('confidence', '?')})"
+    decision = session.scalar(select(Decision).where(Decision.analysis_id == analysis.id))
+    if decision is not None and signal.get("action") != "HOLD":
+        codes = ", ".join(str(reason.get("code")) for reason in decision.reasons[:2])
+        text += f"; {'approved' if decision.approved else 'refused'} ({codes})"
+    order = session.get(Order, run.order_id) if run.order_id is not None else None
+    if order is not None:
+        price = f" at {order.average_fill_price.normalize():f}" if order.average_fill_price is not None else ""
+        filled = f"{order.filled_quantity.normalize():f}"
+        text += f"; order {order.client_order_id} {order.side.value} {filled}{price} [{order.status.value}]"
+    return text
 
 
 def fail_stalled(session: Session, now: datetime, timeout: timedelta) -> list[int]:

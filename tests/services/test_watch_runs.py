@@ -129,3 +129,14 @@ def test_a_run_still_running_past_its_timeout_is_failed_and_a_late_finish_keeps_
     stalled = db.session.get(WatchRun, run.id)
     assert (stalled.status, stalled.error_code) == (RunStatus.FAILED, "RUN_TIMEOUT")
     assert db.session.get(Watch, watch.id).last_bar_at == BUY_BAR  # never claimed again
+
+
+def test_a_run_reads_as_one_line_with_its_signal_decision_and_order(app):
+    _, account, watch = trader(auto_execute=True)
+    run = watch_runs.claim(db.session, DueRun(watch.id, BUY_BAR, "schedule"), BUY_BAR + timedelta(hours=1))
+    finished = watch_runs.execute_run(db.session, current_settings(), run.id, services_for, "store")
+    order = db.session.get(Order, finished.order_id)
+    assert watch_runs.run_summary(db.session, run.id) == (
+        f"run #{run.id} BTC/USDT 1h bar 2024-01-12 16:00 UTC: BUY (confidence 62); approved (APPROVED, SIZED); "
+        f"order {order.client_order_id} buy 0.00084 at 43624 [closed]"
+    )
