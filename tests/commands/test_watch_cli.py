@@ -196,5 +196,6 @@ def test_the_demo_watches_run_on_every_1h_close(runner, app, monkeypatch):
         ["BTC/USDT 1h on binance", "on every 1h close"],
         ["ETH/USDT 1h on binance", "on every 1h close"],
     ]
-    assert all("rules:ema_rsi_volume" in line and "advice only  enabled  never run" in line for line in lines)
+    # The demo account trades on its own, so a fresh install shows paper positions opening and closing.
+    assert all("rules:ema_rsi_volume" in line and "auto-execute  enabled  never run" in line for line in lines)
     assert {w.cadence_minutes for w in db.session.scalars(select(Watch))} == {60}
