@@ -19,7 +19,7 @@ from app.config import Settings
 from app.errors import InvalidInputError
 from app.models import Account, AccountKind, Analysis, Decision, Order, Trade
 from app.persistence.account_book import open_positions
-from app.services import Clock, audit, notifications, system_clock
+from app.services import Clock, audit, kill_switch, notifications, system_clock
 from app.services.exchanges import account_exchange
 from app.services.orders import place_order
 from app.services.upkeep import BarSource, StepClock, open_position_of, walk_positions
@@ -37,6 +37,7 @@ from risk import (
     decide,
     next_trading_state,
 )
+from risk.values import Decision as Verdict
 
 
 @dataclass
@@ -123,6 +124,10 @@ def decide_and_execute(
     state = replace(state, trading_state=account.trading_state)
 
     verdict = decide(signal, state, limits, config, now, bar.close)
+    # The operator's global kill switch refuses openings only: exits, stops and take profits above still run.
+    refusal = kill_switch.opening_refusal(session) if signal.action.value == "BUY" else None
+    if refusal is not None:
+        verdict = Verdict(approved=False, order=None, reasons=(refusal,))
     decision = Decision(
         analysis_id=analysis.id,
         account_id=account.id,
