@@ -10,6 +10,7 @@ from app.commands.cache import cache_group
 from app.commands.common import one_line_errors
 from app.commands.credentials import credentials_group
 from app.commands.data import import_candles_command, seed_demo_command
+from app.commands.explain import explain_command
 from app.commands.kill_switch import kill_switch_group
 from app.commands.markets import markets_group
 from app.commands.notifications import notify_group
@@ -39,6 +40,7 @@ def register_cli(app: Flask) -> None:
         watch_group,
         notify_group,
         kill_switch_group,
+        explain_command,
     )
     for command in commands:
         one_line_errors(command)

@@ -11,10 +11,12 @@ def register_blueprints(app: Flask) -> None:
     from app.web.auth import blueprint as auth
     from app.web.health import blueprint as health
     from app.web.home import blueprint as home
+    from app.web.metrics import blueprint as metrics
 
     app.register_blueprint(auth)
     app.register_blueprint(health)
     app.register_blueprint(home)
+    app.register_blueprint(metrics)
 
 
 @login_manager.user_loader
