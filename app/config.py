@@ -6,6 +6,7 @@ import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 from sqlalchemy.engine import URL, make_url
@@ -40,6 +41,9 @@ VARIABLES = {
     "STEADYHAND_RUN_TIMEOUT": "seconds after which a watch run still running is marked failed; default 120",
     "STEADYHAND_SETTLE_SECONDS": "seconds to wait after a candle closes before its runs start; default 5",
     "STEADYHAND_SCHEDULER_LEASE": "seconds a scheduler's leadership lasts unless renewed; default 30",
+    "STEADYHAND_BROKER_URL": "Celery broker (redis://... or amqp://...): the scheduler only claims and enqueues, "
+    "`celery -A app.jobs.celery_app worker` processes run watch runs and backtests (optional; without it the "
+    "scheduler runs them in its own pool)",
 }
 
 
@@ -57,6 +61,7 @@ class SchedulerSettings:
     run_timeout_seconds: float = 120.0
     settle_seconds: float = 5.0
     lease_seconds: float = 30.0
+    broker_url: str | None = None  # Celery broker: runs and backtests go to workers; None: the scheduler's own pool
 
 
 @dataclass(frozen=True)
@@ -89,6 +94,7 @@ class Settings:
             self.anthropic_api_key,
             make_url(self.database_url).password,
             make_url(self.redis_url).password if self.redis_url else None,
+            urlsplit(self.scheduler.broker_url).password if self.scheduler.broker_url else None,
         ]
         return [str(value) for value in values if value]
 
@@ -140,7 +146,23 @@ def _scheduler(environ: Mapping[str, str]) -> SchedulerSettings:
         run_timeout_seconds=_number(environ, "STEADYHAND_RUN_TIMEOUT", 120.0, 5.0, 3600.0),
         settle_seconds=_number(environ, "STEADYHAND_SETTLE_SECONDS", 5.0, 0.0, 600.0),
         lease_seconds=_number(environ, "STEADYHAND_SCHEDULER_LEASE", 30.0, 3.0, 600.0),
+        broker_url=_broker_url(environ),
     )
+
+
+BROKER_SCHEMES = ("redis://", "rediss://", "amqp://", "amqps://")
+
+
+def _broker_url(environ: Mapping[str, str]) -> str | None:
+    value = (environ.get("STEADYHAND_BROKER_URL") or "").strip()
+    if not value:
+        return None
+    if not value.startswith(BROKER_SCHEMES) or len(value) <= value.index("://") + 3:
+        raise ConfigError(
+            "STEADYHAND_BROKER_URL must be a redis://, rediss://, amqp:// or amqps:// URL with a host "
+            "(e.g. redis://127.0.0.1:6379/0 or amqp://guest:guest@127.0.0.1:5672//)"
+        )
+    return value
 
 
 def _number(

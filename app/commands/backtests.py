@@ -13,6 +13,7 @@ from app.commands.common import acting_user, parse_key_values, session, settings
 from app.schemas.backtests import BacktestResultOut
 from app.services import backtests
 from app.services.backtests import BacktestRequest, reports_dir
+from app.services.watch_runs import worker_name
 from backtest.results import BacktestReport
 
 SHOWN_METRICS = (
@@ -107,7 +108,10 @@ def backtest_command(
         exchange_id=exchange_id,
     )
     prepared = backtests.prepare(session(), settings(), request)
-    record = backtests.record_backtest(session(), prepared)
+    # A person is waiting with a progress bar: this process runs it now, recorded RUNNING by it, so no scheduler or
+    # worker picks it up meanwhile (and if this process dies, the next worker start marks it failed).
+    worker = worker_name()
+    record = backtests.record_backtest(session(), prepared, worker=worker)
     session().commit()
     if not as_json:
         _announce(record.id, request, prepared.inputs.preview)
@@ -123,7 +127,9 @@ def backtest_command(
                 bar.update(step)
                 done[0] += step
 
-        record, report = backtests.run_recorded_backtest(session(), settings(), record.id, prepared, progress)
+        record, report = backtests.run_recorded_backtest(
+            session(), settings(), record.id, prepared, progress, worker=worker
+        )
     folder = reports_dir(settings(), record.id)
     if as_json:
         click.echo(BacktestResultOut.of(record.id, report, folder).model_dump_json())

@@ -5,6 +5,11 @@ several times). APScheduler 3.11 ticks every couple of seconds; each tick renews
 (see `app.services.leadership`), and the leader claims the due runs (the unique (watch, bar) key makes a claim
 exactly-once) and executes them in a thread pool, so one slow provider or exchange never holds up the other watches.
 Watches are read afresh on every tick: a new, edited or paused watch takes effect without a restart.
+
+Backtests requested from any front end wait QUEUED; the leader picks them up on its tick and runs them one at a time
+on a thread of its own. With STEADYHAND_BROKER_URL set the leader only claims: it enqueues `run_watch(run_id)` and
+`run_backtest(backtest_id)` for `celery -A app.jobs.celery_app worker` processes on any number of machines (see
+`app.jobs.celery_app`).
 """
 
 import logging
@@ -21,9 +26,9 @@ from flask import Flask
 from app import SETTINGS_EXTENSION
 from app.config import Settings
 from app.extensions import db, db_session
+from app.jobs.backtests import mark_dead_backtests, run_queued_backtest
 from app.jobs.notifications import NotificationSender
-from app.models import WatchRun
-from app.services import Clock, system_clock, watch_runs
+from app.services import Clock, backtests, system_clock, watch_runs
 from app.services.credentials import signal_services
 from app.services.leadership import Leadership
 from app.services.replay import replay_market
@@ -40,6 +45,8 @@ class TickReport:
     leader: str | None  # who leads, when it is not us
     claimed: list[int] = field(default_factory=list)  # run ids started on this tick
     timed_out: list[int] = field(default_factory=list)
+    backtests: list[int] = field(default_factory=list)  # backtest ids started (or enqueued) on this tick
+    dead_backtests: list[int] = field(default_factory=list)  # RUNNING backtests whose worker stopped beating
 
 
 class WatchScheduler:
@@ -66,6 +73,23 @@ class WatchScheduler:
                 market_clock = market.clock.now
             db.session.remove()
         self.market_clock: Clock = market_clock or clock
+        # Without a broker the runs execute here; with one, `enqueue` hands each claimed id to the Celery workers.
+        self.broker = config.broker_url
+        self._enqueue_run: Callable[[int], None] | None = None
+        self._enqueue_backtest: Callable[[int], None] | None = None
+        if self.broker is not None:
+            from app.jobs import celery_app, tasks  # only with a broker: Celery is not loaded otherwise
+
+            celery_app.bind(app)
+            self._enqueue_run, self._enqueue_backtest = tasks.enqueue_watch_run, tasks.enqueue_backtest
+            say(f"scheduler {self.worker}: runs and backtests go to Celery workers via {_masked(self.broker)}")
+        self._enqueued_runs: set[int] = set()
+        self._enqueued_backtests: set[int] = set()
+        self.backtest_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="backtest")
+        self._backtest: Future[object] | None = None
+        dead = mark_dead_backtests(app, clock)
+        if dead:
+            say(f"backtest(s) {', '.join(f'#{i}' for i in dead)} failed: the worker running them stopped")
         self.leadership = Leadership(
             # The instance tag tells two schedulers of one process apart (tests run two side by side).
             engine,
@@ -108,8 +132,13 @@ class WatchScheduler:
                 report.claimed.append(run.id)
                 self._submit(run.id)
         # Runs claimed but never started (the process that claimed them stopped first) start now, once.
-        for run_id in watch_runs.queued_run_ids(session):
+        queued = watch_runs.queued_run_ids(session)
+        with self._lock:
+            self._enqueued_runs.intersection_update(queued)
+        for run_id in queued:
             self._submit(run_id)
+        report.dead_backtests = backtests.fail_dead_backtests(session, now)
+        report.backtests = self._pick_up_backtests(backtests.queued_backtest_ids(session))
         if self._sending is None or self._sending.done():
             self._sending = self.notify_pool.submit(self._send_notifications)
         return report
@@ -124,35 +153,60 @@ class WatchScheduler:
         """Wait until the runs and the notification pass started so far have finished (`--once`, and tests)."""
         with self._lock:
             futures: list[Future[object]] = [*self.running.values()]
-        if self._sending is not None:
-            futures.append(self._sending)
+        for extra in (self._sending, self._backtest):
+            if extra is not None:
+                futures.append(extra)
         wait(futures, timeout)
 
     def _submit(self, run_id: int) -> None:
+        if self._enqueue_run is not None:
+            with self._lock:
+                if run_id in self._enqueued_runs:
+                    return
+                self._enqueued_runs.add(run_id)
+            try:
+                self._enqueue_run(run_id)
+            except Exception:  # the broker is down: the run stays QUEUED and the next tick enqueues it again
+                log.exception("watch run could not be enqueued", extra={"run_id": run_id})
+                with self._lock:
+                    self._enqueued_runs.discard(run_id)
+            return
         with self._lock:
             if run_id in self.running:
                 return
             self.running[run_id] = self.pool.submit(self._execute, run_id)
 
-    def _execute(self, run_id: int) -> None:
-        with self.app.app_context():
+    def _pick_up_backtests(self, queued: list[int]) -> list[int]:
+        """Without a broker, run the oldest QUEUED backtest when none runs here; with one, enqueue each once."""
+        if self._enqueue_backtest is None:
+            if not queued or (self._backtest is not None and not self._backtest.done()):
+                return []
+            self._backtest = self.backtest_pool.submit(
+                run_queued_backtest, self.app, queued[0], self.worker, self.clock
+            )
+            return queued[:1]
+        self._enqueued_backtests.intersection_update(queued)
+        started = []
+        for backtest_id in queued:
+            if backtest_id in self._enqueued_backtests:
+                continue
             try:
-                run = watch_runs.execute_run(
-                    db_session(),
-                    self.settings,
-                    run_id,
-                    lambda session, user_id: signal_services(session, self.settings, user_id),
-                    self.settings.scheduler.market,
-                    self.market_clock,
-                    self.worker,
-                )
-                self.say(_run_line(run))
-            except Exception:  # a run that cannot even start is logged; the pool must keep serving the others
-                log.exception("watch run could not start", extra={"run_id": run_id})
-            finally:
-                db.session.remove()
-                with self._lock:
-                    self.running.pop(run_id, None)
+                self._enqueue_backtest(backtest_id)
+            except Exception:  # the broker is down: the next tick tries again
+                log.exception("backtest could not be enqueued", extra={"backtest_id": backtest_id})
+                break
+            self._enqueued_backtests.add(backtest_id)
+            started.append(backtest_id)
+        return started
+
+    def _execute(self, run_id: int) -> None:
+        try:
+            line = execute_watch_run(self.app, run_id, self.market_clock, self.worker)
+            if line is not None:
+                self.say(line)
+        finally:
+            with self._lock:
+                self.running.pop(run_id, None)
 
     def _announce(self, leading: bool, leader: str | None, until: datetime | None) -> None:
         if leading == self._was_leading:
@@ -176,12 +230,51 @@ class WatchScheduler:
             scheduler.shutdown(wait=False)
             self.pool.shutdown(wait=True, cancel_futures=False)
             self.notify_pool.shutdown(wait=True)
+            if self._backtest is not None and not self._backtest.done():
+                self.say("finishing the backtest in progress before stopping")
+            self.backtest_pool.shutdown(wait=True)
             with self.app.app_context():
                 self.leadership.release()
 
 
-def _run_line(run: WatchRun) -> str:
-    outcome = (
-        run.status.value if run.error_code is None else f"{run.status.value} at {run.failed_step}: {run.error_code}"
-    )
-    return f"run #{run.id} watch #{run.watch_id} bar {run.bar_time:%Y-%m-%d %H:%M} UTC: {outcome}"
+def market_clock_of(app: Flask, clock: Clock = system_clock) -> Clock:
+    """The market's clock for watch runs: the installation's replay clock on the replay market, else `clock`."""
+    settings: Settings = app.extensions[SETTINGS_EXTENSION]
+    if settings.scheduler.market != "replay":
+        return clock
+    with app.app_context():
+        try:
+            return replay_market(db_session(), settings, clock).clock.now
+        finally:
+            db.session.remove()
+
+
+def execute_watch_run(app: Flask, run_id: int, market_clock: Clock, worker: str) -> str | None:
+    """Execute a claimed run in its own app context and session (the scheduler's pool and the Celery task both call
+    this); its one-line outcome, or None when it was not QUEUED any more (already run: nothing is done)."""
+    settings: Settings = app.extensions[SETTINGS_EXTENSION]
+    with app.app_context():
+        try:
+            run = watch_runs.execute_run(
+                db_session(),
+                settings,
+                run_id,
+                lambda session, user_id: signal_services(session, settings, user_id),
+                settings.scheduler.market,
+                market_clock,
+                worker,
+            )
+            return watch_runs.run_summary(db_session(), run.id)
+        except watch_runs.RunNotQueuedError as error:
+            log.info(f"watch run #{run_id} skipped: {error} (already started or run)", extra={"run_id": run_id})
+            return None
+        except Exception:  # a run that cannot even start is logged; the pool must keep serving the others
+            log.exception("watch run could not start", extra={"run_id": run_id})
+            return None
+        finally:
+            db.session.remove()
+
+
+def _masked(url: str) -> str:
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.rpartition('@')[2]}"

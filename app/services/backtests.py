@@ -3,13 +3,17 @@ list and delete them. The engine itself is Flask-free in `backtest/`.
 
 Only runs that can start are recorded: `prepare` validates everything first and writes nothing. A run that fails
 later records the step it failed in and a readable reason.
+
+As jobs: a front end records a run QUEUED; a worker (the scheduler's pool, or a Celery worker) claims it
+(QUEUED -> RUNNING, exactly once: a second delivery finds it claimed) and beats a heartbeat as it makes progress.
+A RUNNING backtest whose heartbeat stopped (its worker died) is failed with that reason when a worker starts.
 """
 
 import logging
 import shutil
 from collections.abc import Callable
 from dataclasses import asdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +35,10 @@ __all__ = ["BacktestRequest", "Prepared", "prepare"]
 
 log = logging.getLogger(__name__)
 PROGRESS_WRITE_STEP = 0.05
+HEARTBEAT_SECONDS = 15.0  # progress (and the heartbeat) is written at least this often while bars are processed
+# A RUNNING backtest whose heartbeat is older than this lost its worker: comfortably above HEARTBEAT_SECONDS, and
+# above the longest a single bar can take (one provider call with its timeout and retries).
+DEAD_AFTER = timedelta(minutes=5)
 
 
 class BacktestFailedError(ServiceError):
@@ -44,8 +52,14 @@ def reports_dir(settings: Settings, backtest_id: int) -> Path:
     return settings.instance_path / "reports" / f"backtest-{backtest_id}"
 
 
-def record_backtest(session: Session, prepared: Prepared) -> Backtest:
-    """Record a validated run as QUEUED. The caller commits."""
+def record_backtest(
+    session: Session,
+    prepared: Prepared,
+    worker: str | None = None,
+    now: datetime | None = None,
+) -> Backtest:
+    """Record a validated run as QUEUED, for a job to run; or, given the `worker` that runs it right away (the CLI
+    in the foreground), as RUNNING by that worker, so no job picks it up. The caller commits."""
     request = prepared.inputs.request
     record = Backtest(
         user_id=request.user_id,
@@ -57,6 +71,14 @@ def record_backtest(session: Session, prepared: Prepared) -> Backtest:
         settings={"request": asdict(request)},
         status=BacktestStatus.QUEUED,
     )
+    if worker is not None:
+        started = now or system_clock()
+        record.status, record.worker, record.started_at, record.heartbeat_at = (
+            BacktestStatus.RUNNING,
+            worker,
+            started,
+            started,
+        )
     session.add(record)
     session.flush()
     return record
@@ -75,17 +97,28 @@ def run_recorded_backtest(
     prepared: Prepared | None = None,
     on_progress: Callable[[float], None] | None = None,
     clock: Clock = system_clock,
+    worker: str | None = None,
 ) -> tuple[Backtest, BacktestReport]:
-    """Run a recorded backtest (prepared again from its stored request unless `prepared` is given).
+    """Run a recorded backtest (prepared again from its stored request unless `prepared` is given) as `worker`.
 
-    Commits the RUNNING state, progress every 5%, and the outcome. Raises `BacktestFailedError` (after recording
-    the step and reason on the record) when the run cannot finish or an AI run got no answers at all.
+    A QUEUED record is claimed first (see `claim_backtest`); a RUNNING one only runs here when `worker` recorded it
+    so (`record_backtest(..., worker=...)`). Anything else raises `ConflictError` and changes nothing: a job
+    delivered twice runs once. Commits the RUNNING state, progress with a heartbeat (every 5% and at least every
+    15 s), and the outcome. Raises `BacktestFailedError` (after recording the step and reason on the record) when
+    the run cannot finish or an AI run got no answers at all.
     """
     record = session.get(Backtest, backtest_id)
     if record is None:
         raise NotFoundError(f"no backtest #{backtest_id}", field="backtest_id")
-    record.status, record.started_at, record.progress = BacktestStatus.RUNNING, clock(), 0.0
-    session.commit()
+    mine = record.status is BacktestStatus.RUNNING and worker is not None and record.worker == worker
+    if not mine and not claim_backtest(session, backtest_id, worker, clock()):
+        session.refresh(record)
+        raise ConflictError(
+            f"backtest #{backtest_id} is not queued (it is {record.status.value}"
+            + (f", worker {record.worker}" if record.worker else "")
+            + ")",
+            field="backtest_id",
+        )
     step = "preparing"
     try:
         if prepared is None:
@@ -101,7 +134,7 @@ def run_recorded_backtest(
             described=inputs.described,
             ai_usage=prepared.ai_usage,
             warnings=inputs.warnings,
-            progress=_progress_writer(session, backtest_id, on_progress),
+            progress=_progress_writer(session, backtest_id, on_progress, clock),
         )
         step = "checking the answers"
         _check_answers(prepared, report)
@@ -124,19 +157,65 @@ def run_recorded_backtest(
 
 
 def _progress_writer(
-    session: Session, backtest_id: int, on_progress: Callable[[float], None] | None
+    session: Session, backtest_id: int, on_progress: Callable[[float], None] | None, clock: Clock
 ) -> Callable[[float], None]:
     written = [0.0]
+    beat = [clock()]
 
     def progress(fraction: float) -> None:
         if on_progress is not None:
             on_progress(fraction)
-        if fraction - written[0] >= PROGRESS_WRITE_STEP:
-            written[0] = fraction
-            session.execute(update(Backtest).where(Backtest.id == backtest_id).values(progress=min(fraction, 1.0)))
+        now = clock()
+        if fraction - written[0] >= PROGRESS_WRITE_STEP or (now - beat[0]).total_seconds() >= HEARTBEAT_SECONDS:
+            written[0], beat[0] = max(fraction, written[0]), now
+            session.execute(
+                update(Backtest)
+                .where(Backtest.id == backtest_id)
+                .values(progress=min(max(fraction, 0.0), 1.0), heartbeat_at=now)
+            )
             session.commit()
 
     return progress
+
+
+def claim_backtest(session: Session, backtest_id: int, worker: str | None, now: datetime) -> bool:
+    """QUEUED -> RUNNING by `worker`, in one conditional UPDATE: exactly one of several claimants wins (the others,
+    and a job delivered again, get False). Commits."""
+    claimed = session.execute(
+        update(Backtest)
+        .where(Backtest.id == backtest_id, Backtest.status == BacktestStatus.QUEUED)
+        .values(status=BacktestStatus.RUNNING, worker=worker, started_at=now, heartbeat_at=now, progress=0.0)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    return bool(getattr(claimed, "rowcount", 0) == 1)
+
+
+def queued_backtest_ids(session: Session) -> list[int]:
+    """Backtests waiting for a worker, oldest first."""
+    query = select(Backtest.id).where(Backtest.status == BacktestStatus.QUEUED).order_by(Backtest.id)
+    return list(session.scalars(query))
+
+
+def fail_dead_backtests(session: Session, now: datetime, dead_after: timedelta = DEAD_AFTER) -> list[int]:
+    """Fail every RUNNING backtest whose heartbeat (or start, without one) is older than `dead_after`: the worker
+    running it stopped. Workers and the scheduler call this when they start. Returns the ids. Commits."""
+    cutoff = now - dead_after
+    running = session.scalars(select(Backtest).where(Backtest.status == BacktestStatus.RUNNING).order_by(Backtest.id))
+    dead = []
+    for record in running:
+        last = record.heartbeat_at or record.started_at
+        if last is not None and last >= cutoff:
+            continue
+        seen = f"{last:%Y-%m-%d %H:%M:%S} UTC" if last is not None else "never"
+        worker = f", worker {record.worker}" if record.worker else ""
+        record.status, record.finished_at = BacktestStatus.FAILED, now
+        record.error_message = f"the worker running it stopped (last heartbeat {seen}{worker})"
+        dead.append(record.id)
+    session.commit()
+    if dead:
+        log.warning("backtests failed: their worker stopped", extra={"backtest_ids": dead})
+    return dead
 
 
 def _check_answers(prepared: Prepared, report: BacktestReport) -> None:

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from app import create_app, current_settings
 from app.extensions import db
-from app.jobs.backtests import start_in_background
+from app.jobs.backtests import run_queued_backtest
 from app.models import Backtest, BacktestJournal, BacktestStatus, User
 from app.services.backtests import BacktestRequest, create_backtest, reports_dir
 from tests import factories
@@ -280,14 +280,14 @@ def test_paid_runs_need_an_allowance_that_covers_the_estimate(ai_app, deepseek_s
     assert deepseek_server.requests == []
 
 
-def test_a_background_run_reports_progress_and_results_on_its_record(app):
+def test_a_queued_run_reports_progress_and_results_on_its_record(app):
     seed_user_and_candles()
     user = db.session.scalars(select(User)).one()
     request = BacktestRequest(user_id=user.id, symbol="BTC/USDT", timeframe="1h", signals="rules:ema_rsi_volume")
     record = create_backtest(db.session, current_settings(), request)
     db.session.commit()
     assert record.status is BacktestStatus.QUEUED
-    start_in_background(app, record.id).join(timeout=120)
+    assert run_queued_backtest(app, record.id, "worker:1")
     db.session.expire_all()
     record = db.session.get(Backtest, record.id)
     assert (record.status, record.progress, record.error_message) == (BacktestStatus.SUCCEEDED, 1.0, None)
