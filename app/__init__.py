@@ -37,7 +37,13 @@ def create_app(config: Mapping[str, Any] | None = None, *, environ: Mapping[str,
     app.config.update(
         SECRET_KEY=settings.secret_key,
         SQLALCHEMY_DATABASE_URI=settings.database_url,
-        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+        # Every scheduled run holds a connection while it reads and writes (never across a provider call), and the
+        # budget ledger and response cache take short ones of their own: room for the whole run pool.
+        SQLALCHEMY_ENGINE_OPTIONS={
+            "pool_pre_ping": True,
+            "pool_size": max(5, settings.scheduler.pool_size + 2),
+            "max_overflow": max(10, settings.scheduler.pool_size * 2),
+        },
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.is_production,

@@ -37,7 +37,7 @@ VARIABLES = {
     "LOG_FORMAT": "json (default in production) or text (default otherwise)",
     "STEADYHAND_MARKET": "where watches read candles: replay (default, bundled data), store or ccxt:EXCHANGE",
     "STEADYHAND_REPLAY_SPEED": "replay market speed, replay seconds per wall second; default 360 (a 1h bar per 10 s)",
-    "STEADYHAND_RUN_POOL_SIZE": "watch runs executed at once by the scheduler without a broker; default 4",
+    "STEADYHAND_RUN_POOL_SIZE": "watch runs executed at once by the scheduler without a broker; default 16",
     "STEADYHAND_RUN_TIMEOUT": "seconds after which a watch run still running is marked failed; default 120",
     "STEADYHAND_SETTLE_SECONDS": "seconds to wait after a candle closes before its runs start; default 5",
     "STEADYHAND_SCHEDULER_LEASE": "seconds a scheduler's leadership lasts unless renewed; default 30",
@@ -57,7 +57,7 @@ class SchedulerSettings:
 
     market: str = "replay"
     replay_speed: float = 360.0
-    pool_size: int = 4
+    pool_size: int = 16
     run_timeout_seconds: float = 120.0
     settle_seconds: float = 5.0
     lease_seconds: float = 30.0
@@ -142,7 +142,7 @@ def _scheduler(environ: Mapping[str, str]) -> SchedulerSettings:
     return SchedulerSettings(
         market=market,
         replay_speed=_number(environ, "STEADYHAND_REPLAY_SPEED", 360.0, 1.0, 1_000_000.0),
-        pool_size=int(_number(environ, "STEADYHAND_RUN_POOL_SIZE", 4, 1, 64, whole=True)),
+        pool_size=int(_number(environ, "STEADYHAND_RUN_POOL_SIZE", 16, 1, 64, whole=True)),
         run_timeout_seconds=_number(environ, "STEADYHAND_RUN_TIMEOUT", 120.0, 5.0, 3600.0),
         settle_seconds=_number(environ, "STEADYHAND_SETTLE_SECONDS", 5.0, 0.0, 600.0),
         lease_seconds=_number(environ, "STEADYHAND_SCHEDULER_LEASE", 30.0, 3.0, 600.0),

@@ -8,7 +8,7 @@ from flask.cli import with_appcontext
 from app.commands.common import acting_user, parse_key_values, session, settings
 from app.errors import shown
 from app.schemas.watches import WatchOut
-from app.services import watches
+from app.services import watch_runs, watches
 from app.services.watches import KEEP, NewWatch, WatchChange, WatchView
 
 SIGNALS_HELP = "deepseek[:MODEL], claude[:MODEL], rules:STRATEGY, replay[:PROVIDER[:MODEL]]; chain with '->'."
@@ -156,6 +156,16 @@ def delete_command(watch_id: int, yes: bool, email: str | None) -> None:
     label = f"#{watch.id} {watch.symbol} {watch.timeframe} via {watch.signal_source}"
     session().commit()
     click.echo(f"deleted watch {label}")
+
+
+@watch_group.command("run")
+@click.argument("watch_id", type=int)
+@click.option("--user", "email", help="Whose watch (default: the only user).")
+@with_appcontext
+def run_command(watch_id: int, email: str | None) -> None:
+    """Run a watch now for its latest closed bar, once: a bar that already ran shows that run instead."""
+    run = watch_runs.run_watch_now(session(), settings(), acting_user(email).id, watch_id)
+    click.echo(watch_runs.run_summary(session(), run.id))
 
 
 def watch_line(view: WatchView) -> str:

@@ -120,6 +120,9 @@ def run_analysis(
         watch_daily=watch.daily_budget_usd if watch else None,
     )
     query = SignalQuery(context, candles, BudgetScope(user.id, watch.id if watch else None), caps, rule_params)
+    # Nothing is written yet: ending the read transaction returns the connection to the pool instead of holding it
+    # for the seconds a provider may take (a pool of scheduled runs would otherwise run out of connections).
+    session.commit()
     with steps.step("signal"):
         outcome = propose_signal(chain, query, services)
     steps.note("signal_status", f"{outcome.status.value} {outcome.signal.action.value}")

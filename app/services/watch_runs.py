@@ -23,7 +23,9 @@ from app.errors import ServiceError
 from app.models import Account, AccountKind, Analysis, AnalysisStatus, Decision, Order, RunStatus, Watch, WatchRun
 from app.services import Clock, notifications, system_clock
 from app.services.analyses import AnalysisRequest, run_analysis
+from app.services.credentials import signal_services
 from app.services.lookup import owned
+from app.services.replay import replay_market
 from app.services.steps import StepLog
 from exchanges.timeframes import last_closed_bar_open, timeframe_duration
 
@@ -91,20 +93,23 @@ def execute_run(
     market: str,
     clock: Clock = system_clock,
     worker: str | None = None,
+    wall: Clock = system_clock,
 ) -> WatchRun:
     """Run a claimed run: candles of its bar, context, signal within the watch's budgets, risk decision, and an
     order when the watch auto-executes. Never raises for what a run can meet: a refusal or a failure is recorded
     on the run (status FAILED, the failing step, a code and a readable reason) and the next bar runs normally.
 
-    `market`: where candles come from ("store", "replay" or "ccxt:EXCHANGE"). Commits the run's state at start and
-    end; the analysis commits its own steps (see `run_analysis`).
+    `market`: where candles come from ("store", "replay" or "ccxt:EXCHANGE"); `clock` is that market's time (the
+    replay's clock on the replay), what the analysis and the account's trading see; `wall` stamps the run's start
+    and finish, so run durations and timeouts are real seconds. Commits the run's state at start and end; the
+    analysis commits its own steps (see `run_analysis`).
     """
     # QUEUED -> RUNNING in one conditional UPDATE: of two deliveries of the same run (a broker redelivers a killed
     # worker's task), however close together, exactly one starts it.
     started = session.execute(
         update(WatchRun)
         .where(WatchRun.id == run_id, WatchRun.status == RunStatus.QUEUED)
-        .values(status=RunStatus.RUNNING, started_at=clock(), worker=func.coalesce(worker, WatchRun.worker))
+        .values(status=RunStatus.RUNNING, started_at=wall(), worker=func.coalesce(worker, WatchRun.worker))
         .execution_options(synchronize_session=False)
     )
     session.commit()
@@ -133,11 +138,11 @@ def execute_run(
         result = run_analysis(session, settings, request, services_for(session, watch.user_id), clock, steps)
     except ServiceError as error:
         session.rollback()
-        return _finish(session, run_id, steps, clock(), error.code, error.message)
+        return _finish(session, run_id, steps, wall(), error.code, error.message)
     except Exception as error:  # a run records any failure: the scheduler must go on with the next one
         session.rollback()
         log.exception("watch run failed", extra={"run_id": run_id})
-        return _finish(session, run_id, steps, clock(), "INTERNAL_ERROR", f"{type(error).__name__}: {error}")
+        return _finish(session, run_id, steps, wall(), "INTERNAL_ERROR", f"{type(error).__name__}: {error}")
     run = session.get(WatchRun, run_id)
     assert run is not None  # claimed above; runs are deleted only with their watch, and then this row is gone too
     run.analysis_id = result.analysis.id
@@ -148,8 +153,8 @@ def execute_run(
         # The analysis is recorded with its status; the run says the signal step is where it stopped.
         code = str(outcome.reasons[0].code) if outcome.reasons else outcome.status.value.upper()
         reason = "; ".join(r.message for r in outcome.reasons) or outcome.status.value
-        return _finish(session, run_id, steps, clock(), code, reason, "signal")
-    return _finish(session, run_id, steps, clock(), None, None)
+        return _finish(session, run_id, steps, wall(), code, reason, "signal")
+    return _finish(session, run_id, steps, wall(), None, None)
 
 
 def _finish(
@@ -200,7 +205,7 @@ def run_summary(session: Session, run_id: int) -> str:
     """One line for a person: the run's bar, the signal, the risk decision and the order, or where it failed."""
     run = session.get(WatchRun, run_id)
     if run is None:
-        return f"run #{run_id}: gone (its watch was deleted)"
+        return f"run #{run_id}: no such run (a watch's runs go when the watch is deleted)"
     watch = session.get(Watch, run.watch_id)
     what = f"{watch.symbol} {watch.timeframe}" if watch else f"watch #{run.watch_id}"
     head = f"run #{run.id} {what} bar {run.bar_time:%Y-%m-%d %H:%M} UTC"
@@ -262,18 +267,39 @@ def run_now(
     settings: Settings,
     user_id: int,
     watch_id: int,
-    market_now: datetime,
     services_for: ServicesFor,
     market: str,
+    market_clock: Clock,
     clock: Clock = system_clock,
 ) -> WatchRun:
-    """ "Run now" for a person: the watch's latest closed bar, once. When that bar has a run already, it is returned
-    as it is (never a second paid call). Raises `NotFoundError` for a watch that is not the user's."""
+    """ "Run now" for a person: the watch's latest closed bar by `market_clock`, once. When that bar has a run
+    already, it is returned as it is (never a second paid call). Raises `NotFoundError` for a watch that is not the
+    user's."""
     watch = owned(session, Watch, watch_id, user_id)
-    bar = last_closed_bar_open(watch.timeframe, market_now)
+    bar = last_closed_bar_open(watch.timeframe, market_clock())
     run = claim(session, DueRun(watch.id, bar, "manual"), clock(), worker_name())
     if run is None:
         existing = session.scalar(select(WatchRun).where(WatchRun.watch_id == watch.id, WatchRun.bar_time == bar))
         assert existing is not None  # the claim lost to exactly this row
         return existing
-    return execute_run(session, settings, run.id, services_for, market, clock)
+    return execute_run(session, settings, run.id, services_for, market, market_clock, wall=clock)
+
+
+def run_watch_now(
+    session: Session, settings: Settings, user_id: int, watch_id: int, wall: Clock = system_clock
+) -> WatchRun:
+    """`run_now` on the market the scheduler would use for this watch (see `market_for`), on that market's clock."""
+    watch = owned(session, Watch, watch_id, user_id)
+    account = session.get(Account, watch.account_id) if watch.account_id is not None else None
+    market = market_for(watch, account, settings.scheduler.market)
+    market_clock = replay_market(session, settings, wall).clock.now if market == "replay" else wall
+    return run_now(
+        session,
+        settings,
+        user_id,
+        watch_id,
+        lambda s, user: signal_services(s, settings, user),
+        market,
+        market_clock,
+        wall,
+    )

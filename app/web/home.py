@@ -19,7 +19,7 @@ def index() -> ResponseReturnValue:
     return render_template(
         "home.html",
         accounts=accounts.list_accounts(db_session(), user_id),
-        watches=watches.list_watches(db_session(), user_id),
+        watches=watches.watch_views(db_session(), user_id),
         coverage=markets.coverage(db_session()),
         analyses=analyses.recent_analyses(db_session(), user_id),
         backtests=backtests.list_backtests(db_session(), user_id, limit=10),

@@ -37,7 +37,7 @@ def test_one_scheduler_leads_and_runs_each_closed_replay_bar_once(app):
     first, second = schedulers(app, clock, lines)
     try:
         assert lines[0].startswith("market: replay of binance ") and lines[0].endswith(
-            "2024-01-13 -> 2024-09-06 at 360x (loop 1)"
+            "2024-01-16 -> 2024-09-06 at 360x (loop 1)"
         )
         report = first.tick()
         standby = second.tick()
@@ -45,24 +45,24 @@ def test_one_scheduler_leads_and_runs_each_closed_replay_bar_once(app):
         assert report.leading and len(report.claimed) == 1
         assert not standby.leading and standby.leader == first.leadership.holder and standby.claimed == []
         run = db.session.get(WatchRun, report.claimed[0])
-        # Wall T0 is replay 2024-01-13 12:00: the 11:00 bar closes exactly then and has not settled, so the latest
-        # settled bar is 10:00.
+        # Wall T0 is replay 2024-01-16 05:00: the 04:00 bar closes exactly then and has not settled, so the latest
+        # settled bar is 03:00.
         assert (run.watch_id, run.bar_time, run.status) == (
             watch.id,
-            datetime(2024, 1, 13, 10, tzinfo=UTC),
+            datetime(2024, 1, 16, 3, tzinfo=UTC),
             RunStatus.SUCCEEDED,
         )
         analysis = db.session.get(Analysis, run.analysis_id)
         assert analysis.bar_time == run.bar_time
 
-        # The 11:00 bar closed at replay 12:00, wall T0; at 360x its 5 replay seconds of settling take 14 ms of wall.
+        # The 04:00 bar closed at replay 05:00, wall T0; at 360x its 5 replay seconds of settling take 14 ms of wall.
         clock.now = T0 + timedelta(milliseconds=10)
         assert first.tick().claimed == []
         clock.now = T0 + timedelta(milliseconds=20)
         report = first.tick()
         first.wait_idle(timeout=60)
         [newest] = report.claimed
-        assert db.session.get(WatchRun, newest).bar_time == datetime(2024, 1, 13, 11, tzinfo=UTC)
+        assert db.session.get(WatchRun, newest).bar_time == datetime(2024, 1, 16, 4, tzinfo=UTC)
         assert len(db.session.scalars(select(WatchRun)).all()) == 2
     finally:
         for scheduler in (first, second):

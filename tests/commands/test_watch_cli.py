@@ -3,6 +3,7 @@ confirmation before a delete, and the demo's watches. Validation itself is teste
 (tests/services/test_watches.py)."""
 
 import json
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -199,3 +200,18 @@ def test_the_demo_watches_run_on_every_1h_close(runner, app, monkeypatch):
     # The demo account trades on its own, so a fresh install shows paper positions opening and closing.
     assert all("rules:ema_rsi_volume" in line and "auto-execute  enabled  never run" in line for line in lines)
     assert {w.cadence_minutes for w in db.session.scalars(select(Watch))} == {60}
+
+
+def test_run_now_analyses_the_latest_closed_replay_bar_once(runner, owner):
+    added = watch(runner, "add", "ETH/USDT", "--timeframe", "1h", "--signals", "rules:sma_cross")
+    assert added.exit_code == 0, added.output
+    watch_id = only_watch().id
+    first = watch(runner, "run", str(watch_id))
+    assert first.exit_code == 0, first.output
+    # A fresh replay starts at 2024-01-16 05:00 (replay time): its latest closed 1h bar opened at 04:00.
+    assert re.fullmatch(
+        r"run #\d+ ETH/USDT 1h bar 2024-01-16 04:00 UTC: (HOLD|BUY|SELL) \(confidence \d+\)\n", first.output
+    ), first.output
+    again = watch(runner, "run", str(watch_id))
+    assert again.output == first.output  # the same bar: the same run, no second analysis
+    assert db.session.scalar(select(func.count()).select_from(WatchRun)) == 1

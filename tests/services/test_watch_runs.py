@@ -112,9 +112,12 @@ def test_a_failing_step_is_named_with_a_readable_reason_and_the_next_bar_runs(ap
 
 def test_run_now_twice_is_one_run_and_one_analysis(app):
     user, _, watch = trader()
-    market_now = BUY_BAR + timedelta(hours=1, seconds=30)
-    first = watch_runs.run_now(db.session, current_settings(), user.id, watch.id, market_now, services_for, "store")
-    again = watch_runs.run_now(db.session, current_settings(), user.id, watch.id, market_now, services_for, "store")
+
+    def market_now():
+        return BUY_BAR + timedelta(hours=1, seconds=30)
+
+    first = watch_runs.run_now(db.session, current_settings(), user.id, watch.id, services_for, "store", market_now)
+    again = watch_runs.run_now(db.session, current_settings(), user.id, watch.id, services_for, "store", market_now)
     assert first.id == again.id and first.trigger == "manual" and count(Analysis) == 1
 
 
@@ -132,7 +135,7 @@ def test_a_run_still_running_past_its_timeout_is_failed_and_a_late_finish_keeps_
 
 
 def test_a_run_reads_as_one_line_with_its_signal_decision_and_order(app):
-    _, account, watch = trader(auto_execute=True)
+    _, _, watch = trader(auto_execute=True)
     run = watch_runs.claim(db.session, DueRun(watch.id, BUY_BAR, "schedule"), BUY_BAR + timedelta(hours=1))
     finished = watch_runs.execute_run(db.session, current_settings(), run.id, services_for, "store")
     order = db.session.get(Order, finished.order_id)

@@ -2,6 +2,7 @@
 
 import re
 import uuid
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -9,7 +10,7 @@ from flask_migrate import upgrade
 
 from app import create_app
 from app.extensions import db
-from app.models import Backtest
+from app.models import Backtest, RunStatus, WatchRun
 from tests import factories
 from tests.conftest import clean_environ
 
@@ -153,3 +154,30 @@ def test_landing_page_lists_analyses_and_backtests_and_serves_only_own_reports(c
     db.session.add(theirs)
     db.session.commit()
     assert client.get(f"/backtests/{theirs.id}/report").status_code == 404
+
+
+def test_the_landing_page_shows_each_watch_with_its_schedule_and_last_run(client, user):
+    watch = factories.watch(db.session, user, auto_execute=False)
+    db.session.add(
+        WatchRun(
+            watch_id=watch.id,
+            bar_time=datetime(2024, 1, 16, 9, tzinfo=UTC),
+            trigger="schedule",
+            status=RunStatus.FAILED,
+            steps=[],
+            error_code="RUN_TIMEOUT",
+        )
+    )
+    db.session.commit()
+    sign_in(client)
+    page = client.get("/").get_data(as_text=True)
+    row = re.search(r"<tr>\s*<td>BTC/USDT 1h</td>.*?</tr>", page, re.S).group(0)
+    cells = [re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td>(.*?)</td>", row, re.S)]
+    assert cells == [
+        "BTC/USDT 1h",
+        "on every 1h close",
+        "rules:sma_cross",
+        "advice only",
+        "yes",
+        "bar 2024-01-16 09:00 UTC: failed (RUN_TIMEOUT)",
+    ]
