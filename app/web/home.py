@@ -23,6 +23,8 @@ def index() -> ResponseReturnValue:
         coverage=markets.coverage(db_session()),
         analyses=analyses.recent_analyses(db_session(), user_id),
         backtests=backtests.list_backtests(db_session(), user_id, limit=10),
+        market=current_settings().scheduler.market,
+        replay_speed=current_settings().scheduler.replay_speed,
     )
 
 

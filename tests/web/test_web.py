@@ -171,6 +171,7 @@ def test_the_landing_page_shows_each_watch_with_its_schedule_and_last_run(client
     db.session.commit()
     sign_in(client)
     page = client.get("/").get_data(as_text=True)
+    assert "Market: <strong>replay</strong> of the bundled Binance 2024 candles, one 1h candle every\n    10 s." in page
     row = re.search(r"<tr>\s*<td>BTC/USDT 1h</td>.*?</tr>", page, re.S).group(0)
     cells = [re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td>(.*?)</td>", row, re.S)]
     assert cells == [
