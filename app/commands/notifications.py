@@ -6,8 +6,8 @@ from flask.cli import with_appcontext
 from app.commands.common import acting_user, session, settings
 from app.models import DeliveryStatus
 from app.services import system_clock
+from app.services.notification_wire import EVENTS
 from app.services.notifications import (
-    EVENTS,
     ChannelView,
     add_apprise_channel,
     add_webhook_channel,

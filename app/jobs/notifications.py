@@ -9,7 +9,8 @@ from app import SETTINGS_EXTENSION
 from app.extensions import db, db_session
 from app.models import DeliveryStatus
 from app.services import Clock, system_clock
-from app.services.notifications import DeliveryReport, Sender, deliver_due
+from app.services.notification_wire import Sender
+from app.services.notifications import DeliveryReport, deliver_due
 
 log = logging.getLogger(__name__)
 

@@ -8,38 +8,13 @@ Sending never sits on a run's path: `notify` only writes one PENDING `Notificati
 subscribed to the event (no network, nothing that can fail because of a notifier), and `deliver_due`, called by a
 job every few seconds, sends what is due. A failed send is retried with backoff (30 s, 60 s, 120 s, ... capped at
 one hour) and marked FAILED after `MAX_ATTEMPTS`; one failing channel never stops the others.
-
-Verifying a webhook
--------------------
-Each webhook request is a `POST` with a JSON body (`{"id", "event", "created_at", "payload"}`) and the headers
-`X-Steadyhand-Event: <event>`, `X-Steadyhand-Delivery: <id>` and
-`X-Steadyhand-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>" keyed with the channel's secret>`.
-A receiver checks it against the raw body bytes, before parsing them::
-
-    import hashlib, hmac, time
-
-    def verify(secret: str, body: bytes, header: str, tolerance: int = 300) -> bool:
-        fields = dict(part.split("=", 1) for part in header.split(","))
-        signed = fields["t"].encode() + b"." + body
-        expected = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
-        fresh = abs(time.time() - int(fields["t"])) <= tolerance   # refuses replays of old requests
-        return fresh and hmac.compare_digest(expected, fields["v1"])
-
-A retried delivery is signed again with a new `t`; `X-Steadyhand-Delivery` stays the same, so a receiver can drop
-duplicates. Answer any 2xx to acknowledge; anything else (or no answer within 10 s) is retried.
+The wire formats (the webhook's body and signature, Apprise's messages) are in `app.services.notification_wire`.
 """
 
-import hashlib
-import hmac
-import json
 import logging
 import re
 import secrets as secret_tokens
-import threading
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -47,7 +22,6 @@ from enum import Enum
 from typing import Any
 from urllib.parse import urlsplit
 
-import apprise
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -56,38 +30,23 @@ from app.errors import InvalidInputError, NotFoundError, shown
 from app.models import DeliveryStatus, NotificationChannel, NotificationDelivery
 from app.services import system_clock
 from app.services.credentials import vault
+from app.services.notification_wire import (
+    APPRISE,
+    EVENTS,
+    TEST_EVENT,
+    WEBHOOK,
+    OutgoingMessage,
+    Sender,
+    apprise_accepts,
+    send_message,
+)
 from exchanges.vault import VaultDecryptionError, mask_secret
 
 log = logging.getLogger(__name__)
 
-EVENTS = (
-    "order.filled",
-    "position.stop_hit",
-    "position.take_profit_hit",
-    "account.trading_state",
-    "budget.threshold",
-    "budget.exhausted",
-    "run.failed",
-)
-# What `budget.threshold` means: this share of a budget cap has been spent.
-BUDGET_THRESHOLD_PERCENT = 80
-# Sent only by `send_test`, to every channel whatever it subscribes to.
-TEST_EVENT = "notification.test"
-EVENT_TITLES = {
-    "order.filled": "Order filled",
-    "position.stop_hit": "Stop-loss hit",
-    "position.take_profit_hit": "Take-profit hit",
-    "account.trading_state": "Trading paused or resumed",
-    "budget.threshold": f"{BUDGET_THRESHOLD_PERCENT}% of a budget spent",
-    "budget.exhausted": "Budget exhausted",
-    "run.failed": "A run failed",
-    TEST_EVENT: "Test notification",
-}
-APPRISE, WEBHOOK = "apprise", "webhook"
 MAX_ATTEMPTS = 6
 BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_CAP = timedelta(hours=1)
-SEND_TIMEOUT_SECONDS = 10
 LABEL_MAX = 80
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost"})
 _ERROR_MAX = 500
@@ -114,20 +73,6 @@ class NewChannel:
 
 
 @dataclass(frozen=True)
-class OutgoingMessage:
-    """One delivery, decrypted, ready to send."""
-
-    delivery_id: int
-    kind: str
-    target: str
-    secret: str | None
-    event: str
-    payload: dict[str, Any]
-    created_at: datetime
-    now: datetime
-
-
-@dataclass(frozen=True)
 class DeliveryOutcome:
     delivery_id: int
     channel_id: int
@@ -145,13 +90,6 @@ class DeliveryReport:
         return sum(1 for outcome in self.outcomes if outcome.status == status)
 
 
-class DeliveryError(Exception):
-    """A send that did not go through; its message is stored as the delivery's `last_error` (never a secret)."""
-
-
-Sender = Callable[[OutgoingMessage], None]
-
-
 # --- channels -----------------------------------------------------------------------------------------------------
 
 
@@ -164,7 +102,7 @@ def add_apprise_channel(
     an event is unknown or the label is too long; the URL is only ever named by its masked hint.
     """
     url = url.strip()
-    if not url or not _apprise_accepts(url):
+    if not url or not apprise_accepts(url):
         raise InvalidInputError(
             f'apprise_url is not a URL Apprise recognises, got "{hint_of(url)}"', field="apprise_url"
         )
@@ -365,112 +303,6 @@ def _attempt(
         extra={"delivery_id": delivery.id, "channel_id": channel.id, "attempts": delivery.attempts, "reason": error},
     )
     return DeliveryOutcome(delivery.id, channel.id, delivery.status, delivery.attempts, delivery.last_error, retry_at)
-
-
-# --- sending ------------------------------------------------------------------------------------------------------
-
-
-def send_message(message: OutgoingMessage) -> None:
-    """Send one delivery through its channel; raises `DeliveryError` saying why it did not go through."""
-    if message.kind == WEBHOOK:
-        _post_webhook(message)
-    else:
-        _send_apprise(message)
-
-
-def webhook_body(message: OutgoingMessage) -> bytes:
-    document = {
-        "id": message.delivery_id,
-        "event": message.event,
-        "created_at": message.created_at.isoformat(),
-        "payload": message.payload,
-    }
-    return json.dumps(document, sort_keys=True, separators=(",", ":")).encode("utf-8")
-
-
-def signature_header(secret: str, body: bytes, timestamp: int) -> str:
-    """`t=<timestamp>,v1=<hex HMAC-SHA256 of "<timestamp>.<body>">` keyed with `secret`."""
-    digest = hmac.new(secret.encode("utf-8"), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={digest}"
-
-
-def message_text(event: str, payload: Mapping[str, Any]) -> tuple[str, str]:
-    """The title and plain-text body a person reads (Apprise channels)."""
-    title = f"Steadyhand: {EVENT_TITLES.get(event, event)}"
-    lines = [f"{event}"] + [f"{key}: {shown(value)}" for key, value in payload.items()]
-    return title, "\n".join(lines)
-
-
-def _post_webhook(message: OutgoingMessage) -> None:
-    if not message.secret:
-        raise DeliveryError("the webhook has no signing secret")
-    body = webhook_body(message)
-    # The scheme was checked when the channel was added: https, or http to this machine only.
-    request = urllib.request.Request(  # noqa: S310
-        message.target,
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "User-Agent": "Steadyhand-Webhook/1",
-            "X-Steadyhand-Event": message.event,
-            "X-Steadyhand-Delivery": str(message.delivery_id),
-            "X-Steadyhand-Signature": signature_header(message.secret, body, int(message.now.timestamp())),
-        },
-    )
-    try:
-        with _no_redirects.open(request, timeout=SEND_TIMEOUT_SECONDS) as response:
-            status = response.status
-    except urllib.error.HTTPError as error:
-        raise DeliveryError(f"the webhook answered HTTP {error.code}") from None
-    except (urllib.error.URLError, OSError) as error:
-        reason = getattr(error, "reason", error)
-        raise DeliveryError(f"the webhook could not be reached: {reason}") from None
-    if not 200 <= status < 300:
-        raise DeliveryError(f"the webhook answered HTTP {status}")
-
-
-class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
-    """A signed body goes to the URL the user gave, never where a redirect points."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-_no_redirects = urllib.request.build_opener(_RefuseRedirects)
-
-
-def _send_apprise(message: OutgoingMessage) -> None:
-    notifier = apprise.Apprise()
-    with _quiet_apprise():
-        if not notifier.add(message.target):
-            raise DeliveryError("Apprise no longer recognises the channel's URL")
-        title, body = message_text(message.event, message.payload)
-        result = notifier.notify(body=body, title=title, timeout=SEND_TIMEOUT_SECONDS * 3, log_level=logging.WARNING)
-    if not result:
-        said = [entry.message for entry in result.logs() if entry.level in ("WARNING", "ERROR", "CRITICAL")]
-        raise DeliveryError("; ".join(said) or f"Apprise could not send it ({result.status.name.lower()})")
-
-
-_apprise_log_lock = threading.Lock()
-
-
-@contextmanager
-def _quiet_apprise() -> Iterator[None]:
-    """Apprise logs a URL it does not recognise in full (tokens and all): keep its log out of ours meanwhile."""
-    logger = logging.getLogger("apprise")
-    with _apprise_log_lock:
-        before = logger.disabled
-        logger.disabled = True
-        try:
-            yield
-        finally:
-            logger.disabled = before
-
-
-def _apprise_accepts(url: str) -> bool:
-    with _quiet_apprise():
-        return bool(apprise.Apprise().add(url))
 
 
 def _redacted(text: str, target: str) -> str:

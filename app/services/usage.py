@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from app.models import User
 from app.persistence.budget_ledger import committed_usd, period_starts
 from app.services import notifications
+from app.services.notification_wire import BUDGET_THRESHOLD_PERCENT
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ def notify_budget_crossings(session: Session, user: User, cost_usd: Decimal, now
         if period.budget_usd <= 0:
             continue
         before, after = period.spent_usd - cost_usd, period.spent_usd
-        threshold = period.budget_usd * notifications.BUDGET_THRESHOLD_PERCENT / 100
+        threshold = period.budget_usd * BUDGET_THRESHOLD_PERCENT / 100
         if before < period.budget_usd <= after:
             event = "budget.exhausted"
         elif before < threshold <= after:

@@ -18,7 +18,7 @@ from app.config import Settings
 from app.errors import ConflictError, InvalidInputError, shown
 from app.models import Account, Watch, WatchRun
 from app.services import audit, markets
-from app.services.analyses import _rule_params, signal_chain
+from app.services.analysis_inputs import rule_params_for, signal_chain
 from app.services.lookup import owned
 from exchanges.timeframes import TIMEFRAME_SECONDS
 
@@ -246,7 +246,7 @@ def _source_and_params(signals: str, raw: Mapping[str, str]) -> tuple[str, dict[
             field="signals",
             details={"value": signals},
         )
-    resolved = _rule_params(chain, {key.strip(): value for key, value in raw.items()})
+    resolved = rule_params_for(chain, {key.strip(): value for key, value in raw.items()})
     return source, {key.strip(): resolved[key.strip()] for key in raw}
 
 

@@ -16,16 +16,15 @@ from app.errors import InvalidInputError, NotFoundError
 from app.extensions import db
 from app.models import DeliveryStatus, NotificationChannel, NotificationDelivery
 from app.services import notifications
+from app.services.notification_wire import OutgoingMessage, send_message
 from app.services.notifications import (
     MAX_ATTEMPTS,
-    OutgoingMessage,
     add_apprise_channel,
     add_webhook_channel,
     deliver_due,
     list_channels,
     notify,
     remove_channel,
-    send_message,
 )
 from tests import factories
 from tests.fakes.http_receiver import receiver_fixture  # noqa: F401
