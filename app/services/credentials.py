@@ -14,7 +14,7 @@ from ai.signals import SignalServices
 from ai.sources import LLM_PROVIDERS
 from app.config import Settings
 from app.errors import InvalidInputError, ServiceError
-from app.models import ExchangeCredential, LlmCredential
+from app.models import ExchangeCredential, LlmCredential, NotificationChannel
 from app.persistence import engine_of
 from app.persistence.budget_ledger import SqlBudgetLedger
 from app.persistence.response_cache import SqlResponseCache
@@ -23,9 +23,12 @@ from exchanges.vault import CredentialVault, VaultDecryptionError, mask_secret
 # One breaker per provider and process: a provider failing for one analysis is failing for the next one too.
 _BREAKERS: dict[str, CircuitBreaker] = {}
 
-ENCRYPTED_FIELDS: dict[type[ExchangeCredential | LlmCredential], tuple[str, ...]] = {
+# Every encrypted column: `rotate_keys` re-encrypts all of them, so an old key can be dropped after a rotation.
+ENCRYPTED_FIELDS: dict[type[ExchangeCredential | LlmCredential | NotificationChannel], tuple[str, ...]] = {
     ExchangeCredential: ("api_key_encrypted", "api_secret_encrypted", "passphrase_encrypted"),
     LlmCredential: ("api_key_encrypted",),
+    # Notification URLs carry bot tokens and webhook secrets sign payloads: secrets like the keys above.
+    NotificationChannel: ("target_encrypted", "secret_encrypted"),
 }
 
 

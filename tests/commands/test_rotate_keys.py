@@ -6,7 +6,7 @@ from sqlalchemy import select, text
 
 from app import create_app
 from app.extensions import db
-from app.models import ExchangeCredential, LlmCredential
+from app.models import ExchangeCredential, LlmCredential, NotificationChannel
 from exchanges.vault import CredentialVault, VaultDecryptionError, generate_key
 from tests import factories
 from tests.conftest import clean_environ
@@ -47,6 +47,17 @@ def store_secrets(app, key):
                 api_key_hint="sk******-own",
             )
         )
+        db.session.add(
+            NotificationChannel(
+                user_id=user.id,
+                kind="webhook",
+                label="hook",
+                target_encrypted=vault.encrypt("https://hooks.example.com/steadyhand"),
+                target_hint="https://ho******hand",
+                secret_encrypted=vault.encrypt("whsec_signing-secret"),
+                events=[],
+            )
+        )
         db.session.commit()
 
 
@@ -55,12 +66,15 @@ def test_rotation_moves_every_secret_to_the_new_key(database):
     store_secrets(app, OLD)
     result = app.test_cli_runner().invoke(args=["rotate-keys"])
     assert result.exit_code == 0, result.output
-    assert "re-encrypted 3 secret(s)" in result.output
+    assert "re-encrypted 5 secret(s)" in result.output
     only_new = CredentialVault([NEW])
     with app.app_context():
         credential = db.session.scalars(select(ExchangeCredential)).one()
         assert only_new.decrypt(credential.api_secret_encrypted) == "binance-secret-123456"
         assert only_new.decrypt(db.session.scalars(select(LlmCredential)).one().api_key_encrypted) == "sk-deepseek-own"
+        channel = db.session.scalars(select(NotificationChannel)).one()
+        assert only_new.decrypt(channel.target_encrypted) == "https://hooks.example.com/steadyhand"
+        assert only_new.decrypt(channel.secret_encrypted) == "whsec_signing-secret"
         with pytest.raises(VaultDecryptionError):
             CredentialVault([OLD]).decrypt(credential.api_key_encrypted)
         dump = str(db.session.execute(text("SELECT * FROM exchange_credentials")).all())
