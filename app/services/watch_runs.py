@@ -99,7 +99,8 @@ def execute_run(
     order when the watch auto-executes. Never raises for what a run can meet: a refusal or a failure is recorded
     on the run (status FAILED, the failing step, a code and a readable reason) and the next bar runs normally.
 
-    `market`: where candles come from ("store", "replay" or "ccxt:EXCHANGE"); `clock` is that market's time (the
+    `market`: where candles come from ("store", "replay" or "ccxt:EXCHANGE"), except for a live account's watch,
+    which always reads its own exchange (see `market_for`); `clock` is that market's time (the
     replay's clock on the replay), what the analysis and the account's trading see; `wall` stamps the run's start
     and finish, so run durations and timeouts are real seconds. Commits the run's state at start and end; the
     analysis commits its own steps (see `run_analysis`).
@@ -122,6 +123,7 @@ def execute_run(
     try:
         if watch is None:
             raise ServiceError(f"watch #{run.watch_id} was deleted before its run started")
+        account = session.get(Account, watch.account_id) if watch.account_id is not None else None
         request = AnalysisRequest(
             user_id=watch.user_id,
             symbol=watch.symbol,
@@ -131,7 +133,8 @@ def execute_run(
             rule_params={name: str(value) for name, value in (watch.signal_params or {}).items()},
             account_id=watch.account_id,
             watch_id=watch.id,
-            market=market,
+            # A live account's orders go to its exchange: its candles must come from there too, never the replay.
+            market=market_for(watch, account, market),
             until=run.bar_time,
             execute=watch.auto_execute and watch.account_id is not None,
         )

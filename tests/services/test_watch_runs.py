@@ -1,9 +1,12 @@
 """Watch runs on SQLite and PostgreSQL with a controllable clock: due on the candle close (plus the settle delay),
 one run per (watch, bar) whatever triggers it, catch-up with the latest bar only, steps and the failing step."""
 
+import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import requests
+import responses
 from sqlalchemy import func, select
 
 from app import current_settings
@@ -143,3 +146,21 @@ def test_a_run_reads_as_one_line_with_its_signal_decision_and_order(app):
         f"run #{run.id} BTC/USDT 1h bar 2024-01-12 16:00 UTC: BUY (confidence 62); approved (APPROVED, SIZED); "
         f"order {order.client_order_id} buy 0.00084 at 43624 [closed]"
     )
+
+
+def test_a_live_accounts_watch_never_reads_the_replay(app):
+    user = factories.user(db.session)
+    live = factories.live_account(db.session, user, label="main")
+    watch = factories.watch(db.session, user, live, signal_source="rules:rsi_reversion", auto_execute=True)
+    db.session.commit()
+    run = watch_runs.claim(db.session, DueRun(watch.id, BUY_BAR, "schedule"), BUY_BAR + timedelta(hours=1))
+    with responses.RequestsMock() as exchange:
+        exchange.get(re.compile(r"https://api\.binance\.com/api/v3/klines.*"), body=requests.ConnectionError("down"))
+        failed = watch_runs.execute_run(db.session, current_settings(), run.id, services_for, "replay")
+        assert len(exchange.calls) >= 1  # asked Binance, the account's own exchange, for its candles
+    assert (failed.status, failed.failed_step, failed.error_code) == (
+        RunStatus.FAILED,
+        "candles",
+        "MARKET_DATA_UNAVAILABLE",
+    )
+    assert count(Order) == 0 and count(Analysis) == 0
