@@ -1,4 +1,5 @@
-"""`notify`: where your notifications go (Apprise URLs or a signed JSON webhook), listed masked, tested on demand."""
+"""`notify`: where your notifications go (Apprise URLs or a signed JSON webhook), listed masked, tested on demand,
+paused (`disable`) and resumed (`enable`)."""
 
 import click
 from flask.cli import with_appcontext
@@ -8,9 +9,12 @@ from app.models import DeliveryStatus
 from app.services import system_clock
 from app.services.notification_wire import EVENTS
 from app.services.notifications import (
+    ChannelSwitch,
     ChannelView,
     add_apprise_channel,
     add_webhook_channel,
+    disable_channel,
+    enable_channel,
     list_channels,
     remove_channel,
     send_test,
@@ -59,10 +63,10 @@ def list_command(email: str | None) -> None:
 
 
 @notify_group.command("remove")
-@click.argument("channel_id", metavar="ID", type=int)
+@click.argument("channel_id", metavar="ID")
 @click.option("--user", "email", help="Whose channel (default: the only user).")
 @with_appcontext
-def remove_command(channel_id: int, email: str | None) -> None:
+def remove_command(channel_id: str, email: str | None) -> None:
     """Remove a channel and its queued deliveries."""
     removed = remove_channel(session(), acting_user(email).id, channel_id)
     session().commit()
@@ -70,18 +74,48 @@ def remove_command(channel_id: int, email: str | None) -> None:
 
 
 @notify_group.command("test")
-@click.argument("channel_id", metavar="ID", type=int)
+@click.argument("channel_id", metavar="ID")
 @click.option("--user", "email", help="Whose channel (default: the only user).")
 @with_appcontext
-def test_command(channel_id: int, email: str | None) -> None:
+def test_command(channel_id: str, email: str | None) -> None:
     """Send a test notification through a channel now and say whether it went through."""
     outcome = send_test(session(), settings(), acting_user(email).id, channel_id, system_clock())
     if outcome.status != DeliveryStatus.SENT:
-        raise click.ClickException(f"test to channel #{channel_id} not sent: {outcome.error}")
-    click.echo(f"test to channel #{channel_id} sent")
+        raise click.ClickException(f"test to channel #{outcome.channel_id} not sent: {outcome.error}")
+    click.echo(f"test to channel #{outcome.channel_id} sent")
+
+
+@notify_group.command("disable")
+@click.argument("channel_id", metavar="ID")
+@click.option("--user", "email", help="Whose channel (default: the only user).")
+@with_appcontext
+def disable_command(channel_id: str, email: str | None) -> None:
+    """Stop sending to a channel; events until it is enabled again are never sent to it, not even later."""
+    switched = disable_channel(session(), acting_user(email).id, channel_id)
+    session().commit()
+    click.echo(_switched(switched, "disabled"))
+
+
+@notify_group.command("enable")
+@click.argument("channel_id", metavar="ID")
+@click.option("--user", "email", help="Whose channel (default: the only user).")
+@with_appcontext
+def enable_command(channel_id: str, email: str | None) -> None:
+    """Send to a disabled channel again, from the next event on."""
+    switched = enable_channel(session(), acting_user(email).id, channel_id)
+    session().commit()
+    click.echo(_switched(switched, "enabled"))
 
 
 def _line(channel: ChannelView) -> str:
     events = ",".join(channel.events) if channel.events else "all events"
-    state = "" if channel.enabled else " (disabled)"
-    return f"#{channel.id} {channel.kind} {channel.label!r} {channel.hint} [{events}]{state}"
+    state = "enabled" if channel.enabled else "disabled"
+    return f"#{channel.id} {channel.kind} {channel.label!r} {channel.hint} [{events}] {state}"
+
+
+def _switched(switched: ChannelSwitch, state: str) -> str:
+    name = f"channel #{switched.channel.id} ({switched.channel.label})"
+    said = f"{state} {name}" if switched.changed else f"{name} was already {state}"
+    if switched.dropped:
+        said += f"; {switched.dropped} queued notification(s) dropped, never to be sent"
+    return said

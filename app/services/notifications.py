@@ -7,7 +7,9 @@ is encrypted at rest with the app's vault and only ever shown as a masked hint (
 Sending never sits on a run's path: `notify` only writes one PENDING `NotificationDelivery` per enabled channel
 subscribed to the event (no network, nothing that can fail because of a notifier), and `deliver_due`, called by a
 job every few seconds, sends what is due. A failed send is retried with backoff (30 s, 60 s, 120 s, ... capped at
-one hour) and marked FAILED after `MAX_ATTEMPTS`; one failing channel never stops the others.
+one hour) and marked FAILED after `MAX_ATTEMPTS`; one failing channel never stops the others. A disabled channel
+gets nothing: no delivery is queued for it, and what was still queued when it was disabled is marked FAILED (`not
+sent: the channel was disabled`), so enabling it again never sends old events.
 The wire formats (the webhook's body and signature, Apprise's messages) are in `app.services.notification_wire`.
 """
 
@@ -30,6 +32,7 @@ from app.errors import InvalidInputError, NotFoundError, shown
 from app.models import DeliveryStatus, NotificationChannel, NotificationDelivery
 from app.services import system_clock
 from app.services.credentials import vault
+from app.services.lookup import owned
 from app.services.notification_wire import (
     APPRISE,
     EVENTS,
@@ -50,6 +53,7 @@ BACKOFF_CAP = timedelta(hours=1)
 LABEL_MAX = 80
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost"})
 _ERROR_MAX = 500
+DISABLED_ERROR = "not sent: the channel was disabled"
 
 
 @dataclass(frozen=True)
@@ -136,7 +140,7 @@ def list_channels(session: Session, user_id: int) -> list[ChannelView]:
     return [view(channel) for channel in channels]
 
 
-def remove_channel(session: Session, user_id: int, channel_id: int) -> ChannelView:
+def remove_channel(session: Session, user_id: int, channel_id: int | str) -> ChannelView:
     """Delete the user's channel and its deliveries; `NotFoundError` when missing or someone else's. Caller commits."""
     channel = _owned_channel(session, user_id, channel_id)
     removed = view(channel)
@@ -146,6 +150,39 @@ def remove_channel(session: Session, user_id: int, channel_id: int) -> ChannelVi
     session.delete(channel)
     session.flush()
     return removed
+
+
+@dataclass(frozen=True)
+class ChannelSwitch:
+    channel: ChannelView
+    changed: bool  # False when it already was enabled (or disabled)
+    dropped: int  # queued deliveries marked FAILED instead of being sent later
+
+
+def disable_channel(session: Session, user_id: int, channel_id: int | str) -> ChannelSwitch:
+    """Stop sending to one of the user's channels until it is enabled again. The caller commits.
+
+    Events while it is disabled are not queued for it, and the deliveries still queued are marked FAILED (`dropped`):
+    nothing is sent later. Raises `InvalidInputError` (field `channel_id`) for an id that is not a whole number and
+    `NotFoundError` when the channel is missing or someone else's.
+    """
+    return _switch(session, user_id, channel_id, enabled=False)
+
+
+def enable_channel(session: Session, user_id: int, channel_id: int | str) -> ChannelSwitch:
+    """Send to a disabled channel again, from the next event on (what happened while it was disabled is never sent).
+
+    The caller commits. Raises like `disable_channel`.
+    """
+    return _switch(session, user_id, channel_id, enabled=True)
+
+
+def channel_id_of(raw: int | str) -> int:
+    """A channel id as the user wrote it; `InvalidInputError` (field `channel_id`) unless a positive whole number."""
+    text = str(raw).strip()
+    if not text.isascii() or not text.isdigit() or int(text) < 1:
+        raise InvalidInputError(f'channel_id must be a positive whole number, got "{raw}"', field="channel_id")
+    return int(text)
 
 
 def view(channel: NotificationChannel) -> ChannelView:
@@ -234,9 +271,15 @@ def deliver_due(
 
 
 def send_test(
-    session: Session, settings: Settings, user_id: int, channel_id: int, now: datetime, send: Sender | None = None
+    session: Session,
+    settings: Settings,
+    user_id: int,
+    channel_id: int | str,
+    now: datetime,
+    send: Sender | None = None,
 ) -> DeliveryOutcome:
-    """Queue a test event for one of the user's channels and send it right away; a test is tried once.
+    """Queue a test event for one of the user's channels and send it right away; a test is tried once, and is sent
+    even to a disabled channel (asked for by name, it is how a user checks a channel before enabling it again).
 
     Commits the delivery and its outcome. Raises `NotFoundError` (field `channel_id`) when the channel is missing or
     someone else's; a failed send is an outcome, not an error.
@@ -379,11 +422,30 @@ def _save_channel(
     return channel
 
 
-def _owned_channel(session: Session, user_id: int, channel_id: int) -> NotificationChannel:
-    channel = session.get(NotificationChannel, channel_id)
-    if channel is None or channel.user_id != user_id:
-        raise NotFoundError(f"no notification channel #{channel_id}", field="channel_id", details={"id": channel_id})
-    return channel
+def _owned_channel(session: Session, user_id: int, channel_id: int | str) -> NotificationChannel:
+    number = channel_id_of(channel_id)
+    try:
+        return owned(session, NotificationChannel, number, user_id)
+    except NotFoundError:  # worded as users call it: `owned` knows accounts, watches, analyses and backtests
+        raise NotFoundError(f"no notification channel #{number}", field="channel_id", details={"id": number}) from None
+
+
+def _switch(session: Session, user_id: int, channel_id: int | str, *, enabled: bool) -> ChannelSwitch:
+    channel = _owned_channel(session, user_id, channel_id)
+    changed = channel.enabled != enabled
+    if not changed and enabled:
+        return ChannelSwitch(view(channel), False, 0)
+    channel.enabled = enabled
+    # Also when enabling: a delivery queued by an event that raced the disable is dropped, never sent late.
+    pending = session.scalars(
+        select(NotificationDelivery).where(
+            NotificationDelivery.channel_id == channel.id, NotificationDelivery.status == DeliveryStatus.PENDING
+        )
+    ).all()
+    for delivery in pending:
+        delivery.status, delivery.last_error = DeliveryStatus.FAILED, DISABLED_ERROR
+    session.flush()
+    return ChannelSwitch(view(channel), changed, len(pending))
 
 
 def _json_ready(value: Any) -> Any:

@@ -1,5 +1,5 @@
-"""`notify add | list | remove | test`: thin over the service; secrets printed once (a webhook's, as the last line)
-and never again; one-line errors naming the option; the scheduler's sender job."""
+"""`notify add | list | remove | test | disable | enable`: thin over the service; secrets printed once (a webhook's,
+as the last line) and never again; one-line errors naming the option; the scheduler's sender job."""
 
 from datetime import UTC, datetime
 
@@ -38,8 +38,8 @@ def test_add_list_and_remove_never_show_a_token_or_secret(app, runner, receiver)
     assert listed.exit_code == 0
     assert TOKEN not in listed.output and secret not in listed.output and "tok-9f8e7d6c" not in listed.output
     lines = listed.output.splitlines()
-    assert "'phone' tgram://12******4321 [all events]" in lines[0]
-    assert "webhook 'webhook' http://12******7d6c [order.filled,run.failed]" in lines[1]
+    assert "'phone' tgram://12******4321 [all events] enabled" in lines[0]
+    assert "webhook 'webhook' http://12******7d6c [order.filled,run.failed] enabled" in lines[1]
 
     phone = channel_id(apprise)
     removed = run(runner, "remove", phone)
@@ -96,3 +96,45 @@ def test_the_sender_job_delivers_what_is_due_on_its_clock(app, receiver):
     report = NotificationSender(app, clock=lambda: now)()
 
     assert report.count(DeliveryStatus.SENT) == 1 and len(receiver.requests) == 1
+
+
+def test_disable_and_enable_a_channel_shown_in_the_list(app, runner, receiver):
+    user = factories.user(db.session, password=None)
+    db.session.commit()
+    hook = channel_id(run(runner, "add", "--webhook", f"{receiver.url}/hook", "--label", "ops"))
+    notify(db.session, user.id, "order.filled", {"order_id": 7})
+    db.session.commit()
+
+    disabled = run(runner, "disable", hook)
+    assert disabled.exit_code == 0, disabled.output
+    assert disabled.output.strip() == (
+        f"disabled channel #{hook} (ops); 1 queued notification(s) dropped, never to be sent"
+    )
+    assert run(runner, "list").output.strip().endswith("[all events] disabled")
+    assert run(runner, "disable", hook).output.strip() == f"channel #{hook} (ops) was already disabled"
+    notify(db.session, user.id, "order.filled", {"order_id": 8})
+    db.session.commit()
+    assert NotificationSender(app)().outcomes == () and receiver.requests == []
+
+    enabled = run(runner, "enable", hook)
+    assert enabled.exit_code == 0 and enabled.output.strip() == f"enabled channel #{hook} (ops)"
+    assert run(runner, "list").output.strip().endswith("[all events] enabled")
+    assert run(runner, "enable", hook).output.strip() == f"channel #{hook} (ops) was already enabled"
+    assert NotificationSender(app)().outcomes == () and receiver.requests == []  # nothing from while it was off
+
+
+def test_disable_and_enable_errors_are_one_line_naming_the_field_and_value(app, runner):
+    owner = factories.user(db.session, email="owner@example.com", password=None)
+    factories.user(db.session, email="other@example.com", password=None)
+    db.session.commit()
+    theirs = channel_id(run(runner, "add", "--apprise", "json://hooks.example.com/x", "--user", owner.email))
+
+    for command in ("disable", "enable"):
+        bad = run(runner, command, "abc", "--user", owner.email)
+        assert bad.exit_code == 1
+        assert bad.output.strip() == 'Error: channel_id must be a positive whole number, got "abc" [ID]'
+        missing = run(runner, command, "99", "--user", owner.email)
+        assert missing.exit_code == 1 and missing.output.strip() == "Error: no notification channel #99 [ID]"
+        stolen = run(runner, command, theirs, "--user", "other@example.com")
+        assert stolen.exit_code == 1 and stolen.output.strip() == f"Error: no notification channel #{theirs} [ID]"
+    assert run(runner, "list", "--user", owner.email).output.strip().endswith("enabled")

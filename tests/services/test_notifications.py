@@ -18,10 +18,13 @@ from app.models import DeliveryStatus, NotificationChannel, NotificationDelivery
 from app.services import notifications
 from app.services.notification_wire import OutgoingMessage, send_message
 from app.services.notifications import (
+    DISABLED_ERROR,
     MAX_ATTEMPTS,
     add_apprise_channel,
     add_webhook_channel,
     deliver_due,
+    disable_channel,
+    enable_channel,
     list_channels,
     notify,
     remove_channel,
@@ -292,3 +295,73 @@ def test_an_apprise_failure_is_recorded_without_the_urls_tokens(app, user):
     assert outcome.status == DeliveryStatus.PENDING and outcome.error
     assert "secret-path-token-42" not in outcome.error
     assert notifications.backoff(1) == timedelta(seconds=30) and notifications.backoff(20) == timedelta(hours=1)
+
+
+def test_a_disabled_channel_gets_nothing_then_or_later_and_an_enabled_one_gets_what_follows(app, user, receiver):
+    settings = current_settings()
+    paused = add_webhook_channel(db.session, settings, user.id, f"{receiver.url}/paused").channel
+    other = add_webhook_channel(db.session, settings, user.id, f"{receiver.url}/other").channel
+    notify(db.session, user.id, "order.filled", {"order_id": 1}, now=T0)  # queued before the disable
+
+    off = disable_channel(db.session, user.id, paused.id)
+    notify(db.session, user.id, "order.filled", {"order_id": 2}, now=T0)  # while disabled
+    db.session.commit()
+
+    assert (off.changed, off.dropped, off.channel.enabled) == (True, 1, False)
+    assert [(view.id, view.enabled) for view in list_channels(db.session, user.id)] == [
+        (paused.id, False),
+        (other.id, True),
+    ]
+    deliver_due(db.session, settings, T0)
+    assert [request.path for request in receiver.requests] == ["/other", "/other"]
+
+    on = enable_channel(db.session, user.id, str(paused.id))
+    db.session.commit()
+    assert (on.changed, on.dropped, on.channel.enabled) == (True, 0, True)
+    deliver_due(db.session, settings, T0 + timedelta(hours=2))
+    assert len(receiver.requests) == 2  # neither the event queued before the disable nor the one during it
+    dropped = [d for d in deliveries() if d.channel_id == paused.id]
+    assert [(d.payload["order_id"], d.status, d.last_error) for d in dropped] == [
+        (1, DeliveryStatus.FAILED, DISABLED_ERROR)
+    ]
+
+    notify(db.session, user.id, "run.failed", {"watch_id": 4}, now=T0 + timedelta(hours=3))
+    db.session.commit()
+    deliver_due(db.session, settings, T0 + timedelta(hours=3))
+    assert sorted(request.path for request in receiver.requests[2:]) == ["/other", "/paused"]
+
+
+def test_switching_a_channel_to_its_state_again_changes_nothing(app, user):
+    added = add_apprise_channel(db.session, current_settings(), user.id, "json://hooks.example.com/x").channel
+    notify(db.session, user.id, "order.filled", {"order_id": 1})
+
+    again = enable_channel(db.session, user.id, added.id)
+    assert (again.changed, again.dropped) == (False, 0)
+    assert [d.status for d in deliveries()] == [DeliveryStatus.PENDING]  # an enabled channel's queue is kept
+
+    disable_channel(db.session, user.id, added.id)
+    twice = disable_channel(db.session, user.id, added.id)
+    assert (twice.changed, twice.dropped, twice.channel.enabled) == (False, 0, False)
+
+
+@pytest.mark.parametrize("switch", [disable_channel, enable_channel])
+def test_only_the_owner_switches_a_channel_and_a_bad_id_names_the_field_and_value(app, user, switch):
+    added = add_apprise_channel(db.session, current_settings(), user.id, "json://hooks.example.com/x").channel
+    stranger = factories.user(db.session, password=None)
+    disable = disable_channel(db.session, user.id, added.id) if switch is enable_channel else None
+
+    with pytest.raises(NotFoundError) as refused:
+        switch(db.session, stranger.id, added.id)
+    assert (refused.value.message, refused.value.field) == (f"no notification channel #{added.id}", "channel_id")
+    with pytest.raises(NotFoundError):
+        switch(db.session, user.id, added.id + 1000)
+    for raw in ("abc", "-1", "0", "1.5", ""):
+        with pytest.raises(InvalidInputError) as bad:
+            switch(db.session, user.id, raw)
+        assert (bad.value.message, bad.value.field) == (
+            f'channel_id must be a positive whole number, got "{raw}"',
+            "channel_id",
+        )
+    db.session.expire_all()
+    stored = db.session.get_one(NotificationChannel, added.id)
+    assert stored.enabled is (disable is None)
