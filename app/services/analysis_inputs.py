@@ -1,16 +1,26 @@
 """What an analysis is asked (`AnalysisRequest`) and what it reads: its inputs checked, and the closed candles of
-its bar from the candle store, the replay market or an exchange's public data, with warnings about gaps in them."""
+its bar from the candle store, the replay market or an exchange's public data, with warnings about gaps in them.
 
-from collections.abc import Mapping
+At a candle close every watch of a symbol and timeframe analyses the same bar, and market data is public: the
+analyses of one process share what is identical for them (`SharedInputs`): the replay's candle frames, and the
+indicators computed from any candles (`indicators`, keyed by the candles' content). Candles read from the store or an
+exchange are read by each analysis: their rows can change behind the process (an exchange's late bar, rows deleted
+or replaced in the database), so nothing short of their content names them safely."""
+
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, cast
 
+import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session
 
-from ai.context import WARMUP_BARS
+from ai.indicators import WARMUP_BARS, compute_indicators
 from ai.models import model_info
 from ai.rules import parse_params
 from ai.sources import SourceSpec, parse_chain
@@ -44,6 +54,99 @@ class AnalysisRequest:
     until: datetime | None = None  # UTC; analyse as of the last bar opened by then in the store (default: latest)
     # With an explicit account the risk manager judges the signal; `execute` then lets an approved order through.
     execute: bool = False
+
+
+class SharedInputs:
+    """A small, thread-safe, bounded cache of frames analyses read, by keys that name everything their content
+    depends on: the replay's closed candles by the replay and the bars' bound, indicators by the content of the
+    candles they are computed from (and the function computing them). No entry can go stale, and none holds a
+    still-forming bar (the replay never returns one). Each caller gets its own copy, so no analysis sees another's
+    changes. Of several threads asking for the same key at once, one loads and the others wait for its frame (a
+    tick's runs of one symbol start together); when that load fails, each loads on its own and the error is not
+    cached. At most `max_entries` frames are kept, the least recently used dropped first. `enabled = False` loads
+    every time.
+    """
+
+    WAIT_SECONDS = 60.0  # a waiter gives up on a stuck load after this long and loads on its own
+
+    def __init__(self, max_entries: int = 64) -> None:
+        self.max_entries = max_entries
+        self.enabled = True
+        self.hits = self.misses = 0
+        self._entries: OrderedDict[Hashable, pd.DataFrame] = OrderedDict()
+        self._loading: dict[Hashable, threading.Event] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, load: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+        """The frame of `key`: a copy of the shared one, else what `load()` returns (then shared)."""
+        if not self.enabled:
+            return load()
+        with self._lock:
+            frame = self._hit(key)
+            if frame is not None:
+                return frame
+            loading = self._loading.get(key)
+            if loading is None:
+                self._loading[key] = done = threading.Event()
+        if loading is not None:
+            loading.wait(self.WAIT_SECONDS)
+            with self._lock:
+                frame = self._hit(key)
+            return frame if frame is not None else load()
+        try:
+            frame = load()
+            with self._lock:
+                self.misses += 1
+                self._entries[key] = frame.copy()
+                while len(self._entries) > self.max_entries:
+                    self._entries.popitem(last=False)
+        finally:
+            with self._lock:
+                del self._loading[key]
+            done.set()
+        return frame
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self.hits = self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def _hit(self, key: Hashable) -> pd.DataFrame | None:
+        frame = self._entries.get(key)
+        if frame is None:
+            return None
+        self._entries.move_to_end(key)
+        self.hits += 1
+        return frame.copy()
+
+
+# The process's shared inputs: at most 64 frames of a few hundred rows (a few MB), e.g. the candles and indicators
+# of both timeframes of a dozen symbols.
+shared_inputs = SharedInputs()
+
+
+def indicators(candles: pd.DataFrame) -> pd.DataFrame:
+    """`compute_indicators(candles)`, computed once for candles with the same bars and values (shared inputs)."""
+    fingerprint = _fingerprint(candles)
+    if fingerprint is None:
+        return compute_indicators(candles)
+    key = ("indicators", compute_indicators.__module__, compute_indicators.__qualname__, fingerprint)
+    return shared_inputs.get(key, lambda: compute_indicators(candles))
+
+
+def _fingerprint(frame: pd.DataFrame) -> str | None:
+    """A digest of everything in `frame` (columns, dtypes, time index, values); None unless it is a float frame indexed
+    by open times (a candle frame), whose values are plain bytes."""
+    if not isinstance(frame.index, pd.DatetimeIndex) or not all(pd.api.types.is_float_dtype(t) for t in frame.dtypes):
+        return None
+    digest = hashlib.blake2b(digest_size=20)
+    digest.update(repr((list(frame.columns), [str(t) for t in frame.dtypes], str(frame.index.tz))).encode())
+    digest.update(np.ascontiguousarray(frame.index.asi8).tobytes())
+    digest.update(np.ascontiguousarray(frame.to_numpy(dtype=np.float64)).tobytes())
+    return digest.hexdigest()
 
 
 UNTIL_FORMATS = ("%Y-%m-%d", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S")
@@ -173,16 +276,20 @@ def replay_candles(session: Session, settings: Settings, request: AnalysisReques
             field="until",
         )
     try:
-        candles = market.closed_candles(request.symbol, request.timeframe, HISTORY_BARS, at)
+        # The replay's candles never change: its closed bars at `at` are always the same frame.
+        frame = shared_inputs.get(
+            ("replay", market, request.symbol, request.timeframe, HISTORY_BARS, at),
+            lambda: markets.candles_frame(market.closed_candles(request.symbol, request.timeframe, HISTORY_BARS, at)),
+        )
     except ValueError as error:
         raise InvalidInputError(str(error), field="symbol", details={"value": request.symbol}) from None
-    if len(candles) < WARMUP_BARS + 1:
+    if len(frame) < WARMUP_BARS + 1:
         raise InvalidInputError(
-            f"the replay has {len(candles)} closed {request.symbol} {request.timeframe} candles at "
+            f"the replay has {len(frame)} closed {request.symbol} {request.timeframe} candles at "
             f"{utc_text(now)}, {WARMUP_BARS + 1} needed",
             field="timeframe",
         )
-    return markets.candles_frame(candles)
+    return frame
 
 
 def bar_source(session: Session, settings: Settings, request: AnalysisRequest, now: datetime) -> BarSource:
