@@ -6,12 +6,18 @@ default one 1h candle closes every 10 wall seconds), and `ReplayMarket` answers 
 from the candles in memory, never showing a still-forming bar. Both clocks are callables passed in: nothing here
 sleeps or reads global time, so tests drive a fake wall clock.
 
+The replay plays once and then holds at the end of the data: it never wraps around to its start. Everything that
+remembers a replay time (a watch's last bar, a paper account's clock) only moves forward, so a jump back by eight
+months would leave all of them in the replay's "future" and silently stop every watch. Held at its end, the replay
+closes no new bar: nothing new is due and nothing fails.
+
 Only the 2024 files (2024-01-01 -> 2024-09-06) are replayed by default. The bundled 2017-2021 files end on
 2021-06-10, 935 days before the 2024 files begin: a replay across that hole would jump by two and a half years
 from one bar to the next, and every indicator spanning it would mix two unrelated markets.
 
 Everything shown from here is labelled "replay": `ReplayMarket.source`, `ReplayTicker.source` and
-`ReplayMarket.describe()` ("replay of binance BTC/USDT 1h 2024-01-13 -> 2024-09-06 at 360x (loop 1)").
+`ReplayMarket.describe()` ("replay of binance BTC/USDT 1h 2024-01-16 05:00 -> 2024-09-06 04:00 at 360x: now
+2024-03-01 12:00", and once it has ended "...: finished at 2024-09-06 04:00 (held at the last bar)").
 """
 
 import bisect
@@ -48,34 +54,29 @@ _WEEK_ORIGIN = datetime(1970, 1, 5, tzinfo=UTC)  # a Monday
 
 @dataclass(frozen=True, slots=True)
 class ReplayPosition:
-    """Where the replay is at one wall instant: the replay time and which pass over the data (1 = the first)."""
+    """Where the replay is at one wall instant: the replay time, and whether it has reached its end (and holds)."""
 
     now: datetime
-    loop: int
+    finished: bool
 
 
 @dataclass(frozen=True, slots=True)
 class NextClose:
-    """The next moment a new bar of a timeframe becomes the latest closed one, in replay and in wall time.
-
-    `replay_time` is that bar's close time and `loop` the pass it happens in. When the data runs out first, the
-    next change is the wrap-around: `wall_time` is the wrap, `loop` the next pass and `replay_time` the close of
-    the bar that is the latest closed one at the replay start.
-    """
+    """The next moment a new bar of a timeframe becomes the latest closed one: `replay_time` is that bar's close
+    time, `wall_time` the wall time at which the replay reaches it."""
 
     timeframe: str
     replay_time: datetime
     wall_time: datetime
-    loop: int
 
 
 class ReplayClock:
-    """Replay time from wall time: `replay_start + (wall_now - wall_start) x speed`, wrapping around at `end`.
+    """Replay time from wall time: `replay_start + (wall_now - wall_start) x speed`, held at `end` once reached.
 
-    `start` is the replay time at `wall_start` (default: the wall clock's reading when the clock is made) and
-    `end` the replay time at which the data runs out. When replay time reaches `end` it wraps around to `start`
-    and the loop counter goes up by one (loop 1 is the first pass), so whatever shows a replay time can also say
-    "replay, loop 2". A wall time before `wall_start` reads as `start`, loop 1.
+    `start` is the replay time at `wall_start` (default: the wall clock's reading when the clock is made) and `end`
+    the last replay time the data answers for. From the wall time `wall_end` on, the replay time stays `end` and
+    the replay is finished: it plays once and never wraps around (see the module docstring for why). A wall time
+    before `wall_start` reads as `start`.
 
     `now` is a `Callable[[], datetime]` like any clock, so it can be handed to the paper exchange or a service.
     """
@@ -101,45 +102,39 @@ class ReplayClock:
         self.wall_start = wall() if wall_start is None else wall_start
 
     @property
-    def span(self) -> timedelta:
-        """The replay time one loop covers."""
-        return self.end - self.start
-
-    @property
-    def wall_span(self) -> timedelta:
-        """The wall time one loop takes."""
-        return self.span / self.speed
+    def wall_end(self) -> datetime:
+        """The wall time at which the replay reaches `end` and finishes (15.6 wall hours after `wall_start` for the
+        bundled data at the default speed)."""
+        return self.wall_time_of(self.end)
 
     def position(self) -> ReplayPosition:
-        """Replay time and loop from one reading of the wall clock (read both from here when both are shown)."""
-        elapsed = max(self.wall() - self.wall_start, timedelta(0)) * self.speed
-        passes, offset = divmod(elapsed, self.span)
-        return ReplayPosition(self.start + offset, passes + 1)
+        """Replay time and whether it has finished, from one reading of the wall clock (read both from here when
+        both are shown)."""
+        now = self.start + max(self.wall() - self.wall_start, timedelta(0)) * self.speed
+        if now >= self.end:
+            return ReplayPosition(self.end, True)
+        return ReplayPosition(now, False)
 
     def now(self) -> datetime:
-        """The replay time now."""
+        """The replay time now: `end` from the moment the replay has finished."""
         return self.position().now
 
-    def loop(self) -> int:
-        """The pass over the data now: 1 on the first, 2 after the first wrap-around, ..."""
-        return self.position().loop
+    def finished(self) -> bool:
+        """Whether the replay has reached its end (it then holds there)."""
+        return self.position().finished
 
-    def wall_time_of(self, replay_time: datetime, loop: int | None = None) -> datetime:
-        """The wall time at which the replay reaches `replay_time` in `loop` (default: the current loop).
+    def wall_time_of(self, replay_time: datetime) -> datetime:
+        """The wall time at which the replay reaches `replay_time`, which must lie in [start, end].
 
-        `replay_time` must lie in [start, end]; the answer may be in the past. It is rounded up to the microsecond,
-        so at the answer the replay has reached `replay_time` (a bar closing then reads as closed).
+        The answer may be in the past. It is rounded up to the microsecond, so at the answer the replay has reached
+        `replay_time` (a bar closing then reads as closed).
         """
         if not self.start <= replay_time <= self.end:
             raise ValueError(
                 f"replay time {replay_time:%Y-%m-%d %H:%M} is outside the replay "
                 f"{self.start:%Y-%m-%d %H:%M} -> {self.end:%Y-%m-%d %H:%M}"
             )
-        passes = (self.loop() if loop is None else loop) - 1
-        if passes < 0:
-            raise ValueError(f"loop must be 1 or more, got {loop}")
-        replay_offset = passes * self.span + (replay_time - self.start)
-        micros = math.ceil(Fraction(replay_offset // _MICROSECOND) / Fraction(self.speed))
+        micros = math.ceil(Fraction((replay_time - self.start) // _MICROSECOND) / Fraction(self.speed))
         return self.wall_start + micros * _MICROSECOND
 
 
@@ -148,13 +143,12 @@ class ReplayTicker(Ticker):
     """A `Ticker` from the replay market: `at` is replay time, and it says so."""
 
     source: str = SOURCE
-    loop: int = 1
 
 
 class ReplayMarket:
     """Closed candles and prices of some (symbol, timeframe) series, as of the replay clock's time.
 
-    Every series must have a bar closed by `clock.start` and reach to `clock.end`: within [start, end) each
+    Every series must have a bar closed by `clock.start` and reach to `clock.end`: within [start, end] each
     series' latest closed bar is the one that really was latest at that time, so nothing is missing or invented.
     """
 
@@ -192,7 +186,7 @@ class ReplayMarket:
                 raise ValueError(
                     f"replay series {name} has no bar closed by the replay start {clock.start:%Y-%m-%d %H:%M}"
                 )
-            if open_times[-1] + 2 * step < clock.end:
+            if open_times[-1] + 2 * step <= clock.end:
                 raise ValueError(
                     f"replay series {name} ends at {open_times[-1] + step:%Y-%m-%d %H:%M}, before the replay end "
                     f"{clock.end:%Y-%m-%d %H:%M}"
@@ -210,6 +204,13 @@ class ReplayMarket:
     @property
     def symbols(self) -> list[str]:
         return sorted({symbol for symbol, _ in self._candles})
+
+    @property
+    def last_close(self) -> datetime:
+        """The close time of the last bar of the finest timeframe the replay shows: where it holds once finished
+        (its clock's `end` is just before the bar after it would close)."""
+        finest = min((timeframe for _, timeframe in self._candles), key=timeframe_duration)
+        return _floor(self.clock.end, finest)
 
     def timeframes(self, symbol: str) -> list[str]:
         """The symbol's timeframes, finest first."""
@@ -258,47 +259,49 @@ class ReplayMarket:
 
     def ticker(self, symbol: str) -> ReplayTicker:
         """Last = bid = ask = `last_price`, at the replay time (from one reading of the clock)."""
-        position = self.clock.position()
-        price = self.latest_closed_bar(symbol, self.timeframes(symbol)[0], position.now).close
-        return ReplayTicker(symbol, price, price, price, position.now, loop=position.loop)
+        now = self.clock.now()
+        price = self.latest_closed_bar(symbol, self.timeframes(symbol)[0], now).close
+        return ReplayTicker(symbol, price, price, price, now)
 
     # Time
 
-    def next_close(self, timeframe: str) -> NextClose:
-        """When the next bar of `timeframe` closes, in replay and wall time (the scheduler waits on the wall time).
+    def next_close(self, timeframe: str) -> NextClose | None:
+        """When the next bar of `timeframe` closes, in replay and wall time; None when the replay ends before it
+        (it then holds at its end and no bar closes any more).
 
-        With the default speed a 1h bar closes every 10 wall seconds. When the data runs out before the next close,
-        the answer is the wrap-around (see `NextClose`).
+        With the default speed a 1h bar closes every 10 wall seconds.
         """
         if not any(known == timeframe for _, known in self._candles):
             available = ", ".join(sorted({known for _, known in self._candles}, key=timeframe_duration))
             raise ValueError(f"the replay has no {timeframe!r} candles (available: {available})")
         step = timeframe_duration(timeframe)
-        position = self.clock.position()
-        following = _floor(position.now, timeframe) + step
-        if following < self.clock.end:
-            wall = self.clock.wall_time_of(following, position.loop)
-            return NextClose(timeframe, following, wall, position.loop)
-        wrap = self.clock.wall_time_of(self.clock.end, position.loop)
-        return NextClose(timeframe, _floor(self.clock.start, timeframe), wrap, position.loop + 1)
+        following = _floor(self.clock.now(), timeframe) + step
+        if following > self.clock.end:
+            return None
+        return NextClose(timeframe, following, self.clock.wall_time_of(following))
 
-    def wall_time_of(self, replay_time: datetime, loop: int | None = None) -> datetime:
-        """The wall time at which the replay reaches `replay_time` (in `loop`, default: the current one)."""
-        return self.clock.wall_time_of(replay_time, loop)
+    def wall_time_of(self, replay_time: datetime) -> datetime:
+        """The wall time at which the replay reaches `replay_time` (see `ReplayClock.wall_time_of`)."""
+        return self.clock.wall_time_of(replay_time)
 
     def describe(self, symbol: str | None = None, timeframe: str | None = None) -> str:
-        """A label for whatever shows replayed prices or times, e.g.
-        "replay of binance BTC/USDT 1h 2024-01-13 -> 2024-09-06 at 360x (loop 1)"."""
+        """A label for whatever shows replayed prices or times: what is replayed, from when to when, how fast and
+        where it is, e.g. "replay of binance BTC/USDT 1h 2024-01-16 05:00 -> 2024-09-06 04:00 at 360x: now
+        2024-03-01 12:00", or once it has ended "...: finished at 2024-09-06 04:00 (held at the last bar)"."""
         if symbol is None:
             what = ", ".join(f"{s} {t}" for s, t in self.series)
         else:
             what = f"{symbol} {timeframe or self.timeframes(symbol)[0]}"
             if timeframe is not None:
                 self._key(symbol, timeframe)
-        speed = f"{self.clock.speed:g}"
+        position = self.clock.position()
+        if position.finished:
+            where = f"finished at {self.last_close:%Y-%m-%d %H:%M} (held at the last bar)"
+        else:
+            where = f"now {position.now:%Y-%m-%d %H:%M}"
         return (
-            f"{SOURCE} of {self.exchange_id} {what} {self.clock.start:%Y-%m-%d} -> {self.clock.end:%Y-%m-%d} "
-            f"at {speed}x (loop {self.clock.loop()})"
+            f"{SOURCE} of {self.exchange_id} {what} {self.clock.start:%Y-%m-%d %H:%M} -> "
+            f"{self.last_close:%Y-%m-%d %H:%M} at {self.clock.speed:g}x: {where}"
         )
 
     def _check_symbol(self, symbol: str) -> None:
@@ -345,9 +348,9 @@ def load_replay_market(
     """A replay market over the bundled candle files in `directory` (data/candles).
 
     The replay starts `warmup_bars` bars of the finest timeframe after its first candle (300 1h bars: 2024-01-13
-    12:00, when those 300 bars have closed). It ends at the earliest of each series' last close plus one of its
-    bars (2024-09-06 05:00: the last 1h bar closes at 04:00), so the last bar is the latest closed one for a full bar
-    (10 wall seconds by default) before the wrap-around; no series is missing a bar before then.
+    12:00, when those 300 bars have closed). It ends, and holds, one microsecond before the first bar missing from
+    any series would close (2024-09-06 04:59:59.999999: the last 1h bar closes at 04:00): not at the last close
+    itself, so a scheduler that waits a few seconds for a closed bar to settle still runs the last bar.
     """
     if warmup_bars < 1:
         raise ValueError(f"warmup_bars must be 1 or more (a bar must have closed at the start), got {warmup_bars}")
@@ -356,7 +359,7 @@ def load_replay_market(
     finest_step = timeframe_duration(finest)
     first_open = max(series[0].open_time for (_, tf), series in candles.items() if tf == finest)
     start = first_open + warmup_bars * finest_step
-    end = min(series[-1].open_time + 2 * timeframe_duration(tf) for (_, tf), series in candles.items())
+    end = min(series[-1].open_time + 2 * timeframe_duration(tf) for (_, tf), series in candles.items()) - _MICROSECOND
     clock = ReplayClock(wall, start, end, speed, wall_start)
     return ReplayMarket(candles, clock)
 

@@ -15,6 +15,7 @@ from app.commands.kill_switch import kill_switch_group
 from app.commands.markets import markets_group
 from app.commands.notifications import notify_group
 from app.commands.reconciliation import reconcile_command
+from app.commands.replay import replay_group
 from app.commands.scheduler import scheduler_command
 from app.commands.security import rotate_keys_command
 from app.commands.usage import usage_command
@@ -40,6 +41,7 @@ def register_cli(app: Flask) -> None:
         watch_group,
         notify_group,
         kill_switch_group,
+        replay_group,
         explain_command,
     )
     for command in commands:

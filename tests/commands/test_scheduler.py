@@ -37,7 +37,7 @@ def test_one_scheduler_leads_and_runs_each_closed_replay_bar_once(app):
     first, second = schedulers(app, clock, lines)
     try:
         assert lines[0].startswith("market: replay of binance ") and lines[0].endswith(
-            "2024-01-16 -> 2024-09-06 at 360x (loop 1)"
+            "2024-01-16 05:00 -> 2024-09-06 04:00 at 360x: now 2024-01-16 05:00"
         )
         report = first.tick()
         standby = second.tick()

@@ -28,7 +28,8 @@ from tests.conftest import PROJECT_ROOT
 CANDLES_DIR = PROJECT_ROOT / "data" / "candles"
 WALL_START = datetime(2030, 5, 1, 9, tzinfo=UTC)
 REPLAY_START = datetime(2024, 1, 13, 12, tzinfo=UTC)  # 300 1h bars after 2024-01-01 00:00
-REPLAY_END = datetime(2024, 9, 6, 5, tzinfo=UTC)  # one bar after the last 1h close (2024-09-06 04:00)
+LAST_CLOSE = datetime(2024, 9, 6, 4, tzinfo=UTC)  # the last 1h bar (03:00) closes
+REPLAY_END = datetime(2024, 9, 6, 4, 59, 59, 999_999, tzinfo=UTC)  # where it holds: the 04:00 bar never closes
 HOUR = timedelta(hours=1)
 # Every series read once for the whole module: building markets over them is cheap.
 SERIES = {(symbol, tf): read_candle_csv(CANDLES_DIR / name, tf) for name, symbol, tf in REPLAY_CANDLE_FILES}
@@ -62,7 +63,10 @@ def test_load_replays_the_2024_files_from_300_bars_in_to_the_end_of_the_data():
     assert replay.series == [("BTC/USDT", "1d"), ("BTC/USDT", "1h"), ("ETH/USDT", "1d"), ("ETH/USDT", "1h")]
     assert len(replay.closed_candles("BTC/USDT", "1h", 1000)) == 300  # the warm-up history, all closed
     assert replay.source == "replay"
-    assert replay.describe("BTC/USDT") == "replay of binance BTC/USDT 1h 2024-01-13 -> 2024-09-06 at 360x (loop 1)"
+    assert replay.last_close == LAST_CLOSE
+    assert replay.describe("BTC/USDT") == (
+        "replay of binance BTC/USDT 1h 2024-01-13 12:00 -> 2024-09-06 04:00 at 360x: now 2024-01-13 12:00"
+    )
 
 
 def test_the_default_speed_closes_one_1h_bar_every_10_wall_seconds():
@@ -94,31 +98,35 @@ def test_exact_candles_at_a_given_wall_time_are_the_csv_rows():
     assert [c.open_time.day for c in daily] == [11, 12]  # the 13th's daily bar closes at midnight
 
 
-def test_the_replay_wraps_around_to_its_start_and_counts_the_loop():
+def test_the_replay_plays_once_and_holds_at_its_last_bar():
     replay, wall = market()
     last_rows = list(csv_rows("binance_BTCUSDT_1h_2024-01_2024-09.csv").values())
-    wall.now = WALL_START + replay.clock.wall_span - timedelta(microseconds=1)
-    assert replay.latest_closed_bar("BTC/USDT", "1h").close == Decimal(last_rows[-1]["close"])
-    assert replay.clock.loop() == 1
-    wall.advance(microseconds=1)
-    assert (replay.clock.now(), replay.clock.loop()) == (REPLAY_START, 2)
-    assert replay.latest_closed_bar("BTC/USDT", "1h").open_time == REPLAY_START - HOUR
-    assert replay.describe().endswith("at 360x (loop 2)")
-    ticker = replay.ticker("BTC/USDT")
-    assert (ticker.at, ticker.loop, ticker.source) == (REPLAY_START, 2, "replay")
-    wall.now = WALL_START + 2 * replay.clock.wall_span + timedelta(seconds=10)
-    assert (replay.clock.now(), replay.clock.loop()) == (REPLAY_START + HOUR, 3)
+    last_close = Decimal(last_rows[-1]["close"])
+    # 236 days of replay at 360x: 15.7 wall hours.
+    assert replay.clock.wall_end - WALL_START == (REPLAY_END - REPLAY_START) / 360
+    wall.now = replay.clock.wall_end - timedelta(microseconds=1)
+    assert replay.latest_closed_bar("BTC/USDT", "1h").close == last_close
+    assert not replay.clock.finished()
+    assert replay.describe("BTC/USDT", "1h").endswith("at 360x: now 2024-09-06 04:59")
+    for later in (timedelta(0), timedelta(seconds=10), timedelta(days=30), 3 * (replay.clock.wall_end - WALL_START)):
+        wall.now = replay.clock.wall_end + later
+        assert (replay.clock.now(), replay.clock.finished()) == (REPLAY_END, True)
+        assert replay.latest_closed_bar("BTC/USDT", "1h").close == last_close  # never wraps back to the start
+        assert replay.latest_closed_bar("ETH/USDT", "1d").open_time == datetime(2024, 9, 5, tzinfo=UTC)
+        assert replay.next_close("1h") is None and replay.next_close("1d") is None
+        ticker = replay.ticker("BTC/USDT")
+        assert (ticker.last, ticker.at, ticker.source) == (last_close, REPLAY_END, "replay")
+    assert replay.describe() == (
+        "replay of binance BTC/USDT 1d, BTC/USDT 1h, ETH/USDT 1d, ETH/USDT 1h 2024-01-13 12:00 -> 2024-09-06 04:00 "
+        "at 360x: finished at 2024-09-06 04:00 (held at the last bar)"
+    )
 
 
 def test_next_close_in_replay_and_wall_time():
     replay, wall = market()
     wall.advance(seconds=3)
     hourly = replay.next_close("1h")
-    assert (hourly.replay_time, hourly.wall_time, hourly.loop) == (
-        REPLAY_START + HOUR,
-        WALL_START + timedelta(seconds=10),
-        1,
-    )
+    assert (hourly.replay_time, hourly.wall_time) == (REPLAY_START + HOUR, WALL_START + timedelta(seconds=10))
     daily = replay.next_close("1d")
     assert daily.replay_time == datetime(2024, 1, 14, tzinfo=UTC)
     assert daily.wall_time == WALL_START + timedelta(seconds=120)  # 12 replay hours
@@ -127,15 +135,16 @@ def test_next_close_in_replay_and_wall_time():
     assert replay.latest_closed_bar("BTC/USDT", "1h").open_time + HOUR == hourly.replay_time
 
 
-def test_next_close_past_the_end_of_the_data_is_the_wrap_around():
+def test_no_bar_closes_after_the_last_one_in_the_data():
     replay, wall = market()
-    wrap = WALL_START + replay.clock.wall_span
-    wall.now = wrap - timedelta(seconds=5)  # replay 2024-09-06 04:30: the last bar (03:00) has closed
-    for timeframe, latest_at_start in (("1h", REPLAY_START), ("1d", datetime(2024, 1, 13, tzinfo=UTC))):
-        following = replay.next_close(timeframe)
-        assert (following.replay_time, following.wall_time, following.loop) == (latest_at_start, wrap, 2)
-    wall.now = wrap
-    assert replay.latest_closed_bar("ETH/USDT", "1d").open_time == datetime(2024, 1, 12, tzinfo=UTC)
+    wall.now = replay.clock.wall_time_of(datetime(2024, 9, 6, 3, 30, tzinfo=UTC))
+    assert replay.next_close("1h").replay_time == LAST_CLOSE  # the last bar, 03:00, is still forming
+    assert replay.next_close("1d") is None  # the 6th's daily bar would close after the end of the data
+    wall.now = replay.clock.wall_time_of(LAST_CLOSE)
+    assert replay.latest_closed_bar("BTC/USDT", "1h").open_time == LAST_CLOSE - HOUR
+    assert replay.next_close("1h") is None
+    with pytest.raises(ValueError, match="outside the replay 2024-01-13 12:00 -> 2024-09-06 04:59"):
+        replay.wall_time_of(datetime(2024, 9, 6, 5, tzinfo=UTC))
 
 
 def test_unknown_symbol_or_timeframe_names_what_is_available():
@@ -162,6 +171,14 @@ def test_the_clock_refuses_a_bad_speed_or_span():
         ReplayClock(FakeWall(), REPLAY_START, REPLAY_END, speed=0)
     with pytest.raises(ValueError, match="must be after its start"):
         ReplayClock(FakeWall(), REPLAY_END, REPLAY_START)
+
+
+def test_a_market_held_past_the_end_of_a_series_is_refused():
+    clock = ReplayClock(FakeWall(), REPLAY_START, datetime(2024, 9, 6, 5, tzinfo=UTC))
+    with pytest.raises(
+        ValueError, match="BTC/USDT 1h ends at 2024-09-06 04:00, before the replay end 2024-09-06 05:00"
+    ):
+        ReplayMarket(SERIES, clock)
 
 
 def test_a_market_whose_start_has_no_closed_bar_is_refused():
@@ -194,7 +211,7 @@ def test_the_adapter_serves_candles_and_tickers_and_feeds_the_paper_exchange():
     assert paper.fetch_candles("ETH/USDT", "1d", 1, now) == replay.closed_candles("ETH/USDT", "1d", 1)
 
 
-offsets = st.integers(min_value=0, max_value=3 * 5_700 * 10 * 10**6)  # up to ~3 loops of wall microseconds
+offsets = st.integers(min_value=0, max_value=3 * 5_700 * 10 * 10**6)  # up to ~3 replays' wall microseconds
 
 
 @settings(max_examples=200, deadline=None)
@@ -213,13 +230,13 @@ def test_closed_candles_never_include_a_bar_still_forming(offset, timeframe, lim
 
 @settings(max_examples=200, deadline=None)
 @given(first=offsets, later=offsets)
-def test_the_latest_closed_bar_only_moves_forward_within_a_loop_and_the_loop_never_goes_back(first, later):
+def test_the_replay_time_and_the_latest_closed_bar_only_move_forward(first, later):
     first, later = sorted((first, later))
     replay, wall = market()
     wall.advance(microseconds=first)
-    before = (replay.clock.loop(), replay.latest_closed_bar("ETH/USDT", "1h").open_time)
+    before = (replay.clock.now(), replay.latest_closed_bar("ETH/USDT", "1h").open_time)
     wall.advance(microseconds=later - first)
-    after = (replay.clock.loop(), replay.latest_closed_bar("ETH/USDT", "1h").open_time)
+    after = (replay.clock.now(), replay.latest_closed_bar("ETH/USDT", "1h").open_time)
     assert before <= after
 
 
@@ -234,9 +251,12 @@ def test_at_the_wall_time_next_close_gives_the_new_bar_has_closed(offset, speed,
     wall.advance(microseconds=offset)
     before = replay.latest_closed_bar("BTC/USDT", timeframe).open_time
     following = replay.next_close(timeframe)
+    if following is None:  # past the last close of the data: nothing closes, however late
+        wall.now += 100 * (replay.clock.wall_end - WALL_START)
+        assert replay.latest_closed_bar("BTC/USDT", timeframe).open_time == before
+        return
     assert following.wall_time > wall.now
     wall.now = following.wall_time
     latest = replay.latest_closed_bar("BTC/USDT", timeframe)
-    assert replay.clock.loop() == following.loop
     assert latest.open_time + (HOUR if timeframe == "1h" else 24 * HOUR) == following.replay_time
-    assert latest.open_time != before or following.loop > 1
+    assert latest.open_time != before
