@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from ai import rules
 from ai.budget import BudgetCaps, BudgetExceededError, BudgetLedger, BudgetScope, check_request_cap
 from ai.cache import CachedResponse, ResponseCache, cache_key
-from ai.context import MarketContext
+from ai.facts import MarketContext
 from ai.models import default_model
 from ai.outcome import AnalysisStatus, Attempt, SignalOutcome, hold
 from ai.pricing import call_cost, estimate_tokens, worst_case_cost

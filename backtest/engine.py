@@ -17,7 +17,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from ai.actions import Action
-from ai.context import AccountFacts, PositionFacts, allowed_actions
+from ai.facts import AccountFacts, PositionFacts, allowed_actions
 from backtest.results import EquityCurve, TradeRecord
 from backtest.sources import BarSignalSource, BarView
 from exchanges.base import ExchangeError, OrderRequest, OrderState

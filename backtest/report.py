@@ -7,50 +7,41 @@ The page is for people: column headers in words, times as "YYYY-MM-DD HH:MM UTC"
 symbol's quote currency) to the cent, or to two significant digits below a cent, and counts with thousands
 separators. trades.csv and summary.json stay machine-readable: field names, ISO-8601 times, exact decimals.
 Every table sits in its own horizontal scroll box and long values wrap, so the page itself fits a phone's width.
+
+Its sections are here; how values are written in them is in `backtest.report_text`, the charts in `backtest.charts`.
 """
 
 import csv
 import html
 import json
-import math
-import re
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from backtest.charts import charts, time_text
-from backtest.results import (
-    BacktestReport,
-    TradeRecord,
-    decimal_text,
-    iso_utc,
-    report_json,
-    trade_json,
+from backtest.charts import charts
+from backtest.report_text import (
+    base_currency,
+    count_text,
+    metric_text,
+    money_setting_text,
+    money_text,
+    price_text,
+    quote_currency,
+    setting_label,
+    setting_text,
+    stored_time_text,
+    time_text,
+    time_text_utc,
+    with_unit,
 )
+from backtest.results import BacktestReport, TradeRecord, decimal_text, report_json, trade_json
 
 MAX_TABLE_ROWS = 200
 CSV_COLUMNS = ("entry_time", "exit_time", "entry_price", "exit_price", "qty", "pnl", "fees", "exit_reason")
-_ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
 
 # Settings whose value is money in the quote currency, and labels for the keys the runner writes; any other key
 # shows as its name in words ("max_open_positions" -> "Max open positions").
 _MONEY_SETTINGS = frozenset({"starting_balance"})
-SETTING_LABELS = {
-    "fee_rate": "Fee rate (fraction per fill)",
-    "slippage_bps": "Slippage (basis points)",
-    "every": "Decide every (bars)",
-    "params": "Strategy parameters",
-    "window_start": "First decision bar",
-    "window_end": "Last bar",
-    "bars": "Bars in the window",
-    "risk_refusals": "Risk refusals",
-    "rejected_orders": "Rejected orders",
-}
-
 
 # (key, label, kind); kind picks the number format. Keys a newer engine adds still show, after these, unformatted.
 METRIC_ROWS = (
@@ -190,7 +181,7 @@ def _metrics_table(report: BacktestReport, currency: str) -> str:
     head = "".join(f"<th>{_esc(name)}</th>" for name, _ in columns)
     body = "\n".join(
         f"<tr><td>{_esc(label)}</td>"
-        + "".join(f"<td>{_esc(_format_metric(metrics.get(key), kind, currency))}</td>" for _, metrics in columns)
+        + "".join(f"<td>{_esc(metric_text(metrics.get(key), kind, currency))}</td>" for _, metrics in columns)
         + "</tr>"
         for key, label, kind in rows
     )
@@ -201,27 +192,6 @@ def _metrics_table(report: BacktestReport, currency: str) -> str:
         " cost.</p>"
         "\n</section>"
     )
-
-
-def _format_metric(value: object, kind: str, currency: str = "") -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "—"
-    if not isinstance(value, int | float):
-        return str(value)
-    match kind:
-        case "pct":
-            return f"{value:,.2f}%"
-        case "ratio":
-            return f"{value:,.2f}"
-        case "int":
-            return f"{int(value):,}"
-        case "days":
-            return f"{value:,.1f}"
-        case "money":
-            return money_text(value, currency)
-        case "usd":
-            return money_text(value, "USD")
-    return f"{value:g}"
 
 
 def _ai_line(report: BacktestReport) -> str:
@@ -244,9 +214,9 @@ def _trades_table(trades: Sequence[TradeRecord], quote: str, base: str) -> str:
         "#",
         "Entry",
         "Exit",
-        _with_unit("Entry price", quote),
-        _with_unit("Exit price", quote),
-        _with_unit("Quantity", base),
+        with_unit("Entry price", quote),
+        with_unit("Exit price", quote),
+        with_unit("Quantity", base),
         "P&L",
         "Fees",
         "Exit reason",
@@ -284,8 +254,8 @@ def _gaps_table(gaps: Sequence[dict[str, Any]]) -> str:
     if not gaps:
         return ""
     rows = "\n".join(
-        f"<tr><td>{_esc(_time_value(gap.get('first_missing')))}</td><td>{_esc(_time_value(gap.get('last_missing')))}"
-        f"</td><td>{_esc(_count_text(gap.get('missing_bars')))}</td></tr>"
+        f"<tr><td>{_esc(stored_time_text(gap.get('first_missing')))}</td><td>{_esc(stored_time_text(gap.get('last_missing')))}"
+        f"</td><td>{_esc(count_text(gap.get('missing_bars')))}</td></tr>"
         for gap in gaps[:MAX_TABLE_ROWS]
     )
     note = (
@@ -316,105 +286,7 @@ def _setting_rows(settings: dict[str, Any], currency: str, prefix: str = "") -> 
         if isinstance(value, dict) and value:
             rows.extend(_setting_rows(value, currency, f"{label}: "))
         elif key in _MONEY_SETTINGS and not prefix:
-            rows.append((label, _money_setting(value, currency)))
+            rows.append((label, money_setting_text(value, currency)))
         else:
-            rows.append((label, _setting_text(value)))
+            rows.append((label, setting_text(value)))
     return rows
-
-
-def setting_label(key: str) -> str:
-    """A settings key in words: "max_open_positions" -> "Max open positions"."""
-    return SETTING_LABELS.get(key) or key.replace("_", " ").capitalize()
-
-
-def _money_setting(value: object, currency: str) -> str:
-    try:
-        return money_text(Decimal(str(value)), currency)
-    except ArithmeticError:
-        return _setting_text(value)
-
-
-def _setting_text(value: object) -> str:
-    match value:
-        case None:
-            return "none"
-        case bool():
-            return "yes" if value else "no"
-        case int():
-            return f"{value:,}"
-        case dict() if not value:
-            return "none"
-        case list() | tuple():
-            return ", ".join(_setting_text(item) for item in value) if value else "none"
-        case str() if _ISO_TIME.match(value):
-            return _time_value(value)
-    return _plain_text(value)
-
-
-def _plain_text(value: object) -> str:
-    match value:
-        case str():
-            return value
-        case Decimal():
-            return decimal_text(value)
-        case datetime() | np.datetime64():
-            return iso_utc(value)
-    return json.dumps(value, sort_keys=True, default=str)
-
-
-def quote_currency(symbol: str) -> str:
-    """The currency a symbol is priced in: "BTC/USDT" -> "USDT" ("" when the symbol does not say)."""
-    _, slash, quote = symbol.partition("/")
-    return quote.split(":")[0] if slash else ""
-
-
-def base_currency(symbol: str) -> str:
-    base, slash, _ = symbol.partition("/")
-    return base if slash else ""
-
-
-def _with_unit(label: str, unit: str) -> str:
-    return f"{label} ({unit})" if unit else label
-
-
-def money_text(value: float | int | Decimal, currency: str = "") -> str:
-    """Money to the cent with thousands separators ("1,234.50 USDT"); a non-zero amount under a cent to two
-    significant digits, so it does not read as zero ("0.0000055 USDT", "-0.0000001 USDT")."""
-    number = value if isinstance(value, Decimal) else Decimal(repr(float(value)))
-    if number == 0:
-        number = Decimal(0)  # no "-0.00"
-    if number == 0 or abs(number) >= Decimal("0.01"):
-        text = f"{number:,.2f}"
-    else:
-        decimals = 1 - number.adjusted()
-        text = f"{number:.{decimals}f}".rstrip("0")
-    return f"{text} {currency}" if currency else text
-
-
-def price_text(value: Decimal) -> str:
-    """A price to the cent with thousands separators; under 1 to four significant digits (0.00001234)."""
-    if value == 0 or abs(value) >= 1:
-        return f"{value:,.2f}"
-    return f"{value:.{3 - value.adjusted()}f}"
-
-
-def time_text_utc(moment: datetime | np.datetime64) -> str:
-    """A time as people read it: "2021-01-01 01:00 UTC"."""
-    return iso_utc(moment)[:16].replace("T", " ") + " UTC"
-
-
-def _time_value(value: object) -> str:
-    """A stored time (a datetime, or ISO text with an offset or "Z") as time_text_utc; anything else as it is."""
-    if isinstance(value, datetime | np.datetime64):
-        return time_text_utc(value)
-    if isinstance(value, str) and _ISO_TIME.match(value):
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError:
-            return value
-        return time_text_utc(moment if moment.utcoffset() is not None else moment.replace(tzinfo=UTC))
-    return _plain_text(value)
-
-
-def _count_text(value: object) -> str:
-    return f"{value:,}" if isinstance(value, int | np.integer) else _plain_text(value)

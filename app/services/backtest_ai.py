@@ -9,7 +9,9 @@ from sqlalchemy.orm import Session
 
 from ai.actions import Action
 from ai.budget import BudgetCaps, BudgetScope
-from ai.context import WARMUP_BARS, AccountFacts, ContextOptions, IndicatorTable, build_context, compute_indicators
+from ai.context import build_context
+from ai.facts import AccountFacts, ContextOptions
+from ai.indicators import WARMUP_BARS, IndicatorTable, compute_indicators
 from ai.models import default_model, model_info
 from ai.pricing import estimate_run_cost
 from ai.prompts import PROMPT_VERSION

@@ -10,7 +10,7 @@ from typing import Any, cast
 import pandas as pd
 from sqlalchemy.orm import Session
 
-from ai.context import WARMUP_BARS
+from ai.indicators import WARMUP_BARS
 from ai.rules import parse_params
 from ai.sources import SourceSpec
 from app.config import Settings

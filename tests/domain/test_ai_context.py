@@ -9,17 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ai.actions import Action
-from ai.context import (
-    INDICATOR_COLUMNS,
-    WARMUP_BARS,
-    AccountFacts,
-    ContextOptions,
-    IndicatorTable,
-    PositionFacts,
-    allowed_actions,
-    build_context,
-    compute_indicators,
-)
+from ai.context import build_context
+from ai.facts import AccountFacts, ContextOptions, PositionFacts, allowed_actions
+from ai.indicators import INDICATOR_COLUMNS, WARMUP_BARS, IndicatorTable, compute_indicators
 from tests.conftest import PROJECT_ROOT
 
 CANDLES = PROJECT_ROOT / "data" / "candles"

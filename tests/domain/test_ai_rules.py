@@ -9,9 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ai.actions import Action
-from ai.context import rsi_with_warmup
-from ai.rules import STRATEGIES, parse_params, prepare, rules_signal, signal_at
+from ai.indicators import rsi_with_warmup
+from ai.rules import parse_params, prepare, rules_signal, signal_at
 from ai.signal import check_signal
+from ai.strategies import STRATEGIES
 from tests.conftest import PROJECT_ROOT
 
 CANDLES = PROJECT_ROOT / "data" / "candles"

@@ -8,7 +8,7 @@ import pytest
 
 from ai.actions import Action
 from ai.budget import BudgetCaps, BudgetScope
-from ai.context import MarketContext
+from ai.facts import MarketContext
 from ai.outcome import AnalysisStatus
 from ai.pricing import call_cost
 from ai.prompts import SYSTEM_PROMPT

@@ -13,7 +13,7 @@ from openai.types import CompletionUsage
 
 from ai.actions import Action
 from ai.budget import BudgetCaps, BudgetScope
-from ai.context import MarketContext
+from ai.facts import MarketContext
 from ai.outcome import AnalysisStatus
 from ai.pricing import call_cost, estimate_tokens, worst_case_cost
 from ai.prompts import SYSTEM_PROMPT

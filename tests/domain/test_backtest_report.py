@@ -12,7 +12,6 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from backtest.charts import MAX_POINTS, downsample
 from backtest.metrics import compute_metrics
 from backtest.report import (
     MAX_TABLE_ROWS,
@@ -23,6 +22,7 @@ from backtest.report import (
 )
 from backtest.results import AiUsage, BacktestReport, EquityCurve, TradeRecord
 from backtest.runner import gap_warnings
+from backtest.svg import MAX_POINTS, downsample
 from exchanges.candles import Gap
 
 START = datetime(2024, 3, 1, tzinfo=UTC)
