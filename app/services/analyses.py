@@ -12,14 +12,9 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ai.budget import BudgetCaps, BudgetScope
-from ai.context import (
-    AccountFacts,
-    ContextOptions,
-    MarketContext,
-    PositionFacts,
-    build_context,
-    compute_indicators,
-)
+from ai.context import build_context
+from ai.facts import AccountFacts, ContextOptions, MarketContext, PositionFacts
+from ai.indicators import compute_indicators
 from ai.outcome import SignalOutcome
 from ai.signals import SignalQuery, SignalServices, propose_signal
 from ai.sources import SourceSpec
