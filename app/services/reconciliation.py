@@ -19,6 +19,7 @@ from app.errors import NotFoundError, ServiceError
 from app.models import Account, AccountKind, Order, PositionStatus
 from app.persistence.account_book import open_positions
 from app.services import Clock, audit, system_clock
+from app.services.account_lock import account_lock
 from app.services.exchanges import account_exchange
 from app.services.orders import record_fills
 from exchanges.base import Balance, Exchange, ExchangeError, OrderState, TemporaryExchangeError
@@ -50,22 +51,24 @@ def reconcile_account(
     clock: Clock = system_clock,
     sleep: Callable[[float], None] = time.sleep,
 ) -> ReconcileReport:
-    """Adopt the exchange's view of the account's unsettled orders and (live accounts) holdings.
+    """Adopt the exchange's view of the account's unsettled orders and (live accounts) holdings, holding the
+    account's trading lock (see `app.services.account_lock`), so no trading step of the account runs meanwhile.
 
     Commits its changes and an audit event per difference. An unreachable exchange changes nothing and the report
-    says `deferred`; an exchange that refuses raises `ExchangeRefusedError` after recording the refusal.
+    says `deferred`; an exchange that refuses raises `ExchangeRefusedError` after recording the refusal, and a
+    trading step that holds the account for too long `AccountBusyError`.
     """
+    with account_lock(session, account, sleep=sleep, clock=clock):
+        return _reconcile_locked(session, settings, account, clock, sleep)
+
+
+def _reconcile_locked(
+    session: Session, settings: Settings, account: Account, clock: Clock, sleep: Callable[[float], None]
+) -> ReconcileReport:
     report = ReconcileReport(account.id)
     exchange, book = account_exchange(session, settings, account, _no_price, clock)
     try:
-        remote_orders = {
-            order.client_order_id: retry_temporary(
-                partial(exchange.fetch_order, order.client_order_id, order.symbol), sleep=sleep
-            )
-            for order in session.scalars(
-                select(Order).where(Order.account_id == account.id, Order.status.in_(UNSETTLED))
-            )
-        }
+        remote_orders = look_up_unsettled_orders(session, account, exchange, sleep)
         balances = retry_temporary(exchange.fetch_balances, sleep=sleep) if account.kind is AccountKind.LIVE else {}
     except TemporaryExchangeError as error:
         session.rollback()
@@ -79,16 +82,63 @@ def reconcile_account(
         session.commit()
         raise ExchangeRefusedError(f"account #{account.id} ({account.name}): {error}") from None
 
-    for client_order_id, remote in remote_orders.items():
-        # The key came from an unsettled order read above; client order ids are unique.
-        order = session.scalars(select(Order).where(Order.client_order_id == client_order_id)).one()
-        report.differences += _settle_order(session, account, exchange, book, order, remote)
+    report.differences += settle_orders(session, account, exchange, book, remote_orders)
     if account.kind is AccountKind.LIVE:
         report.differences += _adopt_holdings(session, account, exchange, balances)
     for difference in report.differences:
         _audit(session, account, "reconcile.difference", difference)
     session.commit()
     return report
+
+
+def look_up_unsettled_orders(
+    session: Session,
+    account: Account,
+    exchange: Exchange,
+    sleep: Callable[[float], None] = time.sleep,
+    attempts: int = 4,
+) -> list[tuple[Order, OrderState | None]]:
+    """Each PENDING or OPEN order of the account with the exchange's state of it (None: the exchange never got it),
+    oldest first, each lookup tried up to `attempts` times with backoff. Looks only; raises
+    `TemporaryExchangeError` (after the attempts) or `ExchangeError` from the lookup."""
+    orders = session.scalars(
+        select(Order).where(Order.account_id == account.id, Order.status.in_(UNSETTLED)).order_by(Order.id)
+    )
+    return [
+        (
+            order,
+            retry_temporary(
+                partial(exchange.fetch_order, order.client_order_id, order.symbol), max_attempts=attempts, sleep=sleep
+            ),
+        )
+        for order in orders
+    ]
+
+
+def unsettled_order_ids(session: Session, account_id: int) -> list[str]:
+    """The client order ids of the account's PENDING and OPEN orders, oldest first."""
+    return list(
+        session.scalars(
+            select(Order.client_order_id)
+            .where(Order.account_id == account_id, Order.status.in_(UNSETTLED))
+            .order_by(Order.id)
+        )
+    )
+
+
+def settle_orders(
+    session: Session,
+    account: Account,
+    exchange: Exchange,
+    book: AccountBook,
+    remote_orders: list[tuple[Order, OrderState | None]],
+) -> list[str]:
+    """Adopt the exchange's state of each looked-up order: fills not recorded yet go into the book once (with their
+    fees), an order the exchange never got is marked REJECTED. The differences, one line each; does not commit."""
+    differences = []
+    for order, remote in remote_orders:
+        differences += _settle_order(session, account, exchange, book, order, remote)
+    return differences
 
 
 def _settle_order(

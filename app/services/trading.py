@@ -20,10 +20,12 @@ from app.errors import InvalidInputError
 from app.models import Account, AccountKind, Analysis, Decision, Order, Trade
 from app.persistence.account_book import open_positions
 from app.services import Clock, audit, kill_switch, notifications, system_clock
+from app.services.account_lock import account_lock
 from app.services.exchanges import account_exchange
 from app.services.orders import place_order
+from app.services.reconciliation import look_up_unsettled_orders, settle_orders, unsettled_order_ids
 from app.services.upkeep import BarSource, StepClock, open_position_of, walk_positions
-from exchanges.base import OrderRequest
+from exchanges.base import Exchange, ExchangeError, OrderRequest
 from exchanges.book import AccountBook
 from exchanges.candles import Candle
 from exchanges.execution import client_order_id_for
@@ -45,6 +47,9 @@ class TradeResult:
     decision: Decision
     order: Order | None
     notes: list[str]  # trading-state changes, stop exits, dust and refused exits that happened on the way
+
+
+ORDER_UNSETTLED = "ORDER_UNSETTLED"  # the reason code of an order refused while an earlier one is unsettled
 
 
 class AccountClockError(InvalidInputError):
@@ -90,9 +95,38 @@ def decide_and_execute(
     Commits at every step that must survive a crash: stop changes and trading-state switches, the decision, the
     order row before it is sent, and its fills once known. Exchange failures never raise: a refused order is
     recorded as REJECTED with its code, an unresolved one stays PENDING for reconciliation.
+
+    Executing holds the account's trading lock (`app.services.account_lock`; `AccountBusyError` when another step
+    keeps it too long) and first settles the account's PENDING and OPEN orders with the exchange: an order whose
+    sender died (a killed scheduler or worker) is recorded as the exchange has it before anything is decided, and
+    while one cannot be settled no new order is sent (`ORDER_UNSETTLED`).
     """
     bar_close = bar.open_time + bar_duration
     check_account_clock(account, bar_close, execute)
+    if not execute:
+        return _decide_and_execute(
+            session, settings, account, analysis, signal, bar, bar_duration, bars, execute, clock
+        )
+    with account_lock(session, account):
+        check_account_clock(account, bar_close, execute)  # the previous holder may have moved the clock on
+        return _decide_and_execute(
+            session, settings, account, analysis, signal, bar, bar_duration, bars, execute, clock
+        )
+
+
+def _decide_and_execute(
+    session: Session,
+    settings: Settings,
+    account: Account,
+    analysis: Analysis,
+    signal: Signal,
+    bar: Candle,
+    bar_duration: timedelta,
+    bars: BarSource,
+    execute: bool,
+    clock: Clock,
+) -> TradeResult:
+    bar_close = bar.open_time + bar_duration
     behind = account.last_bar_at is not None and bar_close < account.last_bar_at
     # Advice changes nothing: positions are kept, exits sent and the clock moved only when trading is executed.
     advice_only = behind or not execute
@@ -102,6 +136,7 @@ def decide_and_execute(
     rules = exchange.market_rules(analysis.symbol)
     limits = MarketLimits.of(rules, rules.taker_fee)
     config = RiskConfig.from_overrides(account.risk_settings)
+    unsettled: dict[str, str] = {}
     if behind:
         notes = [f"the account's clock is at {account.last_bar_at:%Y-%m-%d %H:%M} UTC: advice only, nothing updated"]
     elif advice_only:
@@ -112,7 +147,8 @@ def decide_and_execute(
             else []
         )
     else:
-        notes = walk_positions(
+        notes, unsettled = _settle_unsettled_orders(session, account, exchange, book)
+        notes += walk_positions(
             session, account, exchange, book, config, bars, bar_duration, bar_close, step_clock, prices
         )
     prices[analysis.symbol] = bar.close
@@ -126,6 +162,12 @@ def decide_and_execute(
     verdict = decide(signal, state, limits, config, now, bar.close)
     # The operator's global kill switch refuses openings only: exits, stops and take profits above still run.
     refusal = kill_switch.opening_refusal(session) if signal.action.value == "BUY" else None
+    if refusal is None and unsettled and verdict.approved:
+        refusal = Reason(
+            ORDER_UNSETTLED,
+            f"{'; '.join(unsettled.values())}: no new order until it is settled (reconcile settles it)",
+            {"orders": ", ".join(unsettled)},
+        )
     if refusal is not None:
         verdict = Verdict(approved=False, order=None, reasons=(refusal,))
     decision = Decision(
@@ -160,6 +202,30 @@ def decide_and_execute(
             prices=prices,
         )
     return TradeResult(decision, order, notes)
+
+
+def _settle_unsettled_orders(
+    session: Session, account: Account, exchange: Exchange, book: AccountBook
+) -> tuple[list[str], dict[str, str]]:
+    """Settle the account's PENDING and OPEN orders with the exchange (as `reconcile` does), each difference
+    audited. Returns (notes, {client order id: why} of the orders still unsettled). Commits."""
+    try:
+        # One look: the account is locked meanwhile, and the next bar (or `reconcile`, which retries) looks again.
+        looked_up = look_up_unsettled_orders(session, account, exchange, attempts=1)
+    except ExchangeError as error:
+        session.rollback()
+        waiting = unsettled_order_ids(session, account.id)
+        return [], {
+            order_id: f"order {order_id} could not be checked on {exchange.id} ({error})" for order_id in waiting
+        }
+    differences = settle_orders(session, account, exchange, book, looked_up)
+    for difference in differences:
+        audit.for_account(session, account, "reconcile.difference", difference)
+    session.commit()
+    waiting = unsettled_order_ids(session, account.id)
+    return [f"settled before trading: {difference}" for difference in differences], {
+        order_id: f"order {order_id} is not settled on {exchange.id} yet" for order_id in waiting
+    }
 
 
 def _account_state(
