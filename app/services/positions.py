@@ -38,11 +38,12 @@ def account_positions(session: Session, user_id: int, account_id: int, closed_li
     return AccountPositions(
         account,
         account.last_bar_at,
-        [PositionNotes(row, _notes(row, account.quote_currency)) for row in (*held, *closed)],
+        [PositionNotes(row, position_notes(row, account.quote_currency)) for row in (*held, *closed)],
     )
 
 
-def _notes(row: Position, quote: str) -> list[str]:
+def position_notes(row: Position, quote: str) -> list[str]:
+    """What to know about a position, one sentence each: a failed exit, dust left behind, fees left unvalued."""
     notes = []
     if row.exit_error_code:
         notes.append(f"exit failed ({row.exit_error_code}): {row.exit_error_message}; retried on the next bar")

@@ -1,4 +1,5 @@
-"""The signed-in landing page: accounts, watches and the market data on hand."""
+"""The signed-in landing page: accounts (equity, PnL, open positions), watches and their latest runs, analyses,
+backtests and the market data on hand."""
 
 from flask import Blueprint, abort, render_template, send_file
 from flask.typing import ResponseReturnValue
@@ -7,7 +8,7 @@ from flask_login import current_user, login_required
 from app import current_settings
 from app.errors import NotFoundError
 from app.extensions import db_session
-from app.services import accounts, analyses, backtests, markets, watches
+from app.services import analyses, backtests, markets, overview, watches
 
 blueprint = Blueprint("home", __name__)
 
@@ -16,15 +17,17 @@ blueprint = Blueprint("home", __name__)
 @login_required
 def index() -> ResponseReturnValue:
     user_id = current_user.id
+    settings = current_settings()
     return render_template(
         "home.html",
-        accounts=accounts.list_accounts(db_session(), user_id),
+        accounts=overview.account_overviews(db_session(), settings, user_id),
+        runs=overview.recent_runs(db_session(), user_id),
         watches=watches.watch_views(db_session(), user_id),
         coverage=markets.coverage(db_session()),
         analyses=analyses.recent_analyses(db_session(), user_id),
         backtests=backtests.list_backtests(db_session(), user_id, limit=10),
-        market=current_settings().scheduler.market,
-        replay_speed=current_settings().scheduler.replay_speed,
+        market=settings.scheduler.market,
+        replay_speed=settings.scheduler.replay_speed,
     )
 
 

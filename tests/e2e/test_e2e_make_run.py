@@ -139,10 +139,10 @@ def test_make_run_serves_healthz_and_the_demo_login_works_in_chromium(served_app
             page.fill("#password", password)
             page.click("button[type=submit]")
             expect(page.get_by_role("heading", level=1)).to_have_text("Welcome, Demo trader")
-            # The scheduler trades the demo account on the replay from its first minute: the balance may have moved.
-            expect(page.get_by_role("row", name=re.compile("Demo paper account"))).to_contain_text(
-                re.compile(r"\d+\.\d\d USDT")
-            )
+            # The scheduler trades the demo account on the replay from its first minute: the equity may have moved.
+            account = page.get_by_role("row", name=re.compile("Demo paper account"))
+            expect(account.locator('td[data-label="Equity"]')).to_contain_text(re.compile(r"^\s*\d+\.\d\d USDT"))
+            expect(account).to_contain_text("started with 100.00 USDT")
             hourly = page.get_by_role("row").filter(has_text="39,391")  # 33,411 + 5,980 real 1h bars each
             expect(hourly).to_have_count(2)
             expect(hourly.first).to_contain_text("BTC/USDT")
@@ -156,6 +156,17 @@ def test_make_run_serves_healthz_and_the_demo_login_works_in_chromium(served_app
                 page.wait_for_timeout(2_000)  # polling the page for the scheduler's work, not timing anything
                 page.reload()
             expect(ran).to_have_count(2)
+            # The demo's ETH/USDT watch buys on the replay's 09:00 bar: equity (cash plus the ETH at the replay's
+            # price) moves off the 100 USDT start, and the position and the run that bought it are on the page.
+            change = account.locator('td[data-label="Change vs. start"] .amt').first
+            for _ in range(SCHEDULER_PAGE_LOADS):
+                if change.inner_text() != "0.00 USDT":
+                    break
+                page.wait_for_timeout(2_000)  # polling the page for the scheduler's work, not timing anything
+                page.reload()
+            expect(change).to_have_text(re.compile(r"^[+-]\d+\.\d\d USDT$"))
+            expect(page.get_by_role("row").filter(has_text="ETH/USDT 1h").filter(has_text="BUY")).not_to_have_count(0)
+            page.screenshot(path=str(screenshot_dir / "landing-trading.png"), full_page=True)
             assert "scheduler.1 | scheduler " in server.text() and "leading" in server.text(), server.text()
 
             page.get_by_role("button", name="Sign out").click()
