@@ -26,8 +26,10 @@ from ai.rules import parse_params
 from ai.sources import SourceSpec, parse_chain
 from app.config import Settings
 from app.errors import InvalidInputError
+from app.models import Account, AccountKind
 from app.persistence.candles import StoredSeries
 from app.services import markets
+from app.services.exchanges import account_bars, account_candles
 from app.services.replay import replay_bars, replay_market
 from app.services.upkeep import BarSource
 from exchanges.candles import find_gaps
@@ -201,8 +203,15 @@ def rule_params_for(chain: list[SourceSpec], raw: Mapping[str, str]) -> dict[str
 def candles_for(session: Session, settings: Settings, request: AnalysisRequest, now: datetime) -> pd.DataFrame:
     if request.market.startswith("ccxt:"):
         exchange_id = request.market.partition(":")[2] or request.exchange_id
-        frame = markets.exchange_candles(
-            session, settings, exchange_id, request.symbol, request.timeframe, HISTORY_BARS, now
+        account = _live_account_on(session, request, exchange_id)
+        frame = (
+            markets.candles_frame(
+                account_candles(session, settings, account, request.symbol, request.timeframe, HISTORY_BARS, now)
+            )
+            if account is not None
+            else markets.exchange_candles(
+                session, settings, exchange_id, request.symbol, request.timeframe, HISTORY_BARS, now
+            )
         )
         if request.until is not None:
             frame = _up_to(frame, request.until, f"{exchange_id}'s recent {request.symbol} {request.timeframe} candles")
@@ -298,8 +307,20 @@ def bar_source(session: Session, settings: Settings, request: AnalysisRequest, n
         return replay_bars(replay_market(session, settings), request.timeframe, now)
     if request.market.startswith("ccxt:"):
         exchange_id = request.market.partition(":")[2] or request.exchange_id
+        account = _live_account_on(session, request, exchange_id)
+        if account is not None:
+            return account_bars(session, settings, account, request.timeframe, now)
         return markets.exchange_bars(session, settings, exchange_id, request.timeframe, now)
     return markets.stored_bars(session, request.exchange_id, request.timeframe)
+
+
+def _live_account_on(session: Session, request: AnalysisRequest, exchange_id: str) -> Account | None:
+    """The request's account when it is live on `exchange_id`: its candles come through its own connection (its
+    sandbox and base URL), the market its orders go to."""
+    account = session.get(Account, request.account_id) if request.account_id is not None else None
+    if account is None or account.kind is not AccountKind.LIVE or account.exchange_id != exchange_id:
+        return None
+    return account
 
 
 def exact_decimal(value: float) -> Decimal:

@@ -7,13 +7,18 @@ from decimal import Decimal
 from sqlalchemy.orm import Session
 
 from app.config import Settings
+from app.errors import InvalidInputError
 from app.models import Account, AccountKind
 from app.persistence.account_book import load_book
 from app.services.credentials import vault
-from app.services.markets import catalog, raw_markets
-from exchanges.base import Exchange
+from app.services.markets import MarketDataUnavailableError, catalog, raw_markets
+from app.services.upkeep import BarSource
+from exchanges.base import Exchange, ExchangeError
 from exchanges.book import AccountBook
+from exchanges.candles import Candle
+from exchanges.markets import UnknownSymbolError
 from exchanges.paper import PaperExchange
+from exchanges.timeframes import timeframe_duration
 
 
 def account_exchange(
@@ -50,3 +55,40 @@ def account_exchange(
         base_url=account.exchange_base_url,
     )
     return exchange, book
+
+
+def account_candles(
+    session: Session, settings: Settings, account: Account, symbol: str, timeframe: str, limit: int, now: datetime
+) -> list[Candle]:
+    """The last `limit` candles of `symbol` closed by `now`, read through a live account's own connection (its
+    sandbox and base URL): the market its orders trade against, not the exchange's public default.
+
+    Raises `MarketDataUnavailableError` when the exchange cannot be reached or refuses, `InvalidInputError` (field
+    `symbol`) for a symbol it does not list.
+    """
+    exchange, _ = account_exchange(session, settings, account, _no_price, lambda: now)
+    try:
+        return exchange.fetch_candles(symbol, timeframe, limit, now)
+    except UnknownSymbolError as error:
+        raise InvalidInputError(str(error), field="symbol", details={"value": symbol}) from None
+    except ExchangeError as error:
+        raise MarketDataUnavailableError(f"{account.exchange_id} market data unavailable: {error}") from None
+
+
+def account_bars(
+    session: Session, settings: Settings, account: Account, timeframe: str, now: datetime, max_bars: int = 1000
+) -> BarSource:
+    """`account_candles` as upkeep's bar source (like `markets.exchange_bars`): `(symbol, after, until)` -> the closed
+    candles whose close is in (after, until], at most the last `max_bars`."""
+    duration = timeframe_duration(timeframe)
+
+    def bars(symbol: str, after: datetime, until: datetime) -> list[Candle]:
+        wanted = min(max_bars, max(1, int((until - after) / duration)))
+        candles = account_candles(session, settings, account, symbol, timeframe, wanted + 1, now)
+        return [candle for candle in candles if after < candle.open_time + duration <= until]
+
+    return bars
+
+
+def _no_price(symbol: str) -> Decimal:
+    raise ExchangeError(f"no price for {symbol} while reading candles")

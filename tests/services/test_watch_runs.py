@@ -164,3 +164,28 @@ def test_a_live_accounts_watch_never_reads_the_replay(app):
         "MARKET_DATA_UNAVAILABLE",
     )
     assert count(Order) == 0 and count(Analysis) == 0
+
+
+def test_a_live_accounts_candles_come_through_its_own_base_url(app):
+    user = factories.user(db.session)
+    live = factories.live_account(
+        db.session, user, label="main", exchange_base_url="https://binance-gateway.example.com"
+    )
+    watch = factories.watch(db.session, user, live, signal_source="rules:rsi_reversion", auto_execute=True)
+    db.session.commit()
+    run = watch_runs.claim(db.session, DueRun(watch.id, BUY_BAR, "schedule"), BUY_BAR + timedelta(hours=1))
+    with responses.RequestsMock() as exchange:
+        exchange.get(
+            re.compile(r"https://binance-gateway\.example\.com/api/v3/klines\?.*"),
+            body=requests.ConnectionError("down"),
+        )
+        failed = watch_runs.execute_run(db.session, current_settings(), run.id, services_for, "replay")
+        # The account's sandbox or gateway is the market its orders trade on, never the exchange's public default.
+        assert [call.request.url.split("?")[0] for call in exchange.calls] == [
+            "https://binance-gateway.example.com/api/v3/klines"
+        ] * len(exchange.calls)
+    assert (failed.status, failed.failed_step, failed.error_code) == (
+        RunStatus.FAILED,
+        "candles",
+        "MARKET_DATA_UNAVAILABLE",
+    )
