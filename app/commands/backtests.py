@@ -13,7 +13,7 @@ from app.commands.common import acting_user, parse_key_values, session, settings
 from app.schemas.backtests import BacktestResultOut
 from app.services import backtests
 from app.services.backtests import BacktestRequest, reports_dir
-from app.services.watch_runs import worker_name
+from app.services.workers import worker_name
 from backtest.results import BacktestReport
 
 SHOWN_METRICS = (

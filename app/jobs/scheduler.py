@@ -25,13 +25,16 @@ from flask import Flask
 
 from app import SETTINGS_EXTENSION
 from app.config import Settings
+from app.errors import ServiceError
 from app.extensions import db, db_session
 from app.jobs.backtests import mark_dead_backtests, run_queued_backtest
 from app.jobs.notifications import NotificationSender
-from app.services import Clock, backtests, system_clock, watch_runs
+from app.models import Account
+from app.services import Clock, backtests, reconciliation, system_clock, watch_runs
 from app.services.credentials import signal_services
 from app.services.leadership import Leadership
 from app.services.replay import replay_market
+from app.services.workers import worker_name
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +48,8 @@ class TickReport:
     leader: str | None  # who leads, when it is not us
     claimed: list[int] = field(default_factory=list)  # run ids started on this tick
     timed_out: list[int] = field(default_factory=list)
+    interrupted: list[int] = field(default_factory=list)  # RUNNING runs whose worker process is gone
+    reconciling: list[int] = field(default_factory=list)  # accounts with unsettled orders handed to reconciliation
     backtests: list[int] = field(default_factory=list)  # backtest ids started (or enqueued) on this tick
     dead_backtests: list[int] = field(default_factory=list)  # RUNNING backtests whose worker stopped beating
 
@@ -64,7 +69,7 @@ class WatchScheduler:
         self.settings: Settings = app.extensions[SETTINGS_EXTENSION]
         config = self.settings.scheduler
         self.clock, self.say = clock, say
-        self.worker = watch_runs.worker_name()
+        self.worker = worker_name()
         with app.app_context():
             engine = db.engine
             if market_clock is None and config.market == "replay":
@@ -105,6 +110,8 @@ class WatchScheduler:
         self.running: dict[int, Future[object]] = {}
         self._lock = threading.Lock()
         self._was_leading: bool | None = None
+        self._settle_pending = True  # on first leading: what a previous leader left unsettled
+        self._reconciling: Future[object] | None = None
 
     def tick(self) -> TickReport:
         """Contest or renew the leadership; as leader, fail runs past their timeout and start every due run."""
@@ -126,6 +133,14 @@ class WatchScheduler:
         session = db_session()
         config = self.settings.scheduler
         report.timed_out = watch_runs.fail_stalled(session, now, timedelta(seconds=config.run_timeout_seconds))
+        report.interrupted = watch_runs.fail_interrupted(session, now)
+        if report.interrupted:
+            self.say(f"run(s) {', '.join(f'#{i}' for i in report.interrupted)} failed: their worker stopped mid-run")
+        if report.timed_out or report.interrupted or self._settle_pending:
+            # A run that died may have sent an order: settle it with the exchange now, not at the account's next
+            # order (a position nobody records has no stop watched over it).
+            self._settle_pending = False
+            report.reconciling = self._reconcile(reconciliation.accounts_with_unsettled_orders(session))
         for due in watch_runs.due_runs(session, self.market_clock(), timedelta(seconds=config.settle_seconds)):
             run = watch_runs.claim(session, due, now, self.worker)
             if run is not None:
@@ -143,6 +158,41 @@ class WatchScheduler:
             self._sending = self.notify_pool.submit(self._send_notifications)
         return report
 
+    def _reconcile(self, accounts: list[Account]) -> list[int]:
+        """Reconcile `accounts` on a thread of the run pool (exchanges may be slow); one pass at a time."""
+        if not accounts:
+            return []
+        if self._reconciling is not None and not self._reconciling.done():
+            self._settle_pending = True  # the next tick tries again
+            return []
+        account_ids = [account.id for account in accounts]
+        self._reconciling = self.pool.submit(self._reconcile_accounts, account_ids)
+        return account_ids
+
+    def _reconcile_accounts(self, account_ids: list[int]) -> None:
+        with self.app.app_context():
+            try:
+                for account_id in account_ids:
+                    self.say(self._reconcile_one(account_id))
+            finally:
+                db.session.remove()
+
+    def _reconcile_one(self, account_id: int) -> str:
+        session = db_session()
+        try:
+            [account] = reconciliation.accounts_to_reconcile(session, account_id)
+            report = reconciliation.reconcile_account(session, self.settings, account)
+        except ServiceError as error:
+            session.rollback()
+            return f"reconcile account #{account_id}: {error.code}: {error.message}"
+        except Exception:  # the scheduler goes on; the next start (or `reconcile`) tries again
+            session.rollback()
+            log.exception("reconcile failed", extra={"account_id": account_id})
+            return f"reconcile account #{account_id}: failed (see the log)"
+        if report.deferred:
+            return f"reconcile account #{account_id}: deferred, the exchange is unreachable"
+        return f"reconcile account #{account_id}: " + ("; ".join(report.differences) or "nothing to change")
+
     def _send_notifications(self) -> None:
         try:
             self.sender()
@@ -150,10 +200,11 @@ class WatchScheduler:
             log.exception("sending notifications failed")
 
     def wait_idle(self, timeout: float | None = None) -> None:
-        """Wait until the runs and the notification pass started so far have finished (`--once`, and tests)."""
+        """Wait until the runs, reconciliation and notification passes started so far have finished (`--once`, and
+        tests)."""
         with self._lock:
             futures: list[Future[object]] = [*self.running.values()]
-        for extra in (self._sending, self._backtest):
+        for extra in (self._sending, self._backtest, self._reconciling):
             if extra is not None:
                 futures.append(extra)
         wait(futures, timeout)

@@ -6,7 +6,7 @@ import logging
 from app.jobs.backtests import run_queued_backtest
 from app.jobs.celery_app import celery, flask_app, queue
 from app.jobs.scheduler import execute_watch_run, market_clock_of
-from app.services.watch_runs import worker_name
+from app.services.workers import worker_name
 
 log = logging.getLogger(__name__)
 

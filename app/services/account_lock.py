@@ -11,9 +11,7 @@ its own; the database frees it the moment the holder's process dies. SQLite (one
 exists, and from anyone once the lease has expired.
 """
 
-import os
 import secrets
-import socket
 import time
 import zlib
 from collections.abc import Callable, Iterator
@@ -27,6 +25,7 @@ from sqlalchemy.orm import Session
 from app.errors import ServiceError
 from app.models import Account, SchedulerLease
 from app.services import Clock, system_clock
+from app.services.workers import is_gone, worker_name
 
 WAIT = timedelta(seconds=60)  # longer than a trading step with an exchange's retries takes
 LEASE = timedelta(minutes=10)  # SQLite only: how long a holder that vanished on another host can block
@@ -56,7 +55,7 @@ def account_lock(
     session.commit()  # SQLite: our own open write transaction would block the lease's write
     engine = session.get_bind()
     assert isinstance(engine, Engine)  # services run on the app's engine, never on a bare connection
-    holder = f"{socket.gethostname()}:{os.getpid()}#{secrets.token_hex(3)}"
+    holder = f"{worker_name()}#{secrets.token_hex(3)}"
     lock: _AdvisoryLock | _LeaseLock = (
         _AdvisoryLock(engine, account.id) if engine.dialect.name == "postgresql" else _LeaseLock(engine, account.id)
     )
@@ -133,7 +132,7 @@ class _LeaseLock:
             if row is None:
                 return False  # released just now: the next attempt inserts
             self.seen = row.holder
-            if row.expires_at > now and _alive(row.holder):
+            if row.expires_at > now and not is_gone(row.holder):
                 return False
             # The holder is gone: take its lease over, unless another waiter did first (then the holder differs).
             taken = connection.execute(
@@ -151,19 +150,3 @@ class _LeaseLock:
 
     def describe_holder(self) -> str:
         return f"({self.seen.partition('#')[0]}) " if self.seen else ""
-
-
-def _alive(holder: str) -> bool:
-    """Whether the process named by a `host:pid#tag` holder may still run: only a process of this host can be
-    known dead."""
-    host, _, rest = holder.partition(":")
-    pid = rest.partition("#")[0]
-    if host != socket.gethostname() or not pid.isdigit():
-        return True
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by another user
-    return True

@@ -202,3 +202,9 @@ def accounts_to_reconcile(session: Session, account_id: int | None = None) -> li
     if account_id is not None and not accounts:
         raise NotFoundError(f"no account #{account_id}", field="account_id")
     return accounts
+
+
+def accounts_with_unsettled_orders(session: Session) -> list[Account]:
+    """Every account holding a PENDING or OPEN order, by id: after a sender died, what reconciliation must settle."""
+    holding = select(Order.account_id).where(Order.status.in_(UNSETTLED))
+    return list(session.scalars(select(Account).where(Account.id.in_(holding)).order_by(Account.id)))

@@ -7,8 +7,6 @@ which needs every bar, walks them inside the run; see `app.services.upkeep`).
 """
 
 import logging
-import os
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,6 +25,7 @@ from app.services.credentials import signal_services
 from app.services.lookup import owned
 from app.services.replay import replay_market
 from app.services.steps import StepLog
+from app.services.workers import is_gone, worker_name
 from exchanges.timeframes import last_closed_bar_open, timeframe_duration
 
 log = logging.getLogger(__name__)
@@ -43,11 +42,6 @@ class DueRun:
 
 class RunNotQueuedError(ValueError):
     """The run is missing or not QUEUED: another worker started it, or it already ran (a task delivered twice)."""
-
-
-def worker_name() -> str:
-    """host:pid, recorded on each run so a person can tell which process ran it."""
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def due_runs(session: Session, market_now: datetime, settle: timedelta) -> list[DueRun]:
@@ -183,25 +177,29 @@ def _finish(
         run.error_code, run.error_message = code[:48], message
         watch = session.get(Watch, run.watch_id)
         if watch is not None:
-            notifications.notify(
-                session,
-                watch.user_id,
-                "run.failed",
-                {
-                    "watch_id": watch.id,
-                    "run_id": run.id,
-                    "symbol": watch.symbol,
-                    "timeframe": watch.timeframe,
-                    "bar_time": run.bar_time,
-                    "failed_step": run.failed_step,
-                    "error_code": run.error_code,
-                    "message": f"{watch.symbol} {watch.timeframe} bar {run.bar_time:%Y-%m-%d %H:%M} UTC failed at "
-                    f"{run.failed_step}: {message}",
-                },
-                now=at,
-            )
+            _notify_failed(session, watch, run, message or code, at)
     session.commit()
     return run
+
+
+def _notify_failed(session: Session, watch: Watch, run: WatchRun, message: str, at: datetime) -> None:
+    notifications.notify(
+        session,
+        watch.user_id,
+        "run.failed",
+        {
+            "watch_id": watch.id,
+            "run_id": run.id,
+            "symbol": watch.symbol,
+            "timeframe": watch.timeframe,
+            "bar_time": run.bar_time,
+            "failed_step": run.failed_step,
+            "error_code": run.error_code,
+            "message": f"{watch.symbol} {watch.timeframe} bar {run.bar_time:%Y-%m-%d %H:%M} UTC failed at "
+            f"{run.failed_step}: {message}",
+        },
+        now=at,
+    )
 
 
 def run_summary(session: Session, run_id: int) -> str:
@@ -234,22 +232,53 @@ def run_summary(session: Session, run_id: int) -> str:
 
 def fail_stalled(session: Session, now: datetime, timeout: timedelta) -> list[int]:
     """Mark RUNNING runs older than `timeout` (a hung provider, or a worker that died mid-run) failed, and return
-    their ids. An order such a run sent is settled by reconciliation, never sent again. Commits."""
+    their ids. An order such a run sent is settled with the exchange before the account's next order (and by
+    `reconcile`), never sent again. Commits."""
     stalled = list(
         session.scalars(
             select(WatchRun).where(WatchRun.status == RunStatus.RUNNING, WatchRun.started_at < now - timeout)
         )
     )
     for run in stalled:
-        run.status, run.finished_at = RunStatus.FAILED, now
-        run.failed_step = run.failed_step or "run"
-        run.error_code = "RUN_TIMEOUT"
-        run.error_message = (
+        _give_up(
+            session,
+            run,
+            now,
+            "RUN_TIMEOUT",
             f"still running after {timeout.total_seconds():.0f} s (worker {run.worker}): stopped waiting; "
-            "reconcile settles any order it sent"
+            "any order it sent is settled before the account's next order",
         )
     session.commit()
     return [run.id for run in stalled]
+
+
+def fail_interrupted(session: Session, now: datetime, gone: Callable[[str], bool] = is_gone) -> list[int]:
+    """Mark RUNNING runs whose worker process is known to be gone (a scheduler or Celery worker of this host killed
+    or crashed mid-run: see `app.services.workers.is_gone`) failed at once, rather than after the run timeout, and
+    return their ids. The run is not repeated: its bar may have been paid for, and an order it sent is settled with the
+    exchange before the account's next order. Commits."""
+    running = session.scalars(select(WatchRun).where(WatchRun.status == RunStatus.RUNNING))
+    interrupted = [run for run in running if run.worker is not None and gone(run.worker)]
+    for run in interrupted:
+        _give_up(
+            session,
+            run,
+            now,
+            "INTERRUPTED",
+            f"its worker {run.worker} stopped during the run (killed or crashed); any order it sent is settled "
+            "with the exchange before the account's next order",
+        )
+    session.commit()
+    return [run.id for run in interrupted]
+
+
+def _give_up(session: Session, run: WatchRun, now: datetime, code: str, message: str) -> None:
+    run.status, run.finished_at = RunStatus.FAILED, now
+    run.failed_step = run.failed_step or "run"
+    run.error_code, run.error_message = code, message
+    watch = session.get(Watch, run.watch_id)
+    if watch is not None:
+        _notify_failed(session, watch, run, message, now)
 
 
 def queued_run_ids(session: Session) -> list[int]:

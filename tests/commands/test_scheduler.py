@@ -1,14 +1,17 @@
 """The scheduler process's tick against the replay market, with a controllable wall clock, on SQLite and
 PostgreSQL: one of two schedulers leads, watches run once per closed replay candle, the standby takes over."""
 
+import socket
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
 from app.extensions import db
 from app.jobs.scheduler import WatchScheduler
-from app.models import Analysis, RunStatus, WatchRun
+from app.models import Analysis, Order, RunStatus, WatchRun
+from exchanges.orders import OrderStatus
 from tests import factories
+from tests.services.test_crash_recovery import dead_pid, sent_and_never_recorded
 
 T0 = datetime(2026, 12, 1, 12, tzinfo=UTC)
 
@@ -91,3 +94,43 @@ def test_the_standby_takes_over_within_a_lease_once_the_leader_is_gone(app):
             scheduler.pool.shutdown(wait=True)
             scheduler.notify_pool.shutdown(wait=True)
         second.leadership.release()
+
+
+def test_a_run_left_running_by_a_killed_scheduler_fails_at_once_and_its_order_is_settled(app):
+    user = factories.user(db.session)
+    account = factories.paper_account(db.session, user)
+    watch = factories.watch(db.session, user, account, signal_source="rules:rsi_reversion", auto_execute=True)
+    dead = f"{socket.gethostname()}:{dead_pid()}"
+    # What a scheduler killed mid-run leaves: its run RUNNING (the bar the replay has due at T0) and its order
+    # committed PENDING, never filled.
+    run = WatchRun(
+        watch_id=watch.id,
+        bar_time=datetime(2024, 1, 16, 3, tzinfo=UTC),
+        trigger="schedule",
+        worker=dead,
+        status=RunStatus.RUNNING,
+        created_at=T0,
+        started_at=T0,
+        steps=[],
+    )
+    db.session.add(run)
+    db.session.commit()
+    sent_and_never_recorded(account)
+    clock, lines = WallClock(), []
+    scheduler = WatchScheduler(app, clock=clock, say=lines.append)
+    try:
+        report = scheduler.tick()
+        scheduler.wait_idle(timeout=60)
+    finally:
+        scheduler.pool.shutdown(wait=True)
+        scheduler.notify_pool.shutdown(wait=True)
+        scheduler.leadership.release()
+    assert (report.interrupted, report.reconciling, report.claimed) == ([run.id], [account.id], [])
+    db.session.expire_all()
+    failed = db.session.get(WatchRun, run.id)
+    assert (failed.status, failed.error_code) == (RunStatus.FAILED, "INTERRUPTED")
+    assert failed.error_message.startswith(f"its worker {dead} stopped during the run (killed or crashed)")
+    order = db.session.scalars(select(Order)).one()
+    assert (order.status, order.error_code) == (OrderStatus.REJECTED, "NEVER_REACHED_EXCHANGE")
+    assert f"reconcile account #{account.id}: order sh9d9 never reached paper: marked rejected" in lines
+    assert f"run(s) #{run.id} failed: their worker stopped mid-run" in lines
