@@ -1,7 +1,8 @@
 """Exactly one leader for a singleton process (the scheduler), on SQLite and PostgreSQL.
 
 A lease row says who leads and until when. The leader renews it well before it expires; any other candidate takes
-over only once it has expired, so a dead leader is replaced within one lease period and a live one never is. On
+over only once it has expired, so a dead leader is replaced within one lease period and a live one never is (at
+once when the dead leader was a process of the same host, see `app.services.workers.is_gone`). On
 PostgreSQL the leader also holds a session-level advisory lock on a connection of its own: the database releases it
 the moment the leader's process dies, and no second process can hold it, even if clocks disagree about the lease.
 """
@@ -14,6 +15,7 @@ from sqlalchemy import Connection, Engine, case, delete, insert, select, text, u
 from sqlalchemy.exc import IntegrityError
 
 from app.models import SchedulerLease
+from app.services.workers import is_gone
 
 
 @dataclass(frozen=True)
@@ -90,8 +92,22 @@ class Leadership:
                     )
                 )
         except IntegrityError:
-            return False  # someone else's lease, still valid
+            return self._take_from_the_dead(now, expires)
         return True
+
+    def _take_from_the_dead(self, now: datetime, expires: datetime) -> bool:
+        """Take over a valid lease whose holder was a process of this host that no longer exists (killed): a
+        restarted scheduler leads at once instead of standing by for the rest of the dead one's lease."""
+        current = self.current()
+        if current is None or not is_gone(current.holder.partition("@")[2]):
+            return False  # someone else's lease, still valid
+        with self.engine.begin() as connection:
+            taken = connection.execute(
+                update(SchedulerLease)
+                .where(SchedulerLease.name == self.name, SchedulerLease.holder == current.holder)
+                .values(holder=self.holder, acquired_at=now, renewed_at=now, expires_at=expires)
+            )
+        return bool(taken.rowcount)
 
     def _hold_advisory_lock(self) -> bool:
         if self._lock_connection is not None:

@@ -8,6 +8,11 @@ tests/recordings/binance/exchangeInfo_spot.json.
 Market orders fill at once at `FILL_PRICE`, the 0.1% fee taken in the base asset, as Binance does without BNB.
 `GET /fake/orders` lists every order the exchange holds, for tests to count.
 
+`GET /api/v3/klines?symbol=BTCUSDT&interval=1h&limit=N` (public) serves the bundled real BTC/USDT 1h candles moved
+in time so that the latest bar closed at the moment of the request is `PRESENT_BAR` (2024-01-12 16:00, where
+rules:rsi_reversion buys), followed by the still-forming bar, as Binance returns it: a scheduler running on the
+wall clock finds that BUY on whatever hour the test runs.
+
 Run: `python -m tests.fakes.binance_server CONTROL_DIR API_KEY SECRET [--hold-first-order]`. It writes its port to
 CONTROL_DIR/port once listening. With --hold-first-order the first order is recorded (and filled), then
 CONTROL_DIR/order-held is written and the response is never sent: the client times out or is killed meanwhile,
@@ -29,6 +34,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 EXCHANGE_INFO = PROJECT_ROOT / "tests" / "recordings" / "binance" / "exchangeInfo_spot.json"
+CANDLES = PROJECT_ROOT / "data" / "candles" / "binance_BTCUSDT_1h_2024-01_2024-09.csv"
+PRESENT_BAR_MS = 1705075200000  # 2024-01-12 16:00 UTC, open time
+HOUR_MS = 3_600_000
 FILL_PRICE = Decimal("43630.00")
 FEE_RATE = Decimal("0.001")
 SYMBOLS = {"BTCUSDT": ("BTC", "USDT"), "ETHUSDT": ("ETH", "USDT")}
@@ -163,6 +171,23 @@ class FakeBinance:
         }
 
 
+def klines(params: dict[str, str], now_ms: int) -> tuple[int, Any]:
+    """Binance's kline rows (open time, OHLCV as strings, close time, ...) ending with the bar forming at `now_ms`."""
+    if (params.get("symbol"), params.get("interval")) != ("BTCUSDT", "1h"):
+        return 400, {"code": -1121, "msg": "the fake serves BTCUSDT 1h klines only"}
+    limit = min(int(params.get("limit") or 500), 1000)
+    forming_open = now_ms // HOUR_MS * HOUR_MS
+    shift = forming_open - HOUR_MS - PRESENT_BAR_MS
+    rows = []
+    for line in CANDLES.read_text().splitlines()[1:]:
+        opened, *values = line.split(",")
+        if int(opened) > PRESENT_BAR_MS + HOUR_MS:
+            break
+        start = int(opened) + shift
+        rows.append([start, *values, start + HOUR_MS - 1, "0", 0, "0", "0", "0"])
+    return 200, rows[-limit:]
+
+
 def _write_whole(path: Path, text: str) -> None:
     # Written aside, then renamed: a test polling for the file never reads half of it.
     path.with_suffix(".tmp").write_text(text)
@@ -190,6 +215,8 @@ def handler_for(exchange: FakeBinance) -> type[BaseHTTPRequestHandler]:
             if url.path == "/fake/orders":
                 with exchange.lock:
                     return self._send(200, list(exchange.orders.values()))
+            if url.path == "/api/v3/klines":
+                return self._send(*klines(params, int(time.time() * 1000)))
             if url.path == "/api/v3/exchangeInfo":
                 return self._send(200, json.loads(EXCHANGE_INFO.read_text()))
             private = ("/api/v3/order", "/api/v3/myTrades", "/api/v3/account", "/api/v3/openOrders")

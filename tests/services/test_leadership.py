@@ -1,10 +1,12 @@
 """One scheduler leads, on SQLite (lease row) and PostgreSQL (lease row and advisory lock); a standby takes over
 within a lease period once the leader is gone, never while it renews."""
 
+import socket
 from datetime import UTC, datetime, timedelta
 
 from app.extensions import db
 from app.services.leadership import Leadership
+from tests.services.test_crash_recovery import dead_pid
 
 T0 = datetime(2026, 12, 1, 12, tzinfo=UTC)
 LEASE = timedelta(seconds=30)
@@ -54,3 +56,16 @@ def test_a_stopping_leader_hands_over_at_once(app):
         assert second.try_lead(T0 + timedelta(seconds=1)) is True
     finally:
         second.release()
+
+
+def test_a_leader_killed_on_this_host_is_replaced_at_once(app):
+    dead = Leadership(db.engine, "scheduler", f"scheduler@{socket.gethostname()}:{dead_pid()}#dead01", LEASE)
+    successor = Leadership(db.engine, "scheduler", "scheduler@b:2", LEASE)
+    try:
+        assert dead.try_lead(T0)
+        dead._drop_advisory_lock()  # what PostgreSQL does when the process dies
+        # Well inside the dead leader's lease: its process is known to be gone, so nobody has to wait it out.
+        assert successor.try_lead(T0 + timedelta(seconds=1)) is True
+        assert successor.current().holder == "scheduler@b:2"
+    finally:
+        successor.release()
