@@ -1,8 +1,9 @@
 """A real `celery worker` (solo pool, concurrency 1) against the real Redis on 127.0.0.1:6379 and a temporary SQLite
 file database: the scheduler, with STEADYHAND_BROKER_URL set, only claims and enqueues; the worker executes the
 queued watch run and the queued backtest, fails a backtest whose worker died when it starts, and a run delivered
-twice executes once. A unique queue per test run keeps concurrent runs apart. Skipped only when Redis is unreachable
-and STEADYHAND_REQUIRE_REDIS is not set."""
+twice executes once; a worker killed with SIGKILL mid-run (its order held by a fake Binance) leaves one order, which
+the leader settles as it fails the run. A unique queue per test run keeps concurrent runs apart. Skipped only when
+Redis is unreachable and STEADYHAND_REQUIRE_REDIS is not set."""
 
 import os
 import subprocess
@@ -11,8 +12,10 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
+import kombu.pools
 import pytest
 import redis
 from flask import Flask
@@ -23,12 +26,20 @@ from app import create_app
 from app.extensions import db
 from app.jobs import celery_app, tasks
 from app.jobs.scheduler import WatchScheduler
-from app.models import Analysis, Backtest, BacktestStatus, RunStatus, WatchRun
+from app.models import Analysis, Backtest, BacktestStatus, Order, Position, PositionStatus, RunStatus, WatchRun
 from app.services import backtests, watch_runs
 from app.services.backtests import BacktestRequest
 from app.services.watch_runs import DueRun
+from exchanges.orders import OrderStatus
+from exchanges.timeframes import last_closed_bar_open
 from tests import factories
 from tests.conftest import PROJECT_ROOT, clean_environ
+from tests.e2e.test_e2e_exactly_once_binance import (
+    API_KEY,
+    SECRET,
+    exchange_orders,
+    fake_binance,  # noqa: F401 (a fixture)
+)
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 BUY_BAR = datetime(2024, 1, 12, 16, tzinfo=UTC)  # rules:rsi_reversion BUYs BTC/USDT here
@@ -92,6 +103,11 @@ def worker_app(tmp_path: Path, broker: str, monkeypatch: pytest.MonkeyPatch) -> 
     finally:
         celery_app.celery.conf.broker_url = previous_broker
         celery_app.celery.pool.force_close_all()
+        # A closed pool refuses to hand out connections, and kombu keeps its pools per broker URL for the whole
+        # process: the next test starts with fresh ones, as Celery itself does after a fork.
+        kombu.pools.reset()
+        celery_app.celery._pool = None
+        celery_app.celery.amqp._producer_pool = None
 
 
 def start_worker(environ: dict[str, str], queue: str, log: Path) -> subprocess.Popen[bytes]:
@@ -201,3 +217,58 @@ def test_a_celery_worker_runs_what_the_scheduler_enqueues_and_a_run_delivered_tw
         assert log.read_text(errors="replace").count(f"watch run #{run_id} skipped") == 2
     finally:
         stop_worker(worker)
+
+
+def test_a_worker_killed_mid_run_leaves_one_order_a_failed_run_and_a_reconciled_account(
+    worker_app,
+    broker,
+    fake_binance,  # noqa: F811
+):
+    app, environ = worker_app
+    base_url, control = fake_binance
+    user = factories.user(db.session)
+    live = factories.live_account(
+        db.session, user, label="fake", api_key=API_KEY, api_secret=SECRET, exchange_base_url=base_url
+    )
+    watch = factories.watch(db.session, user, live, signal_source="rules:rsi_reversion", auto_execute=True)
+    db.session.commit()
+    # The fake's klines make the latest closed hour the bar where rsi_reversion buys.
+    bar = last_closed_bar_open("1h", datetime.now(UTC))
+    run = watch_runs.claim(db.session, DueRun(watch.id, bar, "schedule"), datetime.now(UTC), "scheduler")
+    assert run is not None
+    run_id = run.id
+
+    log = Path(environ["STEADYHAND_INSTANCE_PATH"]) / "worker.log"
+    worker = start_worker(environ, broker, log)
+    try:
+        tasks.enqueue_watch_run(run_id)
+        poll("the run's order reaching Binance", lambda: (control / "order-held").exists(), log)
+        worker.kill()  # SIGKILL, with the order accepted by the exchange and its fill not recorded
+        worker.wait(timeout=30)
+    finally:
+        stop_worker(worker)
+    killed = db.session.get(WatchRun, run_id)
+    assert killed.status is RunStatus.RUNNING and killed.worker.endswith(f":{worker.pid}")
+
+    lines: list[str] = []
+    scheduler = WatchScheduler(app, say=lines.append)  # the leader, on the wall clock like the worker
+    try:
+        report = scheduler.tick()
+        scheduler.wait_idle(timeout=60)
+    finally:
+        scheduler.pool.shutdown(wait=True)
+        scheduler.notify_pool.shutdown(wait=True)
+        scheduler.backtest_pool.shutdown(wait=True)
+        scheduler.leadership.release()
+    assert (report.interrupted, report.reconciling, report.claimed) == ([run_id], [live.id], [])
+    db.session.expire_all()
+    failed = db.session.get(WatchRun, run_id)
+    assert (failed.status, failed.error_code) == (RunStatus.FAILED, "INTERRUPTED")
+    [on_exchange] = exchange_orders(base_url)
+    order = db.session.scalars(select(Order).where(Order.account_id == live.id)).one()
+    assert (order.client_order_id, order.status) == (on_exchange["clientOrderId"], OrderStatus.CLOSED)
+    position = db.session.scalars(select(Position).where(Position.account_id == live.id)).one()
+    assert (position.status, position.quantity) == (PositionStatus.OPEN, Decimal("0.00083916"))
+    assert any(
+        line.startswith(f"reconcile account #{live.id}: order {order.client_order_id}: pending") for line in lines
+    )
