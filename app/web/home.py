@@ -8,7 +8,7 @@ from flask_login import current_user, login_required
 from app import current_settings
 from app.errors import NotFoundError
 from app.extensions import db_session
-from app.services import analyses, backtests, markets, overview, watches
+from app.services import analyses, backtests, markets, overview, replay, watches
 
 blueprint = Blueprint("home", __name__)
 
@@ -28,6 +28,7 @@ def index() -> ResponseReturnValue:
         backtests=backtests.list_backtests(db_session(), user_id, limit=10),
         market=settings.scheduler.market,
         replay_speed=settings.scheduler.replay_speed,
+        replay=replay.replay_status(db_session(), settings) if settings.scheduler.market == "replay" else None,
     )
 
 

@@ -10,8 +10,8 @@ import pytest
 
 from app import current_settings
 from app.extensions import db
-from app.models import Position
-from app.services import watch_runs
+from app.models import OperatorSetting, Position
+from app.services import replay, watch_runs
 from app.services.credentials import signal_services
 from app.services.watch_runs import DueRun
 from tests import factories
@@ -88,3 +88,21 @@ def test_a_position_without_a_price_says_so(client, app):
     assert "100.00 USDT" in accounts and "price unavailable for SOL/USDT: counted at entry" in accounts
     held = text_of(re.search(r"<h2>Open positions</h2>(.*?)</section>", page, re.S).group(1))
     assert "SOL/USDT" in held and "price unavailable" in held
+
+
+def test_the_landing_page_says_where_the_replay_is_and_when_it_has_finished(client, bought):
+    sign_in(client, "ada@example.com")
+    page = client.get("/").get_data(as_text=True)
+    assert "replay-finished" not in page
+    now = text_of(re.search(r'data-testid="replay-now">(.*?)</p>', page, re.S).group(1))
+    assert now.startswith("replay of binance ") and ": now 2024-" in now
+
+    # An installation whose replay started 30 days ago has played all of its 5,615 bars (about 15.6 h at 360x).
+    started = db.session.get(OperatorSetting, replay.STARTED_AT)
+    started.value = (datetime.now(UTC) - timedelta(days=30)).isoformat()
+    db.session.commit()
+    finished = text_of(
+        client.get("/").get_data(as_text=True).split('data-testid="replay-finished">')[1].split("</p>")[0]
+    )
+    assert "finished at 2024-09-06 04:00 (held at the last bar)" in finished
+    assert "nothing new closes" in finished and "delete instance/steadyhand.db" in finished
