@@ -8,9 +8,14 @@ import httpx2
 
 from ai.models import ModelTable, load_models
 from ai.providers.base import ProviderError, ProviderResponse, SignalRequest, Usage
+from ai.providers.shared_http import SharedHttpClient
 from ai.providers.wire import parse_json_object, single_answer, status_error
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
+# Every ClaudeProvider in the process sends through one httpx client with the SDK's own defaults (timeouts, pool
+# limits, TCP keep-alive, redirects): building one per provider cost a run ~40 ms of CPU. The Anthropic client,
+# which holds the key, stays per provider.
+SHARED_HTTP_CLIENT = SharedHttpClient(anthropic.DefaultHttpxClient)
 # Structured Outputs reject these JSON Schema keywords (400); like the SDK's own helper, they move into the
 # description so the model still reads them. The answer is validated against the full schema afterwards.
 UNSUPPORTED_KEYWORDS = frozenset(
@@ -34,7 +39,12 @@ class ClaudeProvider:
         self._api_key = api_key
         self._models = models or load_models()
         # Retries belong to our own layer, which also budgets and records every attempt.
-        self._client = anthropic.Anthropic(api_key=api_key, base_url=base_url, max_retries=0, http_client=http_client)
+        self._client = anthropic.Anthropic(
+            api_key=api_key,
+            base_url=base_url,
+            max_retries=0,
+            http_client=http_client if http_client is not None else SHARED_HTTP_CLIENT.get(),
+        )
 
     def complete(self, request: SignalRequest) -> ProviderResponse:
         info = self._models.info(self.name, request.model)
