@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session
 from ai.budget import BudgetCaps, BudgetScope
 from ai.context import build_context
 from ai.facts import AccountFacts, ContextOptions, MarketContext, PositionFacts
-from ai.indicators import compute_indicators
 from ai.outcome import SignalOutcome
 from ai.signals import SignalQuery, SignalServices, propose_signal
 from ai.sources import SourceSpec
@@ -146,7 +145,7 @@ def _context(
         warnings += inputs.gap_warnings(higher, markets.HIGHER_TIMEFRAME[request.timeframe])
     position = open_position(session, account.id, request.symbol)
     context = build_context(
-        compute_indicators(candles),
+        inputs.indicators(candles),
         len(candles) - 1,
         PositionFacts(position.quantity, position.entry_price) if position else None,
         AccountFacts(
@@ -157,7 +156,7 @@ def _context(
             min_order_notional=min_notional,
         ),
         ContextOptions(symbol=request.symbol, timeframe=request.timeframe, blind=request.blind),
-        higher_timeframe=compute_indicators(higher) if higher is not None else None,
+        higher_timeframe=inputs.indicators(higher) if higher is not None else None,
     )
     return context, warnings
 
