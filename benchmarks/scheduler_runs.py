@@ -1,6 +1,7 @@
 """Scheduled runs: the run's own overhead, and one tick of 100 watches against a provider that answers in 1 s.
 
 Run: .venv/bin/python benchmarks/scheduler_runs.py [--watches 100] [--latency 1.0] [--repeats 20] [--pools 4,16,32]
+     [--unshared]
 Prints two tables; nothing here is a test.
 
 1. Run overhead (goal under 50 ms): a watch run of `rules:sma_cross` (no provider, so no provider latency) through
@@ -13,13 +14,16 @@ Prints two tables; nothing here is a test.
    midnight one, when both timeframes are due (`--series 1`: all on BTC/USDT 1h). Each pool size runs its own
    tick, on the same bars, with watches and accounts of its own, side by side in one run. The peer is
    the floor the pool allows: ceil(N / pool size) x latency. Each tick prints the mean of each run step (from the
-   runs' step logs) and the process CPU time it took (two cores: 2 CPU-s per second at most).
+   runs' step logs) and the process CPU time it took (two cores: 2 CPU-s per second at most). `--unshared` adds a
+   tick with the default pool as runs were before the inputs were shared: each provider builds its own HTTP client
+   (and SSL context) and each run computes its own indicators.
 
 Both run on a temporary SQLite instance with the bundled 2024 candles (the store market, so the bars are fixed:
 the 1h bar of 2024-07-31 23:00 and the 1d bar of 2024-07-31, late enough for the 1d indicators' warm-up).
 """
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -29,6 +33,7 @@ import tempfile
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -116,6 +121,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--pools", default="4,16,32", help="pool sizes to tick with, comma-separated")
     parser.add_argument("--series", type=int, default=len(SERIES), help="spread the watches over this many series")
+    parser.add_argument(
+        "--unshared",
+        action="store_true",
+        help="also tick with the default pool, each run building its own HTTP client and indicators (the old way)",
+    )
     args = parser.parse_args()
     server = fake_deepseek(args.latency)
     instance = Path(tempfile.mkdtemp(prefix="steadyhand-bench-"))
@@ -145,7 +155,7 @@ def main() -> None:
     settings = app.extensions[SETTINGS_EXTENSION]
     default_pool = settings.scheduler.pool_size
     pools = [int(size) for size in args.pools.split(",")]
-    configurations = pools
+    configurations = [(pool, False) for pool in pools] + ([(default_pool, True)] if args.unshared else [])
     series = SERIES[: args.series]
     with app.app_context():
         upgrade()
@@ -243,15 +253,18 @@ def main() -> None:
     # 2. One tick of N deepseek watches per configuration, each answered after `latency` seconds.
     spread = ", ".join(f"{symbol} {timeframe}" for symbol, timeframe in series)
     print(f"2. one tick of {args.watches} deepseek watches ({spread}), provider answering in {args.latency:g} s")
-    for pool, watch_ids in zip(configurations, tick_watches, strict=True):
+    for (pool, unshared), watch_ids in zip(configurations, tick_watches, strict=True):
         analysis_inputs.shared_inputs.clear()
-        elapsed, cpu, runs = tick(create_app, {"STEADYHAND_RUN_POOL_SIZE": str(pool)}, watch_ids)
+        with unshared_inputs() if unshared else contextlib.nullcontext():
+            elapsed, cpu, runs = tick(create_app, {"STEADYHAND_RUN_POOL_SIZE": str(pool)}, watch_ids)
         label = f"pool {pool}{' (default)' if pool == default_pool else ''}"
+        if unshared:
+            label += ", unshared: an HTTP client (and SSL context) per provider, indicators per run"
         floor = math.ceil(len(runs) / pool) * args.latency
         ok = sum(1 for run in runs if run["status"] == "SUCCEEDED")
         step_ms: dict[str, list[float]] = defaultdict(list)
-        for run in runs:
-            for step in run["steps"]:
+        for done in runs:
+            for step in done["steps"]:
                 if step["ms"]:
                     step_ms[step["step"]].append(step["ms"])
         steps = ", ".join(f"{name} {statistics.mean(ms):.0f}" for name, ms in step_ms.items())
@@ -261,11 +274,32 @@ def main() -> None:
             f"      all done in {elapsed:6.2f} s (goal < 10 s), {cpu:5.1f} CPU-s; "
             f"peer: the pool's floor {floor:5.2f} s (ceil({len(runs)} / {pool}) x {args.latency:g} s)"
         )
-        for run in runs:
-            if run["status"] != "SUCCEEDED":
-                print(f"      failed: {run['failed_step']}: {run['error_code']}: {run['error_message']}")
+        for done in runs:
+            if done["status"] != "SUCCEEDED":
+                print(f"      failed: {done['failed_step']}: {done['error_code']}: {done['error_message']}")
                 break
     server.shutdown()
+
+
+@contextlib.contextmanager
+def unshared_inputs() -> Iterator[None]:
+    """Runs as they were before the shared inputs: every DeepSeek provider lets the SDK build its own HTTP client
+    (and with it an SSL context), and every run computes its own indicators."""
+    from ai.indicators import compute_indicators
+    from ai.providers import deepseek
+    from app.services import analysis_inputs
+
+    class NoSharedClient:
+        def get(self) -> None:
+            return None  # the provider passes http_client=None: the SDK builds its own, as before
+
+    shared_client, shared_indicators = deepseek.SHARED_HTTP_CLIENT, analysis_inputs.indicators
+    setattr(deepseek, "SHARED_HTTP_CLIENT", NoSharedClient())  # noqa: B010 - a stand-in of another type
+    analysis_inputs.indicators = compute_indicators
+    try:
+        yield
+    finally:
+        deepseek.SHARED_HTTP_CLIENT, analysis_inputs.indicators = shared_client, shared_indicators
 
 
 def tick(create_app: object, config: dict[str, str], watch_ids: list[int]) -> tuple[float, float, list[dict]]:
