@@ -76,7 +76,7 @@ def run_analysis(
         candles = inputs.candles_for(session, settings, request, now())
     last_open = candles.index[-1].to_pydatetime()
     bar_duration = timeframe_duration(request.timeframe)
-    if request.account_id is not None:
+    if request.account_id is not None and not request.advise_if_behind:
         # Before any provider is paid: trading at a bar the account has already passed is refused up front.
         check_account_clock(account, last_open + bar_duration, request.execute)
     with steps.step("context"):
@@ -124,6 +124,7 @@ def run_analysis(
                 inputs.bar_source(session, settings, request, now()),
                 request.execute,
                 now,
+                advise_if_behind=request.advise_if_behind,
             )
     return AnalysisResult(analysis, outcome, trade, warnings)
 

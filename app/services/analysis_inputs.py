@@ -56,6 +56,9 @@ class AnalysisRequest:
     until: datetime | None = None  # UTC; analyse as of the last bar opened by then in the store (default: latest)
     # With an explicit account the risk manager judges the signal; `execute` then lets an approved order through.
     execute: bool = False
+    # A scheduled run: when the account has already traded a later bar (another watch of the account, or a run
+    # that waited on a slow provider), its signal is advice only instead of an ACCOUNT_CLOCK refusal.
+    advise_if_behind: bool = False
 
 
 class SharedInputs:

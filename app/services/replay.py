@@ -30,7 +30,7 @@ from exchanges.timeframes import timeframe_duration
 STARTED_AT = "replay_started_at"
 RESTART_EVENT = "replay.restart"
 # The replay starts 365 1h bars into 2024 (2024-01-16 05:00): enough history for every indicator, and the demo's
-# ETH/USDT watch (rules:ema_rsi_volume) buys on the 09:00 bar and is stopped out on the 14:00 bar, so a fresh
+# ETH/USDT watch (rules:ema_rsi_volume) buys on the 09:00 bar and sells on the 13:00 bar's SELL signal, so a fresh
 # install shows a signal, a paper trade and equity moving within about a minute at the default speed.
 START_BARS = 365
 

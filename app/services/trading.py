@@ -82,6 +82,8 @@ def decide_and_execute(
     bars: BarSource,
     execute: bool,
     clock: Clock = system_clock,
+    *,
+    advise_if_behind: bool = False,
 ) -> TradeResult:
     """Judge `signal` for `account` at the analysed `bar` (prices in the quote currency) and, if approved and
     `execute`, place the order.
@@ -89,8 +91,9 @@ def decide_and_execute(
     First, upkeep walks every bar since the account's clock up to this one (`bars` serves them) for every open
     position, and the clock moves to this bar's close. The step's time is that close on a paper account (so
     cooldowns and the daily loss limit follow bar time, and fills are stamped with it) and `clock()` on a live one.
-    At a bar before the account's clock, `execute` raises `AccountClockError`; without it the advice is given and
-    nothing about the account changes.
+    At a bar before the account's clock, `execute` raises `AccountClockError` (with `advise_if_behind`, as a
+    scheduled run asks, the signal is judged as advice instead); without it the advice is given and nothing about
+    the account changes.
 
     Commits at every step that must survive a crash: stop changes and trading-state switches, the decision, the
     order row before it is sent, and its fills once known. Exchange failures never raise: a refused order is
@@ -102,16 +105,23 @@ def decide_and_execute(
     while one cannot be settled no new order is sent (`ORDER_UNSETTLED`).
     """
     bar_close = bar.open_time + bar_duration
-    check_account_clock(account, bar_close, execute)
-    if not execute:
-        return _decide_and_execute(
-            session, settings, account, analysis, signal, bar, bar_duration, bars, execute, clock
-        )
+    if not advise_if_behind:
+        check_account_clock(account, bar_close, execute)
+    if not execute or _behind(account, bar_close):
+        return _decide_and_execute(session, settings, account, analysis, signal, bar, bar_duration, bars, False, clock)
     with account_lock(session, account):
-        check_account_clock(account, bar_close, execute)  # the previous holder may have moved the clock on
+        # The previous holder may have moved the clock on.
+        if _behind(account, bar_close):
+            if not advise_if_behind:
+                check_account_clock(account, bar_close, execute)
+            execute = False
         return _decide_and_execute(
             session, settings, account, analysis, signal, bar, bar_duration, bars, execute, clock
         )
+
+
+def _behind(account: Account, bar_close: datetime) -> bool:
+    return account.last_bar_at is not None and bar_close < account.last_bar_at
 
 
 def _decide_and_execute(
@@ -127,7 +137,7 @@ def _decide_and_execute(
     clock: Clock,
 ) -> TradeResult:
     bar_close = bar.open_time + bar_duration
-    behind = account.last_bar_at is not None and bar_close < account.last_bar_at
+    behind = _behind(account, bar_close)
     # Advice changes nothing: positions are kept, exits sent and the clock moved only when trading is executed.
     advice_only = behind or not execute
     step_clock = StepClock(bar_close)

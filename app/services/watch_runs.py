@@ -48,10 +48,13 @@ def due_runs(session: Session, market_now: datetime, settle: timedelta) -> list[
     """Every enabled watch whose latest bar closed at least `settle` ago (by the market's clock) has no run yet.
 
     `settle` gives the exchange time to publish the closed candle. Only the latest closed bar is due: a watch
-    that missed bars (downtime) catches up with that one alone.
+    that missed bars (downtime) catches up with that one alone. A watch whose previous run is still queued or
+    running has nothing due: runs slower than a bar (a slow provider) never pile up, and once it finishes the watch
+    catches up with the latest bar.
     """
+    in_flight = select(WatchRun.watch_id).where(WatchRun.status.in_((RunStatus.QUEUED, RunStatus.RUNNING)))
     due = []
-    for watch in session.scalars(select(Watch).where(Watch.enabled).order_by(Watch.id)):
+    for watch in session.scalars(select(Watch).where(Watch.enabled, Watch.id.not_in(in_flight)).order_by(Watch.id)):
         bar = last_closed_bar_open(watch.timeframe, market_now - settle)
         if watch.last_bar_at is not None and bar <= watch.last_bar_at:
             continue
@@ -131,6 +134,7 @@ def execute_run(
             market=market_for(watch, account, market),
             until=run.bar_time,
             execute=watch.auto_execute and watch.account_id is not None,
+            advise_if_behind=True,
         )
         result = run_analysis(session, settings, request, services_for(session, watch.user_id), clock, steps)
     except ServiceError as error:
@@ -203,13 +207,16 @@ def _notify_failed(session: Session, watch: Watch, run: WatchRun, message: str, 
 
 
 def run_summary(session: Session, run_id: int) -> str:
-    """One line for a person: the run's bar, the signal, the risk decision and the order, or where it failed."""
+    """One line for a person: which watch (id, market, signal source), the run's bar (its open time), the signal,
+    the risk decision and the order (or why an approved one was advice only), or where it failed, e.g.
+    "run #12 watch #2 ETH/USDT 1h rules:ema_rsi_volume bar 2024-01-16 09:00 UTC: BUY (confidence 65); approved
+    (APPROVED, SIZED); order sh1d10 buy 0.0196 at 2542.86 [closed]"."""
     run = session.get(WatchRun, run_id)
     if run is None:
         return f"run #{run_id}: no such run (a watch's runs go when the watch is deleted)"
     watch = session.get(Watch, run.watch_id)
-    what = f"{watch.symbol} {watch.timeframe}" if watch else f"watch #{run.watch_id}"
-    head = f"run #{run.id} {what} bar {run.bar_time:%Y-%m-%d %H:%M} UTC"
+    what = f" {watch.symbol} {watch.timeframe} {watch.signal_source}" if watch else ""
+    head = f"run #{run.id} watch #{run.watch_id}{what} bar {run.bar_time:%Y-%m-%d %H:%M} UTC"
     if run.status is RunStatus.FAILED:
         return f"{head}: failed at {run.failed_step}: {run.error_code}: {run.error_message}"
     if run.status is not RunStatus.SUCCEEDED or run.analysis_id is None:
@@ -222,12 +229,24 @@ def run_summary(session: Session, run_id: int) -> str:
     if decision is not None and signal.get("action") != "HOLD":
         codes = ", ".join(str(reason.get("code")) for reason in decision.reasons[:2])
         text += f"; {'approved' if decision.approved else 'refused'} ({codes})"
+        if decision.approved and run.order_id is None:
+            text += f", advice only{_why_not_executed(session, watch, run)}"
     order = session.get(Order, run.order_id) if run.order_id is not None else None
     if order is not None:
         price = f" at {order.average_fill_price.normalize():f}" if order.average_fill_price is not None else ""
         filled = f"{order.filled_quantity.normalize():f}"
         text += f"; order {order.client_order_id} {order.side.value} {filled}{price} [{order.status.value}]"
     return text
+
+
+def _why_not_executed(session: Session, watch: Watch | None, run: WatchRun) -> str:
+    if watch is None or not watch.auto_execute or watch.account_id is None:
+        return ""  # the watch gives advice: nothing to explain
+    account = session.get(Account, watch.account_id)
+    bar_close = run.bar_time + timeframe_duration(watch.timeframe)
+    if account is not None and account.last_bar_at is not None and bar_close < account.last_bar_at:
+        return f": the account has traded up to {account.last_bar_at:%Y-%m-%d %H:%M} UTC"
+    return ""
 
 
 def fail_stalled(session: Session, now: datetime, timeout: timedelta) -> list[int]:

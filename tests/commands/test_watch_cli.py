@@ -210,7 +210,8 @@ def test_run_now_analyses_the_latest_closed_replay_bar_once(runner, owner):
     assert first.exit_code == 0, first.output
     # A fresh replay starts at 2024-01-16 05:00 (replay time): its latest closed 1h bar opened at 04:00.
     assert re.fullmatch(
-        r"run #\d+ ETH/USDT 1h bar 2024-01-16 04:00 UTC: (HOLD|BUY|SELL) \(confidence \d+\)\n", first.output
+        r"run #\d+ watch #\d+ ETH/USDT 1h \S+ bar 2024-01-16 04:00 UTC: (HOLD|BUY|SELL) \(confidence \d+\)\n",
+        first.output,
     ), first.output
     again = watch(runner, "run", str(watch_id))
     assert again.output == first.output  # the same bar: the same run, no second analysis

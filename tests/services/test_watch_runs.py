@@ -63,9 +63,24 @@ def test_a_bar_is_claimed_once_whoever_triggers_it(app):
 
 def test_after_downtime_only_the_latest_closed_bar_runs(app):
     _, _, watch = trader()
-    watch_runs.claim(db.session, DueRun(watch.id, datetime(2024, 1, 12, 10, tzinfo=UTC), "schedule"), BUY_BAR)
+    ran = watch_runs.claim(db.session, DueRun(watch.id, datetime(2024, 1, 12, 10, tzinfo=UTC), "schedule"), BUY_BAR)
+    ran.status = RunStatus.SUCCEEDED
+    db.session.commit()
     [due] = watch_runs.due_runs(db.session, datetime(2024, 1, 12, 17, 0, 5, tzinfo=UTC), SETTLE)
     assert due == DueRun(watch.id, BUY_BAR, "catch_up")  # 11:00-15:00 are not paid for
+
+
+def test_a_watch_whose_run_is_still_in_flight_gets_no_new_run_until_it_finishes(app):
+    _, _, watch = trader()
+    slow = watch_runs.claim(db.session, DueRun(watch.id, datetime(2024, 1, 12, 10, tzinfo=UTC), "schedule"), BUY_BAR)
+    for status in (RunStatus.QUEUED, RunStatus.RUNNING):
+        slow.status = status
+        db.session.commit()
+        assert watch_runs.due_runs(db.session, datetime(2024, 1, 12, 17, 0, 5, tzinfo=UTC), SETTLE) == []
+    slow.status = RunStatus.FAILED
+    db.session.commit()
+    [due] = watch_runs.due_runs(db.session, datetime(2024, 1, 12, 17, 0, 5, tzinfo=UTC), SETTLE)
+    assert due == DueRun(watch.id, BUY_BAR, "catch_up")
 
 
 def test_a_paused_watch_is_not_due(app):
@@ -143,7 +158,8 @@ def test_a_run_reads_as_one_line_with_its_signal_decision_and_order(app):
     finished = watch_runs.execute_run(db.session, current_settings(), run.id, services_for, "store")
     order = db.session.get(Order, finished.order_id)
     assert watch_runs.run_summary(db.session, run.id) == (
-        f"run #{run.id} BTC/USDT 1h bar 2024-01-12 16:00 UTC: BUY (confidence 62); approved (APPROVED, SIZED); "
+        f"run #{run.id} watch #{watch.id} BTC/USDT 1h rules:rsi_reversion bar 2024-01-12 16:00 UTC: "
+        "BUY (confidence 62); approved (APPROVED, SIZED); "
         f"order {order.client_order_id} buy 0.00084 at 43624 [closed]"
     )
 
@@ -189,3 +205,21 @@ def test_a_live_accounts_candles_come_through_its_own_base_url(app):
         "candles",
         "MARKET_DATA_UNAVAILABLE",
     )
+
+
+def test_a_run_whose_account_has_traded_a_later_bar_gives_advice_instead_of_failing(app):
+    _, account, watch = trader(auto_execute=True)
+    # Another watch of the account (or this one's later run, while this one waited on a slow provider) has already
+    # traded the bar closing at 19:00.
+    account.last_bar_at = BUY_BAR + timedelta(hours=3)
+    db.session.commit()
+    run = watch_runs.claim(db.session, DueRun(watch.id, BUY_BAR, "schedule"), BUY_BAR + timedelta(hours=1))
+    finished = watch_runs.execute_run(db.session, current_settings(), run.id, services_for, "store")
+    assert (finished.status, finished.error_code, finished.order_id) == (RunStatus.SUCCEEDED, None, None)
+    assert count(Order) == 0
+    assert watch_runs.run_summary(db.session, run.id).endswith(
+        "BUY (confidence 62); approved (APPROVED, SIZED), advice only: the account has traded up to 2024-01-12 "
+        "19:00 UTC"
+    )
+    db.session.expire_all()
+    assert db.session.get(type(account), account.id).last_bar_at == BUY_BAR + timedelta(hours=3)  # never moves back
