@@ -3,7 +3,8 @@
 They are aggregates of the whole installation (counts by status, sums by provider and model), never one user's
 records, names or amounts, nor anything secret. Reading them from the database rather than from process memory
 keeps them right however many processes there are: every gunicorn worker and the separate scheduler answer the
-same.
+same. They count rows on record, not events: rows can be deleted (a watch's runs with it, a user's analyses,
+accounts and orders with them), so no figure here only ever grows and `/metrics` exposes every one as a gauge.
 """
 
 from dataclasses import dataclass

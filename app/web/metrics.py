@@ -4,19 +4,23 @@ A custom collector reads the current figures from the database through `services
 gunicorn worker (and any process) answers the same, and the separate scheduler's work is counted too. No process
 metrics are exported: they would describe whichever worker happened to answer.
 
-Exported (all aggregates of the whole installation):
-- `steadyhand_watch_runs_finished_total{status}`: runs that ended, `succeeded` or `failed` (a counter; it falls
-  back only when a deleted watch takes its runs along, which Prometheus treats as a reset)
-- `steadyhand_watch_runs_active{status}`: runs `queued` or `running` now
-- `steadyhand_watch_run_duration_seconds`: histogram of finished_at - started_at over the runs that finished in
-  the last 24 hours (`RUN_LATENCY_WINDOW`): a window, not a cumulative count, so read its buckets as they are
-  (e.g. `histogram_quantile(0.95, steadyhand_watch_run_duration_seconds_bucket)`), not through `rate()`
-- `steadyhand_llm_spend_usd_total{provider,model}` and `steadyhand_analyses_total{provider,model}`: the AI spend in
-  USD (sum of each analysis's cost; a cache hit costs 0) and the number of analyses
-- `steadyhand_orders{status,side}`: orders by their current status and side
-- `steadyhand_scheduler_leader{holder}`: 1 while the "scheduler" lease is unexpired (holder = host:pid of the
-  leader), else 0 with an empty holder
-- `steadyhand_notification_outbox{status}`: deliveries `pending` or `failed`
+Exported (all aggregates of the whole installation). Every figure read from rows that can be deleted is a gauge,
+never a counter or a histogram: a deleted watch takes its runs along, a deleted user their analyses and accounts
+(with the accounts' orders), so a count of rows on record can fall, and Prometheus requires a counter (and a
+histogram's buckets and count) never to decrease. Read these with `delta()`/`deriv()` or as they are, not `rate()`.
+- `steadyhand_watch_runs_finished{status}` (gauge): finished runs on record by outcome, `succeeded` or `failed`
+- `steadyhand_watch_runs_active{status}` (gauge): runs `queued` or `running` now
+- `steadyhand_watch_run_duration_last_24h_runs{le}` (gauge): runs on record that finished in the last 24 hours
+  (`RUN_LATENCY_WINDOW`) and took at most `le` seconds (finished_at - started_at), cumulative like a histogram's
+  buckets, `le="+Inf"` counting them all; `histogram_quantile(0.95, steadyhand_watch_run_duration_last_24h_runs)`
+  reads a quantile from it
+- `steadyhand_watch_run_duration_last_24h_seconds` (gauge): the sum of those runs' durations
+- `steadyhand_llm_spend_usd{provider,model}` (gauge): AI spend in USD of the analyses on record (a cache hit costs 0)
+- `steadyhand_analyses{provider,model}` (gauge): analyses on record
+- `steadyhand_orders{status,side}` (gauge): orders by their current status and side
+- `steadyhand_scheduler_leader{holder}` (gauge): 1 while the "scheduler" lease is unexpired (holder = host:pid of
+  the leader), else 0 with an empty holder
+- `steadyhand_notification_outbox{status}` (gauge): deliveries `pending` or `failed`
 
 No authentication for now: nothing here is secret or per user (no ids, e-mails, symbols or amounts of one user),
 only counts and sums over everyone. Put it behind the reverse proxy's access rules if the totals themselves matter.
@@ -26,7 +30,7 @@ from collections.abc import Callable, Iterator
 
 from flask import Blueprint, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
@@ -52,8 +56,10 @@ class DatabaseCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         figures = self._snapshot()
 
-        finished = CounterMetricFamily(
-            "steadyhand_watch_runs_finished", "Watch runs that ended, by outcome.", labels=["status"]
+        finished = GaugeMetricFamily(
+            "steadyhand_watch_runs_finished",
+            "Finished watch runs on record, by outcome (a gauge: deleting a watch deletes its runs).",
+            labels=["status"],
         )
         active = GaugeMetricFamily("steadyhand_watch_runs_active", "Watch runs queued or running.", labels=["status"])
         for status, count in figures.runs_by_status.items():
@@ -62,18 +68,31 @@ class DatabaseCollector(Collector):
         yield active
 
         seconds = figures.run_seconds
-        buckets = [(floatToGoString(bound), sum(value <= bound for value in seconds)) for bound in RUN_LATENCY_BUCKETS]
-        yield HistogramMetricFamily(
-            "steadyhand_watch_run_duration_seconds",
-            "Duration of the watch runs that finished in the last 24 hours (a window, not cumulative).",
-            buckets=[*buckets, ("+Inf", len(seconds))],
-            sum_value=sum(seconds),
+        by_duration = GaugeMetricFamily(
+            "steadyhand_watch_run_duration_last_24h_runs",
+            "Watch runs on record that finished in the last 24 hours and took at most le seconds (cumulative).",
+            labels=["le"],
+        )
+        for bound in RUN_LATENCY_BUCKETS:
+            by_duration.add_metric([floatToGoString(bound)], sum(value <= bound for value in seconds))
+        by_duration.add_metric(["+Inf"], len(seconds))
+        yield by_duration
+        yield GaugeMetricFamily(
+            "steadyhand_watch_run_duration_last_24h_seconds",
+            "Sum of the durations of the watch runs on record that finished in the last 24 hours.",
+            value=sum(seconds),
         )
 
-        spend = CounterMetricFamily(
-            "steadyhand_llm_spend_usd", "AI spend in USD (sum of analysis costs).", labels=["provider", "model"]
+        spend = GaugeMetricFamily(
+            "steadyhand_llm_spend_usd",
+            "AI spend in USD of the analyses on record (a gauge: deleting a user deletes their analyses).",
+            labels=["provider", "model"],
         )
-        analyses = CounterMetricFamily("steadyhand_analyses", "Analyses recorded.", labels=["provider", "model"])
+        analyses = GaugeMetricFamily(
+            "steadyhand_analyses",
+            "Analyses on record (a gauge: deleting a user deletes their analyses).",
+            labels=["provider", "model"],
+        )
         for row in figures.spend:
             spend.add_metric([row.provider, row.model], float(row.cost_usd))
             analyses.add_metric([row.provider, row.model], row.analyses)
