@@ -29,15 +29,17 @@ def notify_group() -> None:
 @notify_group.command("add")
 @click.option("--apprise", "apprise_url", metavar="URL", help="An Apprise URL: tgram://, slack://, mailto://, ...")
 @click.option("--webhook", "webhook_url", metavar="URL", help="An https URL that receives signed JSON POSTs.")
-@click.option("--events", default="", help=f"Comma-separated, default all: {', '.join(EVENTS)}.")
+@click.option("--events", help=f"Comma-separated, default all: {', '.join(EVENTS)}.")
 @click.option("--label", default="", help="A name for the channel.")
 @click.option("--user", "email", help="Whose channel (default: the only user).")
 @with_appcontext
-def add_command(apprise_url: str | None, webhook_url: str | None, events: str, label: str, email: str | None) -> None:
+def add_command(
+    apprise_url: str | None, webhook_url: str | None, events: str | None, label: str, email: str | None
+) -> None:
     """Add a channel; a webhook's signing secret is printed once, as the last line."""
     if (apprise_url is None) == (webhook_url is None):
         raise click.UsageError("give exactly one of --apprise URL or --webhook URL")
-    chosen = [event for event in events.split(",") if event.strip()]
+    chosen = () if events is None else events  # given but naming no event ("") is refused, not taken for all
     user_id = acting_user(email).id
     if apprise_url is not None:
         added = add_apprise_channel(session(), settings(), user_id, apprise_url, chosen, label)

@@ -20,6 +20,7 @@ A retried delivery is signed again with a new `t`; `X-Steadyhand-Delivery` stays
 duplicates. Answer any 2xx to acknowledge; anything else (or no answer within 10 s) is retried.
 """
 
+import difflib
 import hashlib
 import hmac
 import json
@@ -34,6 +35,7 @@ from datetime import datetime
 from typing import Any
 
 import apprise
+from apprise.manager_plugins import NotificationManager
 
 from app.errors import shown
 
@@ -187,3 +189,42 @@ def apprise_accepts(url: str) -> bool:
     """Whether Apprise recognises `url` as one of its services (checked without logging the URL)."""
     with _quiet_apprise():
         return bool(apprise.Apprise().add(url))
+
+
+@dataclass(frozen=True)
+class AppriseService:
+    """What Apprise documents about the service behind one URL scheme."""
+
+    name: str  # "Telegram"
+    form: str  # its fullest documented URL form, written with the scheme given: "tgram://{bot_token}/{targets}"
+    setup_url: str  # Apprise's page on setting it up; "" when it names none
+    available: bool  # False when a library the service needs is not installed
+
+
+def _apprise_plugins() -> Any:
+    """Apprise's registry of services by scheme (a process-wide singleton, its plugins loaded on first use)."""
+    return NotificationManager()  # type: ignore[no-untyped-call]
+
+
+def apprise_service(scheme: str) -> AppriseService | None:
+    """The Apprise service a URL scheme (`tgram`, any case) names, or None when Apprise knows no such scheme."""
+    scheme = scheme.lower()
+    plugins = _apprise_plugins()
+    if not scheme or scheme not in plugins:
+        return None
+    plugin: Any = plugins[scheme]
+    # The form with the most fields (ties: the first listed) shows every part a complete URL can carry.
+    templates = [str(template) for template in getattr(plugin, "templates", ())]
+    form = max(templates, key=lambda template: template.count("{"), default="")
+    return AppriseService(
+        name=str(getattr(plugin, "service_name", scheme)),
+        form=form.replace("{schema}", scheme),
+        setup_url=str(getattr(plugin, "setup_url", "") or getattr(plugin, "service_url", "") or ""),
+        available=bool(getattr(plugin, "enabled", True)),
+    )
+
+
+def apprise_schemes_like(scheme: str) -> list[str]:
+    """Up to three schemes Apprise knows that look like `scheme` (a typo's likely meaning), closest first."""
+    known = _apprise_plugins().schemas(include_disabled=False)
+    return difflib.get_close_matches(scheme.lower(), known, n=3, cutoff=0.6)

@@ -41,6 +41,8 @@ from app.services.notification_wire import (
     OutgoingMessage,
     Sender,
     apprise_accepts,
+    apprise_schemes_like,
+    apprise_service,
     send_message,
 )
 from exchanges.vault import VaultDecryptionError, mask_secret
@@ -98,25 +100,24 @@ class DeliveryReport:
 
 
 def add_apprise_channel(
-    session: Session, settings: Settings, user_id: int, url: str, events: Sequence[str] = (), label: str = ""
+    session: Session, settings: Settings, user_id: int, url: str, events: str | Sequence[str] = (), label: str = ""
 ) -> NewChannel:
     """Store an Apprise URL (encrypted) as a channel. The caller commits.
 
-    Raises `InvalidInputError` (field `apprise_url`, `events` or `label`) when Apprise does not recognise the URL,
-    an event is unknown or the label is too long; the URL is only ever named by its masked hint.
+    Raises `InvalidInputError` (field `apprise_url`, `events` or `label`) when Apprise does not recognise the URL
+    (saying whether its scheme is unknown, or known but the URL incomplete, with the service's documented form),
+    an event is unknown, no event is named or the label is too long; the URL is only ever named by its masked hint.
     """
     url = url.strip()
     if not url or not apprise_accepts(url):
-        raise InvalidInputError(
-            f'apprise_url is not a URL Apprise recognises, got "{hint_of(url)}"', field="apprise_url"
-        )
+        raise InvalidInputError(f'apprise_url {_apprise_url_problem(url)}, got "{hint_of(url)}"', field="apprise_url")
     chosen, name = _check_events(events), _check_label(label, default=urlsplit(url).scheme or APPRISE)
     channel = _save_channel(session, settings, user_id, APPRISE, url, None, chosen, name)
     return NewChannel(view(channel), None)
 
 
 def add_webhook_channel(
-    session: Session, settings: Settings, user_id: int, url: str, events: Sequence[str] = (), label: str = ""
+    session: Session, settings: Settings, user_id: int, url: str, events: str | Sequence[str] = (), label: str = ""
 ) -> NewChannel:
     """Store a signed JSON webhook (URL encrypted) with a new random signing secret, returned once. The caller commits.
 
@@ -361,6 +362,28 @@ def _redacted(text: str, target: str) -> str:
 # --- helpers ------------------------------------------------------------------------------------------------------
 
 
+def _apprise_url_problem(url: str) -> str:
+    """Why Apprise refuses `url`, naming its scheme and the service's documented form, never the rest of the URL."""
+    scheme, sep, _ = url.partition("://")
+    if not sep or not scheme or not scheme.isascii() or not scheme.replace("+", "").isalnum():
+        return "must be an Apprise URL such as tgram://{bot_token}/{targets} or mailto://{user}:{password}@{host}"
+    service = apprise_service(scheme)
+    if service is None:
+        like = apprise_schemes_like(scheme)
+        guess = f" (did you mean {' or '.join(f'{known}://' for known in like)}?)" if like else ""
+        if scheme.lower() in ("http", "https"):
+            return (
+                f"is an {scheme.lower()}:// address Apprise matches to none of its services "
+                "(json:// or jsons:// posts to any web address; webhook_url sends a signed JSON webhook)"
+            )
+        return f'has a scheme Apprise does not know: "{scheme}"{guess}'
+    where = f" (see {service.setup_url})" if service.setup_url else ""
+    if not service.available:
+        return f"names Apprise's {service.name} service ({scheme}://), which is not available in this installation"
+    form = f": the form is {service.form}" if service.form else ""
+    return f"is a {service.name} URL (Apprise knows {scheme}://) but incomplete or invalid{form}{where}"
+
+
 def _webhook_url_problem(url: str) -> str:
     try:
         parts = urlsplit(url)
@@ -376,9 +399,12 @@ def _webhook_url_problem(url: str) -> str:
     return ""
 
 
-def _check_events(events: Sequence[str]) -> list[str]:
+def _check_events(events: str | Sequence[str]) -> list[str]:
+    """The events chosen, from a comma-separated value as typed or a list; no value at all (`()`) means every event,
+    but a value that names none (`""`, `" , "`) is refused rather than taken for every event."""
+    entries = events.split(",") if isinstance(events, str) else list(events)
     chosen: list[str] = []
-    for raw in events:
+    for raw in entries:
         event = raw.strip()
         if not event:
             continue
@@ -386,6 +412,13 @@ def _check_events(events: Sequence[str]) -> list[str]:
             raise InvalidInputError(f'events must be among {", ".join(EVENTS)}, got "{event}"', field="events")
         if event not in chosen:
             chosen.append(event)
+    if entries and not chosen:
+        written = events if isinstance(events, str) else ",".join(events)
+        raise InvalidInputError(
+            f'events must name at least one of {", ".join(EVENTS)} (leave it out for every event), got "{written}"',
+            field="events",
+            details={"value": written},
+        )
     return chosen
 
 

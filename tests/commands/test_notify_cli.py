@@ -53,7 +53,19 @@ def test_errors_are_one_line_naming_the_option_and_a_masked_value(app, runner):
 
     bad = run(runner, "add", "--apprise", f"nope{TOKEN}")
     assert bad.exit_code == 1
-    assert bad.output.strip() == 'Error: apprise_url is not a URL Apprise recognises, got "no******zyxw" [--apprise]'
+    assert bad.output.strip() == (
+        "Error: apprise_url must be an Apprise URL such as tgram://{bot_token}/{targets} or "
+        'mailto://{user}:{password}@{host}, got "no******zyxw" [--apprise]'
+    )
+    incomplete = run(runner, "add", "--apprise", "tgram://abc")
+    assert incomplete.exit_code == 1
+    assert incomplete.output.strip() == (
+        "Error: apprise_url is a Telegram URL (Apprise knows tgram://) but incomplete or invalid: the form is "
+        'tgram://{bot_token}/{targets} (see https://appriseit.com/services/telegram/), got "tgram://***" [--apprise]'
+    )
+    unknown = run(runner, "add", "--apprise", f"nope://{TOKEN}/1")
+    assert unknown.exit_code == 1 and TOKEN not in unknown.output
+    assert unknown.output.startswith('Error: apprise_url has a scheme Apprise does not know: "nope"')
     plain = run(runner, "add", "--webhook", "http://example.com/h?k=secret-123")
     assert plain.output.strip() == (
         "Error: webhook_url must use https (plain http only to 127.0.0.1 or localhost), "
@@ -61,6 +73,13 @@ def test_errors_are_one_line_naming_the_option_and_a_masked_value(app, runner):
     )
     events = run(runner, "add", "--webhook", "https://example.com/h", "--events", "order.filled,orders")
     assert events.exit_code == 1 and events.output.strip().endswith('got "orders" [--events]')
+    empty = run(runner, "add", "--webhook", "https://example.com/h", "--events", "")
+    assert empty.exit_code == 1 and len(empty.output.strip().splitlines()) == 1
+    assert empty.output.strip() == (
+        "Error: events must name at least one of order.filled, position.stop_hit, position.take_profit_hit, "
+        "account.trading_state, budget.threshold, budget.exhausted, run.failed (leave it out for every event), "
+        'got "" [--events]'
+    )
     both = run(runner, "add", "--apprise", "json://a", "--webhook", "https://example.com/h")
     assert both.exit_code == 2 and "give exactly one of --apprise URL or --webhook URL" in both.output
     missing = run(runner, "remove", "99")

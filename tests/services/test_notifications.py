@@ -16,7 +16,7 @@ from app.errors import InvalidInputError, NotFoundError
 from app.extensions import db
 from app.models import DeliveryStatus, NotificationChannel, NotificationDelivery
 from app.services import notifications
-from app.services.notification_wire import OutgoingMessage, send_message
+from app.services.notification_wire import OutgoingMessage, apprise_service, send_message
 from app.services.notifications import (
     DISABLED_ERROR,
     MAX_ATTEMPTS,
@@ -227,7 +227,32 @@ def test_channel_urls_are_encrypted_at_rest_and_only_shown_masked(app, user):
             add_apprise_channel,
             "nonsense-token-123456",
             [],
-            'apprise_url is not a URL Apprise recognises, got "no******3456"',
+            "apprise_url must be an Apprise URL such as tgram://{bot_token}/{targets} or "
+            'mailto://{user}:{password}@{host}, got "no******3456"',
+            "apprise_url",
+        ),
+        (
+            add_apprise_channel,
+            "tgram://abc",
+            [],
+            "apprise_url is a Telegram URL (Apprise knows tgram://) but incomplete or invalid: the form is "
+            'tgram://{bot_token}/{targets} (see https://appriseit.com/services/telegram/), got "tgram://***"',
+            "apprise_url",
+        ),
+        (
+            add_apprise_channel,
+            "tgramm://123456789:AAE-secret-bot-token-zyxw/987",
+            [],
+            'apprise_url has a scheme Apprise does not know: "tgramm" (did you mean tgram:// or instagram:// or '
+            'pingram://?), got "tgramm://12******/987"',
+            "apprise_url",
+        ),
+        (
+            add_apprise_channel,
+            "https://example.com/in?token=abcdef",
+            [],
+            "apprise_url is an https:// address Apprise matches to none of its services (json:// or jsons:// posts "
+            'to any web address; webhook_url sends a signed JSON webhook), got "https://ex******cdef"',
             "apprise_url",
         ),
         (
@@ -259,6 +284,24 @@ def test_channel_urls_are_encrypted_at_rest_and_only_shown_masked(app, user):
             'budget.threshold, budget.exhausted, run.failed, got "order.fill"',
             "events",
         ),
+        (
+            add_webhook_channel,
+            "https://example.com/hook",
+            "",
+            "events must name at least one of order.filled, position.stop_hit, position.take_profit_hit, "
+            "account.trading_state, budget.threshold, budget.exhausted, run.failed (leave it out for every event), "
+            'got ""',
+            "events",
+        ),
+        (
+            add_apprise_channel,
+            "json://hooks.example.com/x",
+            [" ", ""],
+            "events must name at least one of order.filled, position.stop_hit, position.take_profit_hit, "
+            "account.trading_state, budget.threshold, budget.exhausted, run.failed (leave it out for every event), "
+            'got " ,"',
+            "events",
+        ),
     ],
 )
 def test_a_channel_is_validated_with_one_line_naming_the_field_and_a_masked_value(
@@ -267,7 +310,24 @@ def test_a_channel_is_validated_with_one_line_naming_the_field_and_a_masked_valu
     with pytest.raises(InvalidInputError) as refused:
         add(db.session, current_settings(), user.id, url, events)
     assert (refused.value.message, refused.value.field) == (message, field)
+    assert "secret" not in refused.value.message and "abcdef" not in refused.value.message  # no token echoed
     assert db.session.scalars(select(NotificationChannel)).all() == []
+
+
+def test_events_left_out_mean_every_event_and_a_typed_list_is_split_on_commas(app, user):
+    settings = current_settings()
+    every = add_webhook_channel(db.session, settings, user.id, "https://example.com/a").channel
+    typed = add_webhook_channel(db.session, settings, user.id, "https://example.com/b", " order.filled, run.failed,")
+    assert every.events == ()
+    assert typed.channel.events == ("order.filled", "run.failed")
+
+
+def test_every_apprise_scheme_the_cli_help_names_is_known_with_a_documented_form():
+    for scheme, name in (("tgram", "Telegram"), ("slack", "Slack"), ("discord", "Discord"), ("mailto", "E-Mail")):
+        service = apprise_service(scheme)
+        assert service is not None and service.name == name and service.form.startswith(f"{scheme}://{{")
+    assert apprise_service("TGRAM") == apprise_service("tgram")
+    assert apprise_service("nope") is None
 
 
 def test_a_channel_is_removed_only_by_its_owner_with_its_deliveries(app, user):
