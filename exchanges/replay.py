@@ -241,6 +241,14 @@ class ReplayMarket:
         closed = bisect.bisect_right(open_times, when - step)
         return self._candles[key][max(closed - limit, 0) : closed]
 
+    def closed_count_at(self, symbol: str, timeframe: str, count: int) -> datetime | None:
+        """The replay time at which `count` (>= 1) candles of the series have closed (the close of its `count`-th
+        candle), or None when the series holds fewer."""
+        if count < 1:
+            raise ValueError(f"count must be 1 or more, got {count}")
+        open_times = self._open_times[self._key(symbol, timeframe)]
+        return open_times[count - 1] + timeframe_duration(timeframe) if count <= len(open_times) else None
+
     def latest_closed_bar(self, symbol: str, timeframe: str, now: datetime | None = None) -> Candle:
         """The most recent bar closed at `now` (default: replay now)."""
         when = self.clock.now() if now is None else now

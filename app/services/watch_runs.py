@@ -187,6 +187,23 @@ def _finish(
 
 
 def _notify_failed(session: Session, watch: Watch, run: WatchRun, message: str, at: datetime) -> None:
+    """Send `run.failed`, once per streak: a run failing like the watch's previous finished run (same code) was
+    already told, so a watch failing every bar for one reason (a replay without enough history yet, a provider
+    down for hours) does not flood its owner's channels. The next different failure, or the first after a success,
+    is sent."""
+    previous = session.scalars(
+        select(WatchRun)
+        .where(
+            WatchRun.watch_id == watch.id,
+            WatchRun.id != run.id,
+            WatchRun.bar_time < run.bar_time,
+            WatchRun.status.in_((RunStatus.SUCCEEDED, RunStatus.FAILED)),
+        )
+        .order_by(WatchRun.bar_time.desc())
+        .limit(1)
+    ).first()
+    if previous is not None and previous.status is RunStatus.FAILED and previous.error_code == run.error_code:
+        return
     notifications.notify(
         session,
         watch.user_id,

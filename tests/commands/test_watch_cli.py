@@ -43,7 +43,7 @@ def test_add_then_list_prints_one_line_per_watch(runner, owner):
 
     second = watch(
         runner,
-        *("add", "ETH/USDT", "--timeframe", "4h", "--signals", "deepseek", "--account", str(account.id)),
+        *("add", "ETH/USDT", "--timeframe", "1d", "--signals", "deepseek", "--account", str(account.id)),
         *("--max-cost", "0.002", "--daily-budget", "0.50", "--auto-execute"),
     )
     assert second.exit_code == 0, second.output
@@ -64,7 +64,7 @@ def test_add_then_list_prints_one_line_per_watch(runner, owner):
     assert listed.exit_code == 0, listed.output
     assert listed.output.splitlines() == [
         line,
-        f"#{other.id}  ETH/USDT 4h on binance  on every 4h close  deepseek  account #{account.id}  "
+        f"#{other.id}  ETH/USDT 1d on binance  on every 1d close  deepseek  account #{account.id}  "
         "max 0.002 USD per call, 0.5 USD per day  auto-execute  enabled  "
         "last run 2024-01-12 16:00 UTC failed (MARKET_DATA_UNAVAILABLE: binance did not answer)",
     ]
@@ -72,7 +72,7 @@ def test_add_then_list_prints_one_line_per_watch(runner, owner):
     as_json = json.loads(watch(runner, "list", "--json").output)
     assert [(w["id"], w["schedule"], w["max_cost_per_call_usd"]) for w in as_json] == [
         (first.id, "on every 1h close", None),
-        (other.id, "on every 4h close", "0.002"),
+        (other.id, "on every 1d close", "0.002"),
     ]
     assert as_json[1]["last_run"]["status"] == "failed"
 

@@ -79,6 +79,27 @@ def test_a_failed_run_is_queued_with_its_step_and_reason(app):
     assert payload["message"].startswith("BTC/USDT 1h bar 2024-10-01 00:00 UTC failed at candles: until 2024-10-01")
 
 
+def test_a_watch_failing_bar_after_bar_for_one_reason_is_told_once_per_streak(app):
+    user, account = subscribed(events=["run.failed"])
+    watch = factories.watch(db.session, user, account, signal_source="rules:rsi_reversion")
+    db.session.commit()
+
+    def run_at(bar):
+        run = watch_runs.claim(db.session, DueRun(watch.id, bar, "schedule"), bar)
+        return watch_runs.execute_run(
+            db.session, current_settings(), run.id, lambda s, u: signal_services(s, current_settings(), u), "store"
+        )
+
+    hour = timedelta(hours=1)
+    after = datetime(2024, 10, 1, tzinfo=UTC)  # past the stored candles: INVALID_INPUT at candles, every bar
+    for bar in (after, after + hour, after + 2 * hour):
+        assert run_at(bar).error_code == "INVALID_INPUT"
+    assert len(queued()) == 1  # the first of the streak only
+    assert run_at(BUY_BAR).status.value == "succeeded"  # an earlier bar: it does not end the streak above
+    assert run_at(after + 3 * hour).error_code == "INVALID_INPUT"
+    assert len(queued()) == 1
+
+
 def test_budget_crossings_are_told_once(app):
     user, _ = subscribed(events=["budget.threshold", "budget.exhausted"])
     user.daily_budget_usd, user.monthly_budget_usd = Decimal("1.00"), Decimal("100")

@@ -1,6 +1,7 @@
 """The watch use-cases called directly, on SQLite and PostgreSQL: creation validated field by field (nothing written
 on a refusal), ownership, duplicates, edits re-validated, pause/resume/delete audited, the latest run."""
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -62,22 +63,22 @@ def watch_count():
 
 def test_a_new_watch_runs_on_every_close_of_its_timeframe_and_gives_advice_only(owner):
     user, _ = owner
-    view = add(user, symbol=" btc/usdt ", timeframe="4h", signals="Rules:sma_cross", params={"fast": "5"})
+    view = add(user, symbol=" btc/usdt ", timeframe="1d", signals="Rules:sma_cross", params={"fast": "5"})
     db.session.expire_all()
     watch = db.session.get(Watch, view.watch.id)
     assert (watch.symbol, watch.timeframe, watch.cadence_minutes, watch.exchange_id) == (
         "BTC/USDT",
-        "4h",
-        240,
+        "1d",
+        1440,
         "binance",
     )
     assert (watch.signal_source, watch.signal_params) == ("rules:sma_cross", {"fast": 5})
     assert (watch.account_id, watch.max_cost_per_call_usd, watch.daily_budget_usd) == (None, None, None)
     assert (watch.auto_execute, watch.enabled) == (False, True)
-    assert view.schedule == "on every 4h close"
+    assert view.schedule == "on every 1d close"
     [event] = events()
     assert (event.event, event.user_id) == ("watch.created", user.id)
-    assert event.message == f"created watch #{watch.id} (BTC/USDT 4h on binance, rules:sma_cross)"
+    assert event.message == f"created watch #{watch.id} (BTC/USDT 1d on binance, rules:sma_cross)"
 
 
 def test_budgets_account_and_auto_execution_are_stored(owner):
@@ -188,7 +189,7 @@ def test_a_duplicate_is_a_conflict_naming_the_existing_watch(owner, stranger):
     )
     assert refusal.value.details == {"watch_id": first.watch.id}
     # Another timeframe, another source or another user is a different watch.
-    add(user, timeframe="4h")
+    add(user, timeframe="1d")
     add(user, signals="rules:rsi_reversion")
     add(stranger[0])
     assert watch_count() == 4
@@ -369,3 +370,50 @@ def test_the_view_carries_the_latest_run_by_bar_time(owner):
     }
     assert WatchOut.of(views[1]).last_run is None
     assert second.id != first.id
+
+
+def test_a_watch_the_replay_cannot_serve_is_refused_naming_what_it_replays(owner):
+    user, _ = owner
+    with pytest.raises(InvalidInputError) as refusal:
+        add(user, timeframe="4h")
+    assert refusal.value.field == "timeframe" and refusal.value.details == {"value": "4h"}
+    assert refusal.value.message.startswith(
+        "the replay market has no BTC/USDT 4h candles (it replays BTC/USDT 1d, BTC/USDT 1h, ETH/USDT 1d, ETH/USDT 1h)"
+    )
+    assert watch_count() == 0
+
+
+def test_a_replay_watch_without_enough_history_yet_is_added_with_a_warning_saying_until_when(owner):
+    user, _ = owner
+    # A fresh replay is at 2024-01-16 05:00: 15 daily candles have closed, and a run needs 201.
+    view = add(user, timeframe="1d")
+    assert view.warnings == (
+        (
+            "the replay has 15 closed BTC/USDT 1d candles now and a run needs 201: this watch's runs fail until "
+            f"the replay reaches 2024-07-20 00:00 UTC (in about {view.warnings[0].rsplit('about ', 1)[1]}"
+        ),
+    )
+    assert add(user).warnings == ()  # 1h: 365 closed candles already
+
+
+def test_on_the_candle_store_a_series_that_is_not_stored_is_refused(owner):
+    user, _ = owner
+    settings = current_settings()
+    store = replace(settings, scheduler=replace(settings.scheduler, market="store"))
+    with pytest.raises(InvalidInputError) as refusal:
+        create_watch(db.session, store, user.id, NewWatch("BTC/USDT", "1h", "rules:sma_cross"))
+    assert refusal.value.message == (
+        "no BTC/USDT 1h candles are stored for binance, and scheduled watches read the candle store "
+        "(STEADYHAND_MARKET=store): import them first"
+    )
+    factories.candles(db.session, "binance_BTCUSDT_1h_2024-01_2024-09.csv")
+    db.session.commit()
+    assert create_watch(db.session, store, user.id, NewWatch("BTC/USDT", "1h", "rules:sma_cross")).warnings == ()
+
+
+def test_a_live_accounts_watch_reads_its_exchange_and_is_not_held_to_the_replay(app):
+    user = factories.user(db.session)
+    live = factories.live_account(db.session, user, label="main")
+    db.session.commit()
+    view = add(user, timeframe="4h", account_id=live.id)
+    assert (view.watch.timeframe, view.warnings) == ("4h", ())
