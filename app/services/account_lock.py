@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Engine, delete, insert, select, text, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from app.errors import ServiceError
@@ -29,7 +29,7 @@ from app.services.workers import is_gone, worker_name
 
 WAIT = timedelta(seconds=60)  # longer than a trading step with an exchange's retries takes
 LEASE = timedelta(minutes=10)  # SQLite only: how long a holder that vanished on another host can block
-_POLL_FIRST, _POLL_MAX = 0.02, 0.5  # seconds between attempts, doubling
+_POLL_FIRST, _POLL_MAX = 0.01, 0.1  # SQLite: seconds between attempts, doubling (PostgreSQL waits in the database)
 
 
 class AccountBusyError(ServiceError):
@@ -60,7 +60,7 @@ def account_lock(
         _AdvisoryLock(engine, account.id) if engine.dialect.name == "postgresql" else _LeaseLock(engine, account.id)
     )
     deadline, pause = time.monotonic() + wait.total_seconds(), _POLL_FIRST
-    while not lock.try_acquire(holder, clock()):
+    while not lock.try_acquire(holder, clock(), max(0.0, deadline - time.monotonic())):
         if time.monotonic() >= deadline:
             raise AccountBusyError(
                 f"account #{account.id} ({account.name}) is busy: another trading step "
@@ -81,15 +81,24 @@ class _AdvisoryLock:
         self.engine, self.account_id = engine, account_id
         self.connection: Connection | None = None
 
-    def try_acquire(self, holder: str, now: datetime) -> bool:
+    def try_acquire(self, holder: str, now: datetime, patience: float) -> bool:
+        """Take the lock, waiting up to `patience` seconds inside the database: a waiter is woken the moment the
+        holder releases it (no polling delay when watches of one account queue for it)."""
         connection = self.engine.connect()
         # Advisory locks are per database; the schema keeps deployments that share one database apart.
         schema = connection.execute(text("SELECT current_schema()")).scalar()
-        namespace = zlib.crc32(f"steadyhand:{schema}:account".encode()) - 2**31  # an int4 key
-        held = connection.execute(
-            text("SELECT pg_try_advisory_lock(:namespace, :account)"),
-            {"namespace": namespace, "account": self.account_id},
-        ).scalar()
+        key = {"namespace": zlib.crc32(f"steadyhand:{schema}:account".encode()) - 2**31, "account": self.account_id}
+        if patience <= 0:
+            held = connection.execute(text("SELECT pg_try_advisory_lock(:namespace, :account)"), key).scalar()
+        else:
+            # lock_timeout bounds the wait (a session-level advisory lock outlives the transaction that took it).
+            connection.execute(text(f"SET LOCAL lock_timeout = '{max(1, int(patience * 1000))}ms'"))
+            try:
+                connection.execute(text("SELECT pg_advisory_lock(:namespace, :account)"), key)
+                held = True
+            except OperationalError:  # lock_timeout: still held by another step
+                connection.rollback()
+                held = False
         connection.commit()
         if held:
             self.connection = connection
@@ -114,7 +123,7 @@ class _LeaseLock:
         self.engine, self.name = engine, f"account:{account_id}"
         self.seen: str | None = None
 
-    def try_acquire(self, holder: str, now: datetime) -> bool:
+    def try_acquire(self, holder: str, now: datetime, patience: float) -> bool:
         try:
             with self.engine.begin() as connection:
                 connection.execute(

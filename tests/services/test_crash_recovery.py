@@ -180,3 +180,14 @@ def test_sqlite_another_hosts_lease_holds_until_it_expires(trader, backend):
     with account_lock(db.session, paper, wait=timedelta(seconds=0), clock=lambda: later):
         pass
     assert db.session.scalars(select(SchedulerLease)).all() == []  # released
+
+
+def test_a_waiting_step_gives_up_after_its_wait_and_the_lock_stays_usable(trader):
+    _, _, paper = trader
+    waits = []
+    second = account_lock(db.session, paper, wait=timedelta(milliseconds=200), sleep=waits.append)
+    with account_lock(db.session, paper), pytest.raises(AccountBusyError), second:
+        pytest.fail("two holders of one account's lock")
+    # PostgreSQL waits inside the database (lock_timeout), SQLite polls: either way it gave up, and nobody holds it.
+    with account_lock(db.session, paper, wait=timedelta(seconds=0)):
+        pass
