@@ -6,6 +6,7 @@ from decimal import Decimal
 import click
 from flask.cli import with_appcontext
 
+from app.commands.cli import group
 from app.commands.common import acting_user, parse_key_values, session, settings
 from app.models import PositionStatus
 from app.services import accounts, positions, system_clock
@@ -13,7 +14,7 @@ from app.services.accounts import NewLiveAccount, RiskChange, RiskView
 from app.services.credentials import ExchangeKeys
 
 
-@click.group("account")
+@group("account")
 def account_group() -> None:
     """Trading accounts."""
 

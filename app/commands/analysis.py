@@ -9,6 +9,7 @@ from flask.cli import with_appcontext
 
 from ai.outcome import AnalysisStatus
 from ai.signal import Signal
+from app.commands.cli import command
 from app.commands.common import acting_user, parse_key_values, session, settings
 from app.schemas.analyses import AnalysisOut
 from app.services.analyses import AnalysisRequest, AnalysisResult, parse_until, run_analysis
@@ -19,7 +20,7 @@ from app.services.trading import TradeResult
 _SKIPPED = ("PROVIDER_NOT_CONFIGURED", "SKIPPED_BUDGET_EXCEEDED", "CIRCUIT_OPEN")
 
 
-@click.command("analyze")
+@command("analyze")
 @click.argument("symbol")
 @click.option("--timeframe", default="1h", show_default=True)
 @click.option(
@@ -89,9 +90,9 @@ def _usd(text: str | None) -> Decimal | None:
     try:
         value = Decimal(text)
     except InvalidOperation:
-        raise click.BadParameter(f"{text!r} is not an amount in USD", param_hint="--max-cost") from None
+        raise click.BadParameter(f'max cost must be an amount in USD, got "{text}"', param_hint="--max-cost") from None
     if not value.is_finite() or value <= 0:
-        raise click.BadParameter("must be a positive amount in USD", param_hint="--max-cost")
+        raise click.BadParameter(f'max cost must be a positive amount in USD, got "{text}"', param_hint="--max-cost")
     return value
 
 

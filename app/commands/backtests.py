@@ -9,6 +9,7 @@ from typing import Any
 import click
 from flask.cli import with_appcontext
 
+from app.commands.cli import command
 from app.commands.common import acting_user, parse_key_values, session, settings
 from app.schemas.backtests import BacktestResultOut
 from app.services import backtests
@@ -31,7 +32,7 @@ SHOWN_METRICS = (
 )
 
 
-@click.command("backtest")
+@command("backtest")
 @click.option("--symbol", required=True)
 @click.option("--timeframe", default="1h", show_default=True)
 @click.option(
@@ -137,7 +138,7 @@ def backtest_command(
     click.echo(_summary(report, record.id, folder))
 
 
-@click.command("backtest-delete")
+@command("backtest-delete")
 @click.argument("backtest_id", type=int)
 @click.option("--user", "email", help="Whose backtest (default: the only user).")
 @with_appcontext

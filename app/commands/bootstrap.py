@@ -4,13 +4,14 @@ import click
 from flask.cli import with_appcontext
 from flask_migrate import upgrade
 
+from app.commands.cli import command
 from app.commands.common import session, settings
 from app.commands.data import echo_seed
 from app.commands.reconciliation import reconcile_accounts
 from app.services.demo import seed_demo
 
 
-@click.command("bootstrap")
+@command("bootstrap")
 @with_appcontext
 def bootstrap_command() -> None:
     """Migrate the database, seed the demo (local instances only) and reconcile every account."""

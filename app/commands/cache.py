@@ -5,12 +5,13 @@ from pathlib import Path
 import click
 from flask.cli import with_appcontext
 
+from app.commands.cli import group
 from app.commands.common import session
 from app.errors import ConflictError
 from app.services import cache
 
 
-@click.group("cache")
+@group("cache")
 def cache_group() -> None:
     """The LLM response cache."""
 

@@ -32,7 +32,7 @@ def parse_key_values(raw: tuple[str, ...], option: str) -> dict[str, str]:
     for item in raw:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint=option)
+            raise click.BadParameter(f'"{item}" is not KEY=VALUE', param_hint=option)
         params[key.strip()] = value.strip()
     return params
 

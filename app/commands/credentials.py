@@ -3,11 +3,12 @@
 import click
 from flask.cli import with_appcontext
 
+from app.commands.cli import group
 from app.commands.common import acting_user, session, settings
 from app.services.credentials import store_llm_key
 
 
-@click.group("credentials")
+@group("credentials")
 def credentials_group() -> None:
     """Your own API keys."""
 

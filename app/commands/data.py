@@ -5,6 +5,7 @@ from pathlib import Path
 import click
 from flask.cli import with_appcontext
 
+from app.commands.cli import command
 from app.commands.common import session, settings
 from app.services.demo import DemoSeedReport, seed_demo
 from app.services.markets import CandleFileImport, ImportReport, import_candle_file
@@ -13,7 +14,7 @@ GAPS_LISTED = 10
 TIME_FORMAT = "%Y-%m-%d %H:%M"
 
 
-@click.command("import-candles")
+@command("import-candles")
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--symbol", required=True, help="Unified symbol, e.g. BTC/USDT.")
 @click.option("--timeframe", required=True, help="Candle length, e.g. 1h or 1d.")
@@ -37,7 +38,7 @@ def import_candles_command(file: Path, symbol: str, timeframe: str, exchange_id:
     _echo_details(report)
 
 
-@click.command("seed-demo")
+@command("seed-demo")
 @click.option("--reset-password", is_flag=True, help="Give the demo user a new password.")
 @with_appcontext
 def seed_demo_command(reset_password: bool) -> None:

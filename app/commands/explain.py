@@ -7,12 +7,13 @@ from typing import Any
 import click
 from flask.cli import with_appcontext
 
+from app.commands.cli import command
 from app.commands.common import acting_user, session
 from app.schemas.explain import DecisionTrailOut, ExplanationOut, Money, OrderTrailOut
 from app.services.explain import explain_analysis
 
 
-@click.command("explain")
+@command("explain")
 @click.argument("analysis_id", type=int)
 @click.option("--user", "email", help="Whose analysis (default: the only user).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")

@@ -6,11 +6,12 @@ import getpass
 import click
 from flask.cli import with_appcontext
 
+from app.commands.cli import group
 from app.commands.common import acting_user, session
 from app.services import kill_switch, system_clock
 
 
-@click.group("kill-switch")
+@group("kill-switch")
 def kill_switch_group() -> None:
     """Stop new positions globally or on one account (exits, stops and take profits still run)."""
 

@@ -3,6 +3,7 @@
 import click
 from flask.cli import with_appcontext
 
+from app.commands.cli import group
 from app.commands.common import session, settings
 from app.errors import shown
 from app.services import markets
@@ -11,7 +12,7 @@ NEW_SYMBOLS_LISTED = 20
 TIME_FORMAT = "%Y-%m-%d %H:%M"
 
 
-@click.group("markets")
+@group("markets")
 def markets_group() -> None:
     """The markets (symbols, precision, minimums, fees) Steadyhand checks orders and imports against."""
 

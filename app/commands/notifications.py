@@ -4,6 +4,7 @@ paused (`disable`) and resumed (`enable`)."""
 import click
 from flask.cli import with_appcontext
 
+from app.commands.cli import group
 from app.commands.common import acting_user, session, settings
 from app.models import DeliveryStatus
 from app.services import system_clock
@@ -21,7 +22,7 @@ from app.services.notifications import (
 )
 
 
-@click.group("notify")
+@group("notify")
 def notify_group() -> None:
     """Notification channels: Telegram, Slack, Discord, e-mail, ... (Apprise URLs) or a signed JSON webhook."""
 

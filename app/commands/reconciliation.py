@@ -3,11 +3,12 @@
 import click
 from flask.cli import with_appcontext
 
+from app.commands.cli import command
 from app.commands.common import session, settings
 from app.services.reconciliation import accounts_to_reconcile, reconcile_account
 
 
-@click.command("reconcile")
+@command("reconcile")
 @click.option("--account", "account_id", type=int, help="Only this account (default: every account).")
 @with_appcontext
 def reconcile_command(account_id: int | None) -> None:

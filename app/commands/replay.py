@@ -6,12 +6,13 @@ import getpass
 import click
 from flask.cli import with_appcontext
 
+from app.commands.cli import group
 from app.commands.common import session, settings
 from app.services import replay, system_clock
 from app.services.replay import ReplayStatus
 
 
-@click.group("replay")
+@group("replay")
 def replay_group() -> None:
     """The replay market: the bundled 2024 Binance candles played once on an accelerated clock."""
 

@@ -9,10 +9,11 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from app.commands.cli import command
 from app.jobs.scheduler import WatchScheduler
 
 
-@click.command("scheduler")
+@command("scheduler")
 @click.option(
     "--once", is_flag=True, help="One tick (contest the leadership, start what is due, wait for it), then exit."
 )

@@ -3,11 +3,12 @@
 import click
 from flask.cli import with_appcontext
 
+from app.commands.cli import command
 from app.commands.common import session, settings
 from app.services.credentials import rotate_keys
 
 
-@click.command("rotate-keys")
+@command("rotate-keys")
 @with_appcontext
 def rotate_keys_command() -> None:
     """Re-encrypt exchange and LLM keys with the first key of STEADYHAND_ENCRYPTION_KEYS.

@@ -3,12 +3,13 @@
 import click
 from flask.cli import with_appcontext
 
+from app.commands.cli import command
 from app.commands.common import acting_user, session
 from app.services import system_clock
 from app.services.usage import budget_status
 
 
-@click.command("usage")
+@command("usage")
 @click.option("--user", "email", help="Whose spend (default: the only user).")
 @with_appcontext
 def usage_command(email: str | None) -> None:

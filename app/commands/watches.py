@@ -5,8 +5,10 @@ import json
 import click
 from flask.cli import with_appcontext
 
+from app.commands.cli import group
 from app.commands.common import acting_user, parse_key_values, session, settings
 from app.errors import shown
+from app.models import RunStatus
 from app.schemas.watches import WatchOut
 from app.services import watch_runs, watches
 from app.services.watches import KEEP, NewWatch, WatchChange, WatchView
@@ -15,7 +17,7 @@ SIGNALS_HELP = "deepseek[:MODEL], claude[:MODEL], rules:STRATEGY, replay[:PROVID
 USER_HELP = "Whose watches (default: the only user)."
 
 
-@click.group("watch")
+@group("watch")
 def watch_group() -> None:
     """Watches: a symbol analysed on every close of its timeframe, advice only unless auto-execute is on."""
 
@@ -159,13 +161,17 @@ def delete_command(watch_id: int, yes: bool, email: str | None) -> None:
 
 
 @watch_group.command("run")
-@click.argument("watch_id", type=int)
+@click.argument("watch_id", metavar="ID", type=int)
 @click.option("--user", "email", help="Whose watch (default: the only user).")
 @with_appcontext
 def run_command(watch_id: int, email: str | None) -> None:
-    """Run a watch now for its latest closed bar, once: a bar that already ran shows that run instead."""
+    """Run a watch now for its latest closed bar, once: a bar that already ran shows that run instead.
+
+    Exits 1 when the run failed (its line says where and why)."""
     run = watch_runs.run_watch_now(session(), settings(), acting_user(email).id, watch_id)
     click.echo(watch_runs.run_summary(session(), run.id))
+    if run.status is RunStatus.FAILED:
+        raise SystemExit(1)
 
 
 def watch_line(view: WatchView) -> str:

@@ -81,7 +81,7 @@ def test_errors_are_one_line_naming_the_option_and_a_masked_value(app, runner):
         'got "" [--events]'
     )
     both = run(runner, "add", "--apprise", "json://a", "--webhook", "https://example.com/h")
-    assert both.exit_code == 2 and "give exactly one of --apprise URL or --webhook URL" in both.output
+    assert both.exit_code == 1 and "give exactly one of --apprise URL or --webhook URL" in both.output
     missing = run(runner, "remove", "99")
     assert missing.exit_code == 1 and missing.output.strip() == "Error: no notification channel #99 [ID]"
     assert "no notification channels" in run(runner, "list").output

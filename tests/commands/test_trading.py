@@ -282,4 +282,4 @@ def test_a_live_accounts_base_url_can_be_changed_and_cleared_and_its_orders_go_t
     refused = runner.invoke(args=["account", "base-url", str(paper.id), "https://api1.binance.com"])
     assert refused.exit_code == 1 and "is a paper account" in refused.output and "[ACCOUNT_ID]" in refused.output
     neither = runner.invoke(args=["account", "base-url", str(account.id)])
-    assert neither.exit_code == 2 and "give either a URL or --clear" in neither.output
+    assert neither.exit_code == 1 and "give either a URL or --clear" in neither.output
