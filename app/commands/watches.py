@@ -61,6 +61,8 @@ def add_command(
     view = watches.create_watch(session(), settings(), acting_user(email).id, request)
     session().commit()
     click.echo(f"added {watch_line(view)}")
+    for warning in view.warnings:
+        click.echo(f"warning: {warning}")
 
 
 @watch_group.command("list")

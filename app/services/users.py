@@ -18,11 +18,17 @@ def resolve_user(session: Session, email: str | None) -> User:
         if user is None:
             raise NotFoundError(f'no user with email "{email.strip()}"', field="user")
         return user
-    users = session.scalars(select(User).order_by(User.id).limit(2)).all()
+    shown = 10
+    users = session.scalars(select(User).order_by(User.id).limit(shown + 1)).all()
     if not users:
         raise InvalidInputError("no users yet: seed the demo (seed-demo) or create a user first", field="user")
     if len(users) > 1:
-        raise InvalidInputError("there are several users: name one by email", field="user")
+        # The command line is the operator's: naming the users is what lets them pick one.
+        emails = ", ".join(user.email for user in users[:shown])
+        if len(users) > shown:
+            more = (session.scalar(select(func.count()).select_from(User)) or 0) - shown
+            emails += f" and {more} more"
+        raise InvalidInputError(f"there are several users ({emails}): name one by email", field="user")
     return users[0]
 
 

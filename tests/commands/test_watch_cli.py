@@ -47,6 +47,11 @@ def test_add_then_list_prints_one_line_per_watch(runner, owner):
         *("--max-cost", "0.002", "--daily-budget", "0.50", "--auto-execute"),
     )
     assert second.exit_code == 0, second.output
+    # A fresh replay has 15 daily candles; a run needs 201.
+    assert second.output.splitlines()[1].startswith(
+        "warning: the replay has 15 closed ETH/USDT 1d candles now and a run needs 201: this watch's runs fail until "
+        "the replay reaches 2024-07-20 00:00 UTC (in about "
+    )
     other = db.session.scalar(select(Watch).where(Watch.symbol == "ETH/USDT"))
     db.session.add(
         WatchRun(
