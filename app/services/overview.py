@@ -232,6 +232,8 @@ class RunLine:
     timeframe: str
     status: RunStatus
     outcome: str  # the signal, the risk decision and the order, or where it failed, in words
+    watch_id: int
+    signal_source: str  # tells two watches of one symbol and timeframe apart
 
 
 def recent_runs(session: Session, user_id: int, limit: int = 10) -> list[RunLine]:
@@ -249,6 +251,15 @@ def recent_runs(session: Session, user_id: int, limit: int = 10) -> list[RunLine
         summary = run_summary(session, run.id)
         _, found, outcome = summary.partition(" UTC: ")
         lines.append(
-            RunLine(run.id, run.bar_time, watch.symbol, watch.timeframe, run.status, outcome if found else summary)
+            RunLine(
+                run.id,
+                run.bar_time,
+                watch.symbol,
+                watch.timeframe,
+                run.status,
+                outcome if found else summary,
+                watch.id,
+                watch.signal_source,
+            )
         )
     return lines

@@ -66,7 +66,11 @@ def test_after_a_buy_the_landing_page_shows_the_btc_held_and_equity_near_the_sta
     assert "42,434.55 USDT" in held  # the stop loss
 
     runs = text_of(re.search(r"<h2>Recent watch runs</h2>(.*?)</section>", page, re.S).group(1))
-    assert "2024-01-12 16:00 BTC/USDT 1h BUY (confidence 62); approved (APPROVED, SIZED); order" in runs, runs
+    assert re.search(
+        r"2024-01-12 16:00 #\d+ BTC/USDT 1h rules:rsi_reversion "
+        r"BUY \(confidence 62\); approved \(APPROVED, SIZED\); order",
+        runs,
+    ), runs
 
 
 def test_a_position_without_a_price_says_so(client, app):
