@@ -99,8 +99,12 @@ def test_a_scheduler_killed_mid_run_leaves_one_order_a_failed_run_and_a_reconcil
         assert "leading" in output and f"run(s) #{run.id} failed: their worker stopped mid-run" in output
         assert f"order {client_order_id}: pending 0E-10 -> closed 0.00084 on binance" in output
         # The restarted scheduler has nothing to run again for that bar: the run key holds it.
-        run_now = cli(environ, "watch", "run", watch_id)
-        assert f"run #{run.id} " in run_now.stdout and "INTERRUPTED" in run_now.stdout, run_now.stdout
+        run_now = subprocess.run(
+            [*FLASK, "watch", "run", watch_id], cwd=PROJECT_ROOT, env=environ, capture_output=True, text=True
+        )
+        # The bar's run, failed: shown as it is (exit 1), never run a second time.
+        assert run_now.returncode == 1 and run_now.stdout.startswith(f"run #{run.id} watch #{watch_id} "), run_now
+        assert "failed at run: INTERRUPTED" in run_now.stdout, run_now.stdout
     finally:
         second.send_signal(signal.SIGINT)
         second.wait(timeout=60)
