@@ -11,14 +11,13 @@ from app.errors import InvalidInputError
 from app.models import Account, AccountKind
 from app.persistence.account_book import load_book
 from app.services.credentials import vault
-from app.services.markets import MarketDataUnavailableError, catalog, raw_markets
+from app.services.markets import MarketDataUnavailableError, catalog, latest_candle_bars, raw_markets
 from app.services.upkeep import BarSource
 from exchanges.base import Exchange, ExchangeError
 from exchanges.book import AccountBook
 from exchanges.candles import Candle
 from exchanges.markets import UnknownSymbolError
 from exchanges.paper import PaperExchange
-from exchanges.timeframes import timeframe_duration
 
 
 def account_exchange(
@@ -80,14 +79,11 @@ def account_bars(
 ) -> BarSource:
     """`account_candles` as upkeep's bar source (like `markets.exchange_bars`): `(symbol, after, until)` -> the closed
     candles whose close is in (after, until], at most the last `max_bars`."""
-    duration = timeframe_duration(timeframe)
-
-    def bars(symbol: str, after: datetime, until: datetime) -> list[Candle]:
-        wanted = min(max_bars, max(1, int((until - after) / duration)))
-        candles = account_candles(session, settings, account, symbol, timeframe, wanted + 1, now)
-        return [candle for candle in candles if after < candle.open_time + duration <= until]
-
-    return bars
+    return latest_candle_bars(
+        lambda symbol, limit: account_candles(session, settings, account, symbol, timeframe, limit, now),
+        timeframe,
+        max_bars,
+    )
 
 
 def _no_price(symbol: str) -> Decimal:

@@ -3,6 +3,7 @@ candle store's coverage, importing candle files, and closed candles for an analy
 public market data."""
 
 import difflib
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -277,12 +278,21 @@ def exchange_bars(
 ) -> BarSource:
     """An exchange's public candles as upkeep's bar source, like `stored_bars`; at most the last `max_bars` closed
     candles are fetched (ccxt's usual page size), so a walk over a longer absence starts `max_bars` bars back."""
+    return latest_candle_bars(
+        lambda symbol, limit: _closed_exchange_candles(session, settings, exchange_id, symbol, timeframe, limit, now),
+        timeframe,
+        max_bars,
+    )
+
+
+def latest_candle_bars(latest: Callable[[str, int], list[Candle]], timeframe: str, max_bars: int = 1000) -> BarSource:
+    """Upkeep's bar source over a fetch of the latest closed candles, `latest(symbol, limit)`: `(symbol, after,
+    until)` -> the candles of `timeframe` whose close is in (after, until], from at most the last `max_bars`."""
     duration = timeframe_duration(timeframe)
 
     def bars(symbol: str, after: datetime, until: datetime) -> list[Candle]:
         wanted = min(max_bars, max(1, int((until - after) / duration)))
-        candles = _closed_exchange_candles(session, settings, exchange_id, symbol, timeframe, wanted + 1, now)
-        return [candle for candle in candles if after < candle.open_time + duration <= until]
+        return [candle for candle in latest(symbol, wanted + 1) if after < candle.open_time + duration <= until]
 
     return bars
 

@@ -5,7 +5,6 @@ next bar neither loses the fill nor buys a second time; and one trading step per
 Live Binance through ccxt against its recorded wire format (tests/services/test_money_paths_live.py's fake).
 """
 
-import json
 import os
 import re
 import socket
@@ -16,33 +15,29 @@ from decimal import Decimal
 
 import pytest
 import requests
-import responses
 from sqlalchemy import select
 
 from app.extensions import db
 from app.models import AuditEvent, Order, Position, PositionStatus, SchedulerLease
 from app.services.account_lock import AccountBusyError, account_lock
-from exchanges.orders import OrderSide, OrderStatus, OrderType
+from exchanges.orders import OrderStatus
 from tests import factories
-from tests.services.test_money_paths_live import BUY_BAR, ORDER_URL, RECORDINGS, FakeBinance, analyse
+from tests.services.test_money_paths_live import (
+    BUY_BAR,
+    ORDER_URL,
+    analyse,
+    binance,  # noqa: F401 (a fixture)
+)
+
+# What a killed sender leaves: the order committed PENDING before it went out, its fill never recorded.
+from tests.services.test_reconciliation import pending_order as sent_and_never_recorded
+from tests.services.test_reconciliation import recording
 
 D = Decimal
 
 
-def recording(name):
-    return json.loads((RECORDINGS / name).read_text())
-
-
 MY_TRADES_URL = re.compile(r"https://api\.binance\.com/api/v3/myTrades\?.*")
 NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
-
-
-@pytest.fixture
-def binance():
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        fake = FakeBinance()
-        mock.add_callback(responses.POST, ORDER_URL, callback=fake)
-        yield mock, fake
 
 
 @pytest.fixture
@@ -55,27 +50,14 @@ def trader(app):
     return user, live, paper
 
 
-def sent_and_never_recorded(account, client_order_id="sh9d9", quantity="0.00053"):
-    """The row a killed sender leaves: committed PENDING before the order went out, its fill never recorded."""
-    order = Order(
-        account_id=account.id,
-        client_order_id=client_order_id,
-        symbol="BTC/USDT",
-        side=OrderSide.BUY,
-        order_type=OrderType.MARKET,
-        status=OrderStatus.PENDING,
-        quantity=D(quantity),
-    )
-    db.session.add(order)
-    db.session.commit()
-    return order
-
-
 def codes(result):
     return [reason["code"] for reason in result.trade.decision.reasons]
 
 
-def test_a_fill_whose_sender_died_is_recorded_before_the_next_bar_decides_and_no_second_buy_is_sent(trader, binance):
+def test_a_fill_whose_sender_died_is_recorded_before_the_next_bar_decides_and_no_second_buy_is_sent(
+    trader,
+    binance,  # noqa: F811
+):
     user, live, _ = trader
     mock, fake = binance
     sent_and_never_recorded(live)
@@ -94,7 +76,7 @@ def test_a_fill_whose_sender_died_is_recorded_before_the_next_bar_decides_and_no
     assert "order sh9d9: pending 0E-10 -> closed 0.00053 on binance" in list(differences)
 
 
-def test_while_an_earlier_order_cannot_be_checked_no_new_order_is_sent(trader, binance):
+def test_while_an_earlier_order_cannot_be_checked_no_new_order_is_sent(trader, binance):  # noqa: F811
     user, live, _ = trader
     mock, fake = binance
     sent_and_never_recorded(live)
