@@ -35,6 +35,9 @@ from app.services.upkeep import BarSource
 from exchanges.candles import find_gaps
 from exchanges.timeframes import timeframe_duration
 
+# The code of a refusal for too few closed candles before a bar (the indicators' warm-up): the input is valid, the
+# market's history is short (a young replay, a newly listed symbol).
+INSUFFICIENT_HISTORY = "INSUFFICIENT_HISTORY"
 # Enough history for every indicator's warm-up plus the bars the context shows.
 HISTORY_BARS = WARMUP_BARS + 100
 HIGHER_TIMEFRAME_BARS = WARMUP_BARS + 20
@@ -223,6 +226,7 @@ def candles_for(session: Session, settings: Settings, request: AnalysisRequest, 
                 f"{exchange_id} returned {len(frame)} closed {request.symbol} {request.timeframe} candles, "
                 f"{WARMUP_BARS + 1} needed",
                 field="symbol",
+                code=INSUFFICIENT_HISTORY,
             )
         return frame
     if request.market == "replay":
@@ -265,6 +269,7 @@ def candles_for(session: Session, settings: Settings, request: AnalysisRequest, 
             f"not enough {what} candles{at}: {len(frame)} stored, {WARMUP_BARS + 1} needed for the indicators "
             f"({_span(stored)})",
             field="until" if request.until is not None else "symbol",
+            code=INSUFFICIENT_HISTORY,
         )
     return frame
 
@@ -300,6 +305,7 @@ def replay_candles(session: Session, settings: Settings, request: AnalysisReques
             f"the replay has {len(frame)} closed {request.symbol} {request.timeframe} candles at "
             f"{utc_text(now)}, {WARMUP_BARS + 1} needed",
             field="timeframe",
+            code=INSUFFICIENT_HISTORY,
         )
     return frame
 

@@ -14,6 +14,7 @@ from app.extensions import db
 from app.models import Analysis, Order, RunStatus, Watch, WatchRun
 from app.services import watch_runs
 from app.services.credentials import signal_services
+from app.services.replay import replay_market
 from app.services.watch_runs import DueRun
 from tests import factories
 
@@ -223,3 +224,19 @@ def test_a_run_whose_account_has_traded_a_later_bar_gives_advice_instead_of_fail
     )
     db.session.expire_all()
     assert db.session.get(type(account), account.id).last_bar_at == BUY_BAR + timedelta(hours=3)  # never moves back
+
+
+def test_a_run_before_the_replay_has_enough_history_fails_insufficient_history(app):
+    user = factories.user(db.session)
+    account = factories.paper_account(db.session, user)
+    watch = factories.watch(db.session, user, account, signal_source="rules:rsi_reversion", timeframe="1d")
+    db.session.commit()
+    market = replay_market(db.session, current_settings(), lambda: datetime(2026, 12, 1, 12, tzinfo=UTC))
+    run = watch_runs.claim(db.session, DueRun(watch.id, datetime(2024, 1, 15, tzinfo=UTC), "schedule"), BUY_BAR)
+    failed = watch_runs.execute_run(db.session, current_settings(), run.id, services_for, "replay", market.clock.now)
+    assert (failed.status, failed.failed_step, failed.error_code) == (
+        RunStatus.FAILED,
+        "candles",
+        "INSUFFICIENT_HISTORY",
+    )
+    assert failed.error_message == "the replay has 15 closed BTC/USDT 1d candles at 2024-01-16 05:00 UTC, 201 needed"

@@ -166,19 +166,20 @@ def test_the_landing_page_shows_each_watch_with_its_schedule_and_last_run(client
             status=RunStatus.FAILED,
             steps=[],
             error_code="RUN_TIMEOUT",
+            error_message="still running after 120 s (worker a:1): stopped waiting",
         )
     )
     db.session.commit()
     sign_in(client)
     page = client.get("/").get_data(as_text=True)
     assert "Market: <strong>replay</strong> of the bundled Binance 2024 candles, one 1h candle every\n    10 s." in page
-    row = re.search(r"<tr>\s*<td>BTC/USDT 1h</td>.*?</tr>", page, re.S).group(0)
-    cells = [re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td>(.*?)</td>", row, re.S)]
+    row = re.search(rf"<tr>\s*<td>#{watch.id} BTC/USDT 1h</td>.*?</tr>", page, re.S).group(0)
+    cells = [re.sub(r"<[^>]+>", " ", cell).strip() for cell in re.findall(r"<td>(.*?)</td>", row, re.S)]
     assert cells == [
-        "BTC/USDT 1h",
+        f"#{watch.id} BTC/USDT 1h",
         "on every 1h close",
         "rules:sma_cross",
         "advice only",
         "yes",
-        "bar 2024-01-16 09:00 UTC: failed (RUN_TIMEOUT)",
+        "bar 2024-01-16 09:00 UTC: failed (RUN_TIMEOUT)  still running after 120 s (worker a:1): stopped waiting",
     ]
