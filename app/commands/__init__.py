@@ -4,6 +4,7 @@ from flask import Flask
 
 from app.commands.accounts import account_group
 from app.commands.analysis import analyze_command
+from app.commands.api_keys import api_key_group, create_api_key_command
 from app.commands.backtests import backtest_command, backtest_delete_command
 from app.commands.bootstrap import bootstrap_command
 from app.commands.cache import cache_group
@@ -43,6 +44,8 @@ def register_cli(app: Flask) -> None:
         kill_switch_group,
         replay_group,
         explain_command,
+        create_api_key_command,
+        api_key_group,
     )
     for command in commands:
         one_line_errors(command)

@@ -12,7 +12,13 @@ class Owned(Protocol):
 
 
 # What a user calls each kind of record in a message.
-_NOUNS = {"Account": "account", "Watch": "watch", "Analysis": "analysis", "Backtest": "backtest"}
+_NOUNS = {
+    "Account": "account",
+    "Watch": "watch",
+    "Analysis": "analysis",
+    "Backtest": "backtest",
+    "ApiKey": "api_key",
+}
 
 
 def owned[T: Owned](session: Session, model: type[T], record_id: int, user_id: int) -> T:

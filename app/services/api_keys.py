@@ -1,0 +1,163 @@
+"""REST API keys: issued once, stored as a SHA-256 only, scoped, expiring, revocable.
+
+A key reads `sh_` + 30 random base62 characters + 6 base62 characters of the CRC32 of the random part, the layout
+GitHub uses for its tokens (https://github.blog/2021-04-05-behind-githubs-new-authentication-token-formats/): the
+prefix lets secret scanners and our own log scrubbing recognise a key, and the checksum rejects a mistyped or
+made-up key before any database lookup. 30 base62 characters hold about 178 bits of randomness.
+"""
+
+import hashlib
+import secrets
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.errors import InvalidInputError, ServiceError
+from app.models import ApiKey
+from app.services import audit
+from app.services.lookup import owned
+
+TOKEN_PREFIX = "sh_"  # noqa: S105 (a public marker, not a secret)
+_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_RANDOM_LENGTH, _CHECKSUM_LENGTH = 30, 6
+TOKEN_LENGTH = len(TOKEN_PREFIX) + _RANDOM_LENGTH + _CHECKSUM_LENGTH
+SHOWN_PREFIX_LENGTH = len(TOKEN_PREFIX) + 6  # what lists show, e.g. "sh_4kT9qZ", to tell keys apart
+SCOPES = ("read", "analyze", "trade", "admin")
+MAX_NAME = 80
+
+
+class UnauthorizedError(ServiceError):
+    """No valid key: missing, malformed, unknown, expired or revoked. One message for all, so a caller learns nothing
+    about which keys exist."""
+
+    code = "UNAUTHORIZED"
+    http_status = 401
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    key: ApiKey
+    token: str  # shown once: only its SHA-256 is stored
+
+
+def issue_key(
+    session: Session,
+    user_id: int,
+    name: str,
+    scopes: Iterable[str],
+    now: datetime,
+    expires_in_days: int | None = None,
+) -> IssuedKey:
+    """A new key for the user with `scopes` (some of read, analyze, trade, admin), expiring after `expires_in_days`
+    days (None: never). Audited; the caller commits. Raises `InvalidInputError` naming the field for an empty or
+    too long name, an unknown or missing scope, or an expiry that is not a positive number of days."""
+    name = name.strip()
+    if not name or len(name) > MAX_NAME:
+        raise InvalidInputError(f"name must be 1 to {MAX_NAME} characters, got {name!r}", field="name")
+    wanted = sorted({scope.strip().lower() for scope in scopes}, key=_scope_order)
+    if not wanted:
+        raise InvalidInputError(f"scope must name at least one of {', '.join(SCOPES)}", field="scope")
+    if expires_in_days is not None and expires_in_days < 1:
+        raise InvalidInputError(
+            f'expires must be a whole number of days of 1 or more, got "{expires_in_days}"', field="expires"
+        )
+    token = _new_token()
+    key = ApiKey(
+        user_id=user_id,
+        name=name,
+        prefix=token[:SHOWN_PREFIX_LENGTH],
+        key_hash=token_hash(token),
+        scopes=" ".join(wanted),
+        created_at=now,
+        expires_at=now + timedelta(days=expires_in_days) if expires_in_days is not None else None,
+    )
+    session.add(key)
+    session.flush()
+    audit.record(
+        session,
+        "api_key.created",
+        f"API key #{key.id} ({key.name}, {key.prefix}...) created with scopes {key.scopes}",
+        user_id=user_id,
+        details={"api_key_id": key.id, "scopes": wanted},
+    )
+    return IssuedKey(key, token)
+
+
+def authenticate(session: Session, token: str | None, now: datetime) -> ApiKey:
+    """The live key `token` names, its last use stamped `now` (the caller commits). Raises `UnauthorizedError` for
+    a missing, malformed (wrong prefix, length or checksum: no database lookup), unknown, expired or revoked key."""
+    if not token or not looks_like_key(token):
+        raise UnauthorizedError("a valid API key is required: Authorization: Bearer sh_...")
+    key = session.scalar(select(ApiKey).where(ApiKey.key_hash == token_hash(token)))
+    if key is None or key.revoked_at is not None or (key.expires_at is not None and key.expires_at <= now):
+        raise UnauthorizedError("a valid API key is required: Authorization: Bearer sh_...")
+    key.last_used_at = now
+    return key
+
+
+def has_scope(key: ApiKey, scope: str) -> bool:
+    """Whether `key` carries `scope`; `admin` carries every scope."""
+    held = key.scopes.split()
+    return scope in held or "admin" in held
+
+
+def list_keys(session: Session, user_id: int) -> list[ApiKey]:
+    """The user's keys, newest first, revoked and expired ones included."""
+    return list(session.scalars(select(ApiKey).where(ApiKey.user_id == user_id).order_by(ApiKey.id.desc())))
+
+
+def revoke_key(session: Session, user_id: int, key_id: int, now: datetime) -> ApiKey:
+    """Revoke one of the user's keys: its next request is refused. Revoking a revoked key changes nothing. Audited;
+    the caller commits. Raises `NotFoundError` for a key that is not the user's."""
+    key = owned(session, ApiKey, key_id, user_id)
+    if key.revoked_at is None:
+        key.revoked_at = now
+        audit.record(
+            session,
+            "api_key.revoked",
+            f"API key #{key.id} ({key.name}, {key.prefix}...) revoked",
+            user_id=user_id,
+            details={"api_key_id": key.id},
+        )
+    return key
+
+
+def looks_like_key(text: str) -> bool:
+    """Whether `text` has a key's prefix, length, alphabet and a matching checksum (so logs can be scrubbed of keys
+    and a made-up key is refused without a database lookup)."""
+    if len(text) != TOKEN_LENGTH or not text.startswith(TOKEN_PREFIX):
+        return False
+    body = text[len(TOKEN_PREFIX) :]
+    if any(char not in _ALPHABET for char in body):
+        return False
+    random_part, checksum = body[:_RANDOM_LENGTH], body[_RANDOM_LENGTH:]
+    return secrets.compare_digest(checksum, _checksum(random_part))
+
+
+def token_hash(token: str) -> str:
+    """The stored form of a key: hex SHA-256 (a key is 178 random bits, so a fast hash is enough; no salt needed)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _new_token() -> str:
+    random_part = "".join(secrets.choice(_ALPHABET) for _ in range(_RANDOM_LENGTH))
+    return f"{TOKEN_PREFIX}{random_part}{_checksum(random_part)}"
+
+
+def _checksum(random_part: str) -> str:
+    value = zlib.crc32(random_part.encode())
+    digits = []
+    for _ in range(_CHECKSUM_LENGTH):
+        value, digit = divmod(value, len(_ALPHABET))
+        digits.append(_ALPHABET[digit])
+    return "".join(reversed(digits))
+
+
+def _scope_order(scope: str) -> int:
+    if scope not in SCOPES:
+        raise InvalidInputError(f'scope must be one of {", ".join(SCOPES)}, got "{scope}"', field="scope")
+    return SCOPES.index(scope)

@@ -1,0 +1,58 @@
+"""`flask --app wsgi create-api-key` and `api-key list | revoke` on SQLite and PostgreSQL: the key printed once as
+the last line and never again, refusals as one line naming the option."""
+
+import pytest
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import ApiKey
+from app.services import api_keys
+from tests import factories
+
+
+@pytest.fixture
+def owner(app):
+    user = factories.user(db.session, email="owner@example.com")
+    db.session.commit()
+    return user
+
+
+def test_a_key_is_printed_once_as_the_last_line_and_lists_by_prefix_only(runner, owner):
+    created = runner.invoke(
+        args=["create-api-key", "--name", "my script", "--scope", "read", "--scope", "analyze", "--expires", "30"]
+    )
+    assert created.exit_code == 0, created.output
+    *head, token = created.output.splitlines()
+    assert api_keys.looks_like_key(token)
+    key = db.session.scalars(select(ApiKey)).one()
+    assert head[0].startswith(f"created #{key.id}  {token[:9]}...  my script  scopes read analyze  expires ")
+    assert head[0].endswith("  never used")
+
+    listed = runner.invoke(args=["api-key", "list"])
+    assert listed.exit_code == 0 and token not in listed.output and token[:9] in listed.output
+
+    revoked = runner.invoke(args=["api-key", "revoke", str(key.id)])
+    assert revoked.exit_code == 0 and "  REVOKED " in revoked.output
+    assert "REVOKED" in runner.invoke(args=["api-key", "list"]).output
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (["create-api-key"], "Error: scope is required [--scope]"),
+        (
+            ["create-api-key", "--scope", "write"],
+            'Error: scope must be one of read, analyze, trade, admin, got "write" [--scope]',
+        ),
+        (
+            ["create-api-key", "--scope", "read", "--expires", "0"],
+            'Error: expires must be a whole number of days of 1 or more, got "0" [--expires]',
+        ),
+        (["api-key", "revoke", "abc"], 'Error: ID must be a whole number, got "abc" [ID]'),
+        (["api-key", "revoke", "99"], "Error: no api_key #99 [ID]"),
+    ],
+)
+def test_bad_input_is_one_line_naming_the_option(runner, owner, args, line):
+    result = runner.invoke(args=args)
+    assert (result.exit_code, result.output) == (1, f"{line}\n")
+    assert db.session.scalars(select(ApiKey)).all() == []
