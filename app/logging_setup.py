@@ -14,6 +14,7 @@ _CREDENTIAL_PATTERNS = [
     re.compile(r"(?i)((?:x-api-key|api[_-]?key|secret|password)[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]{4,}"),
     re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s]+(@)"),
     re.compile(r"()\bsk-[A-Za-z0-9_-]{8,}"),
+    re.compile(r"()\bsh_[0-9A-Za-z]{36}\b"),  # our own API keys (app.services.api_keys)
 ]
 # Attributes every LogRecord has; anything else was passed through `extra=` and becomes a field.
 _STANDARD_ATTRIBUTES = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}

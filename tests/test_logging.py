@@ -52,6 +52,7 @@ def test_exceptions_are_logged_with_secrets_masked(capsys):
         '{"secret": "s3cr3t-value-here"}',
         "redis://:p4ssw0rd-long@cache:6379/0",
         "using sk-abcdefghijklmnopqrstuvwx for DeepSeek",
+        "key sh_abcdefghijklmnop0123456789ABCDEFGHIJ used from a script",
     ],
 )
 def test_credentials_not_in_configuration_are_masked_by_shape(leak):
