@@ -8,8 +8,7 @@ from app.commands.cli import group
 from app.commands.common import acting_user, session, settings
 from app.models import DeliveryStatus
 from app.services import system_clock
-from app.services.notification_wire import EVENTS
-from app.services.notifications import (
+from app.services.notification_channels import (
     ChannelSwitch,
     ChannelView,
     add_apprise_channel,
@@ -18,8 +17,9 @@ from app.services.notifications import (
     enable_channel,
     list_channels,
     remove_channel,
-    send_test,
 )
+from app.services.notification_wire import EVENTS
+from app.services.notifications import send_test
 
 
 @group("notify")

@@ -16,7 +16,7 @@ from app.services import kill_switch
 from app.services.accounts import resume_trading, risk_view
 from app.services.analyses import AnalysisRequest, run_analysis
 from app.services.credentials import signal_services
-from app.services.notifications import add_webhook_channel
+from app.services.notification_channels import add_webhook_channel
 from exchanges.orders import OrderSide
 from risk import TradingState
 from tests import factories

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from app import current_settings
 from app.extensions import db
 from app.models import BudgetLedgerEntry, LedgerStatus, NotificationDelivery
-from app.services import notifications, usage, watch_runs
+from app.services import notification_channels, usage, watch_runs
 from app.services.analyses import AnalysisRequest, run_analysis
 from app.services.credentials import signal_services
 from app.services.watch_runs import DueRun
@@ -22,7 +22,9 @@ def subscribed(events=()):
     user = factories.user(db.session)
     account = factories.paper_account(db.session, user)
     factories.candles(db.session, "binance_BTCUSDT_1h_2024-01_2024-09.csv")
-    notifications.add_webhook_channel(db.session, current_settings(), user.id, "https://hooks.example.com/x", events)
+    notification_channels.add_webhook_channel(
+        db.session, current_settings(), user.id, "https://hooks.example.com/x", events
+    )
     db.session.commit()
     return user, account
 

@@ -16,19 +16,17 @@ from app.errors import InvalidInputError, NotFoundError
 from app.extensions import db
 from app.models import DeliveryStatus, NotificationChannel, NotificationDelivery
 from app.services import notifications
-from app.services.notification_wire import OutgoingMessage, apprise_service, send_message
-from app.services.notifications import (
+from app.services.notification_channels import (
     DISABLED_ERROR,
-    MAX_ATTEMPTS,
     add_apprise_channel,
     add_webhook_channel,
-    deliver_due,
     disable_channel,
     enable_channel,
     list_channels,
-    notify,
     remove_channel,
 )
+from app.services.notification_wire import OutgoingMessage, apprise_service, send_message
+from app.services.notifications import MAX_ATTEMPTS, deliver_due, notify
 from tests import factories
 from tests.fakes.http_receiver import receiver_fixture  # noqa: F401
 from tests.fakes.smtp_server import smtp_server_fixture  # noqa: F401
