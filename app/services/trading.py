@@ -110,11 +110,10 @@ def decide_and_execute(
     if not execute or _behind(account, bar_close):
         return _decide_and_execute(session, settings, account, analysis, signal, bar, bar_duration, bars, False, clock)
     with account_lock(session, account):
-        # The previous holder may have moved the clock on.
-        if _behind(account, bar_close):
-            if not advise_if_behind:
-                check_account_clock(account, bar_close, execute)
-            execute = False
+        # The previous holder may have moved the clock on: refused, or (a scheduled run) advice only.
+        if not advise_if_behind:
+            check_account_clock(account, bar_close, execute)
+        execute = not _behind(account, bar_close)
         return _decide_and_execute(
             session, settings, account, analysis, signal, bar, bar_duration, bars, execute, clock
         )
