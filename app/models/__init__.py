@@ -16,7 +16,7 @@ from app.models.market import Candle, ImportedCandleFile, StoredMarkets
 from app.models.notifications import NotificationChannel, NotificationDelivery
 from app.models.scheduling import OperatorSetting, SchedulerLease, WatchRun
 from app.models.trading import Account, Decision, Order, Position, Trade, Watch
-from app.models.users import ApiKey, ExchangeCredential, LlmCredential, User
+from app.models.users import ApiKey, ExchangeCredential, IdempotencyRecord, LlmCredential, User
 
 __all__ = [
     "Account",
@@ -33,6 +33,7 @@ __all__ = [
     "Decision",
     "DeliveryStatus",
     "ExchangeCredential",
+    "IdempotencyRecord",
     "ImportedCandleFile",
     "LedgerStatus",
     "LlmCredential",

@@ -64,11 +64,14 @@ class BudgetLedgerEntry(Model):
         CheckConstraint("settled_usd IS NULL OR settled_usd >= 0", name="settled_not_negative"),
         Index("ix_budget_ledger_user_created", "user_id", "created_at"),
         Index("ix_budget_ledger_watch_created", "watch_id", "created_at"),
+        Index("ix_budget_ledger_api_key_created", "api_key_id", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     watch_id: Mapped[int | None] = mapped_column(ForeignKey("watches.id", ondelete="SET NULL"))
+    # The API key the call was made through (None: web UI, CLI or scheduler); its caps count what it reserved.
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id", ondelete="SET NULL"))
     analysis_id: Mapped[int | None] = mapped_column(ForeignKey("analyses.id", ondelete="SET NULL"), index=True)
     provider: Mapped[str] = mapped_column(String(16))
     model: Mapped[str] = mapped_column(String(64))

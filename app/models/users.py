@@ -54,10 +54,39 @@ class ApiKey(Model):
     prefix: Mapped[str] = mapped_column(String(16), unique=True)
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     scopes: Mapped[str] = mapped_column(String(80), default="read")
+    # The key's own spending caps in USD (None: only the user's caps apply) and the models it may ask (space
+    # separated `provider:model`; None: any). Enforced by the budget ledger with the user's caps.
+    daily_budget_usd: Mapped[Decimal | None] = mapped_column(Amount)
+    monthly_budget_usd: Mapped[Decimal | None] = mapped_column(Amount)
+    allowed_models: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_used_address: Mapped[str | None] = mapped_column(String(45))  # IPv4 or IPv6 text form
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class IdempotencyRecord(Model):
+    """A POST made with an `Idempotency-Key`: what it asked (method, path, body hash) and, once done, its response.
+
+    The unique (user, key) row is taken before the request runs, so a concurrent repeat is refused instead of
+    running twice; `status_code` stays None while the first one is in progress.
+    """
+
+    __tablename__ = "idempotency_records"
+    __table_args__ = (UniqueConstraint("user_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(255))
+    method: Mapped[str] = mapped_column(String(8))
+    path: Mapped[str] = mapped_column(String(500))
+    request_hash: Mapped[str] = mapped_column(String(64))  # SHA-256 of method, path and body
+    status_code: Mapped[int | None] = mapped_column()
+    response_body: Mapped[str | None] = mapped_column(Text)
+    response_location: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class ExchangeCredential(Model):
