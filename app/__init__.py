@@ -5,6 +5,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, current_app
+from flask_openapi3 import Info, OpenAPI, SecurityScheme
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
@@ -13,6 +14,11 @@ from app.extensions import csrf, db, limiter, login_manager, migrate
 from app.logging_setup import configure_logging
 
 SETTINGS_EXTENSION = "steadyhand.settings"
+API_DESCRIPTION = (
+    "AI-advised crypto trading for small accounts: the LLM proposes, deterministic code disposes. "
+    "Authenticate with `Authorization: Bearer sh_...` (a key from `flask --app wsgi create-api-key`). "
+    'Every error is `{"error": {"code", "message", "details"}}`; a POST may carry an `Idempotency-Key`.'
+)
 
 
 def create_app(config: Mapping[str, Any] | None = None, *, environ: Mapping[str, str] | None = None) -> Flask:
@@ -27,8 +33,18 @@ def create_app(config: Mapping[str, Any] | None = None, *, environ: Mapping[str,
     settings = load_settings(source)
     configure_logging(settings.log_level, settings.log_format, settings.secret_values())
 
-    app = Flask(
+    from app.api.errors import validation_error
+    from app.schemas.common import ErrorOut
+
+    # flask-openapi3's Flask: it builds /api/v1/openapi.json from the pydantic models the API validates with.
+    app = OpenAPI(
         __name__,
+        info=Info(title="Steadyhand API", version="1", description=API_DESCRIPTION),
+        security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer", bearerFormat="sh_ API key")},
+        doc_prefix="/api/v1",
+        doc_url="/openapi.json",
+        validation_error_callback=validation_error,
+        validation_error_model=ErrorOut,
         instance_path=str(settings.instance_path),
         template_folder=str(PROJECT_ROOT / "templates"),
         static_folder=str(PROJECT_ROOT / "static"),
@@ -65,10 +81,12 @@ def create_app(config: Mapping[str, Any] | None = None, *, environ: Mapping[str,
     login_manager.login_message_category = "info"
 
     from app import models  # noqa: F401  (registers every table before migrations compare)
+    from app.api import register_api
     from app.commands import register_cli
     from app.web import register_blueprints
 
     register_blueprints(app)
+    register_api(app, settings)
     register_cli(app)
     return app
 

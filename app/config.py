@@ -9,6 +9,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
+from limits import parse_many
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -44,6 +45,11 @@ VARIABLES = {
     "STEADYHAND_BROKER_URL": "Celery broker (redis://... or amqp://...): the scheduler only claims and enqueues, "
     "`celery -A app.jobs.celery_app worker` processes run watch runs and backtests (optional; without it the "
     "scheduler runs them in its own pool)",
+    "STEADYHAND_CORS_ORIGINS": "comma-separated origins (https://app.example.com) whose pages may call /api/v1 "
+    "from a browser; default none",
+    "STEADYHAND_API_RATE_LIMIT": "requests per API key to /api/v1 (Flask-Limiter syntax); default 120 per minute",
+    "STEADYHAND_API_PAID_RATE_LIMIT": "requests per API key to POST /api/v1/analyze and /api/v1/backtests; "
+    "default 10 per minute",
 }
 
 
@@ -65,6 +71,15 @@ class SchedulerSettings:
 
 
 @dataclass(frozen=True)
+class ApiSettings:
+    """The REST API's browser origins and per-key rate limits (Flask-Limiter strings, e.g. "120 per minute")."""
+
+    cors_origins: tuple[str, ...] = ()
+    rate_limit: str = "120 per minute"
+    paid_rate_limit: str = "10 per minute"  # analyze and backtests: each may start paid AI calls
+
+
+@dataclass(frozen=True)
 class Settings:
     env: str
     instance_path: Path
@@ -80,6 +95,7 @@ class Settings:
     log_level: str
     log_format: str
     scheduler: SchedulerSettings = SchedulerSettings()
+    api: ApiSettings = ApiSettings()
 
     @property
     def is_production(self) -> bool:
@@ -130,7 +146,38 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         log_level=_choice(environ, "LOG_LEVEL", LOG_LEVELS, "INFO", upper=True),
         log_format=_choice(environ, "LOG_FORMAT", LOG_FORMATS, "json" if production else "text"),
         scheduler=_scheduler(environ),
+        api=_api(environ),
     )
+
+
+def _api(environ: Mapping[str, str]) -> ApiSettings:
+    origins = tuple(
+        origin.strip().rstrip("/")
+        for origin in (environ.get("STEADYHAND_CORS_ORIGINS") or "").split(",")
+        if origin.strip()
+    )
+    for origin in origins:
+        parts = urlsplit(origin)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path or parts.query:
+            raise ConfigError(
+                f"STEADYHAND_CORS_ORIGINS: {origin!r} is not an origin (scheme and host, e.g. https://app.example.com)"
+            )
+    return ApiSettings(
+        cors_origins=origins,
+        rate_limit=_rate_limit(environ, "STEADYHAND_API_RATE_LIMIT", ApiSettings.rate_limit),
+        paid_rate_limit=_rate_limit(environ, "STEADYHAND_API_PAID_RATE_LIMIT", ApiSettings.paid_rate_limit),
+    )
+
+
+def _rate_limit(environ: Mapping[str, str], name: str, default: str) -> str:
+    value = (environ.get(name) or default).strip()
+    try:
+        parse_many(value)
+    except ValueError:
+        raise ConfigError(
+            f"{name}={value!r} is not a rate limit (e.g. 120 per minute, or 10/minute;1000/day)"
+        ) from None
+    return value
 
 
 def _scheduler(environ: Mapping[str, str]) -> SchedulerSettings:

@@ -1,0 +1,94 @@
+"""The API's one error shape for every failure: service refusals, validation, unknown routes, rate limits, crashes."""
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, jsonify, request
+from pydantic import ValidationError
+from werkzeug.exceptions import HTTPException
+
+from app.errors import ServiceError, shown
+from app.schemas.common import ErrorBody, ErrorOut
+
+log = logging.getLogger(__name__)
+
+# Declared on every operation of the document, so any of them is a documented answer.
+RESPONSES: dict[int, Any] = {status: ErrorOut for status in (400, 401, 402, 403, 404, 405, 409, 415, 422, 429, 500)}
+_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    409: "CONFLICT",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    429: "RATE_LIMITED",
+}
+_SHOWN_INPUT = 60  # characters of a rejected value quoted back
+
+
+def error_response(status: int, code: str, message: str, details: dict[str, Any] | None = None) -> Response:
+    body = ErrorOut(error=ErrorBody(code=code, message=message, details=details or {}))
+    response = jsonify(body.model_dump())
+    response.status_code = status
+    return response
+
+
+def service_error(error: ServiceError) -> Response:
+    response = jsonify(error.to_json())
+    response.status_code = error.http_status
+    return response
+
+
+def validation_error(error: ValidationError) -> Response:
+    """flask-openapi3's callback for a request its models refuse: 422, the first problem in one line naming the field
+    and the value, every problem in `details.errors`."""
+    problems = error.errors(include_url=False, include_context=False)
+    first = problems[0] if problems else {"loc": (), "msg": "invalid request", "input": None}
+    field = ".".join(str(part) for part in first["loc"]) or "body"
+    value = first.get("input")
+    got = "" if value is None or isinstance(value, dict | list) else f', got "{shown(value)[:_SHOWN_INPUT]}"'
+    message = f"{field}: {first['msg'][0].lower()}{first['msg'][1:]}{got}"
+    details = {
+        "field": field,
+        "errors": [
+            {"field": ".".join(str(part) for part in problem["loc"]) or "body", "message": problem["msg"]}
+            for problem in problems
+        ],
+    }
+    return error_response(422, "INVALID_INPUT", message, details)
+
+
+def http_error(error: HTTPException) -> Response:
+    status = error.code or 500
+    if status == 404:
+        message = f"no such resource: {request.path}"
+    elif status == 405:
+        message = f"{request.method} is not allowed on {request.path}"
+    elif status == 429:
+        message = f"rate limit exceeded ({error.description}); retry after the time in Retry-After"
+    else:
+        message = error.description or error.name
+    response = error_response(status, _CODES.get(status, "HTTP_ERROR"), message)
+    if status == 405 and error.response is None:
+        allowed = getattr(error, "valid_methods", None)
+        if allowed:
+            response.headers["Allow"] = ", ".join(allowed)
+    return response
+
+
+def unexpected(error: Exception) -> Response:
+    log.exception("API request failed", extra={"path": request.path, "method": request.method})
+    return error_response(500, "INTERNAL_ERROR", "the request failed on our side; it was logged")
+
+
+def register(app: Flask, prefix: str) -> None:
+    """JSON errors for requests under `prefix` that no API route matched (an unknown path or method); errors raised
+    in the API's views and hooks have the blueprint's handlers (`app.api.blueprint`)."""
+
+    @app.errorhandler(HTTPException)
+    def _routing_error(error: HTTPException) -> Response | HTTPException:
+        if request.path == prefix or request.path.startswith(prefix + "/"):
+            return http_error(error)
+        return error
