@@ -7,7 +7,7 @@ from the same models) -> service -> schema. Every refusal has one shape, `{"erro
 from flask_cors import CORS
 from flask_openapi3 import OpenAPI
 
-from app.api import analyses, errors  # noqa: F401  (analyses: its routes)
+from app.api import accounts, analyses, backtests, errors, markets, usage, watches  # noqa: F401  (their routes)
 from app.api.blueprint import PREFIX, api
 from app.config import Settings
 

@@ -1,10 +1,11 @@
 """The API's one error shape for every failure: service refusals, validation, unknown routes, rate limits, crashes."""
 
 import logging
+from http import HTTPStatus
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import HTTPException
 
 from app.errors import ServiceError, shown
@@ -13,7 +14,9 @@ from app.schemas.common import ErrorBody, ErrorOut
 log = logging.getLogger(__name__)
 
 # Declared on every operation of the document, so any of them is a documented answer.
-RESPONSES: dict[int, Any] = {status: ErrorOut for status in (400, 401, 402, 403, 404, 405, 409, 415, 422, 429, 500)}
+RESPONSES: dict[str | int | HTTPStatus, type[BaseModel] | dict[Any, Any] | None] = {
+    status: ErrorOut for status in (400, 401, 402, 403, 404, 405, 409, 415, 422, 429, 500)
+}
 _CODES = {
     400: "BAD_REQUEST",
     401: "UNAUTHORIZED",
@@ -44,19 +47,14 @@ def service_error(error: ServiceError) -> Response:
 def validation_error(error: ValidationError) -> Response:
     """flask-openapi3's callback for a request its models refuse: 422, the first problem in one line naming the field
     and the value, every problem in `details.errors`."""
-    problems = error.errors(include_url=False, include_context=False)
-    first = problems[0] if problems else {"loc": (), "msg": "invalid request", "input": None}
-    field = ".".join(str(part) for part in first["loc"]) or "body"
-    value = first.get("input")
+    problems = [
+        (".".join(str(part) for part in problem["loc"]) or "body", problem["msg"], problem.get("input"))
+        for problem in error.errors(include_url=False, include_context=False)
+    ] or [("body", "invalid request", None)]
+    field, text, value = problems[0]
     got = "" if value is None or isinstance(value, dict | list) else f', got "{shown(value)[:_SHOWN_INPUT]}"'
-    message = f"{field}: {first['msg'][0].lower()}{first['msg'][1:]}{got}"
-    details = {
-        "field": field,
-        "errors": [
-            {"field": ".".join(str(part) for part in problem["loc"]) or "body", "message": problem["msg"]}
-            for problem in problems
-        ],
-    }
+    message = f"{field}: {text[:1].lower()}{text[1:]}{got}"
+    details = {"field": field, "errors": [{"field": name, "message": problem} for name, problem, _ in problems]}
     return error_response(422, "INVALID_INPUT", message, details)
 
 

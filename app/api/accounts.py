@@ -1,0 +1,1 @@
+"""Accounts: routes are added by the issue 11 work in progress."""

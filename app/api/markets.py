@@ -1,0 +1,1 @@
+"""Markets: routes are added by the issue 11 work in progress."""

@@ -1,0 +1,1 @@
+"""Usage: routes are added by the issue 11 work in progress."""

@@ -1,0 +1,1 @@
+"""Watches: routes are added by the issue 11 work in progress."""
