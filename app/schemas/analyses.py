@@ -1,10 +1,14 @@
 """The JSON form of an analysis, its risk decision and its order (README documents these field names)."""
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
+from app.errors import shown
+from app.models import Analysis
+from app.schemas.common import PageQuery, RecordId, RequestModel, Usd
 from app.services.analyses import AnalysisResult
 from app.services.trading import TradeResult
 
@@ -134,3 +138,84 @@ class AnalysisOut(BaseModel):
         return self.model_dump(
             mode="json", exclude_none=False, exclude={"decision"} if self.decision is None else set()
         )
+
+
+class AnalyzeIn(RequestModel):
+    """One analysis on the latest closed bar of the configured market (STEADYHAND_MARKET)."""
+
+    symbol: str = Field(min_length=3, max_length=32, description="e.g. BTC/USDT")
+    timeframe: str = Field("1h", min_length=2, max_length=4, description="candle timeframe, e.g. 1h, 4h, 1d")
+    signal_source: str = Field(
+        min_length=1,
+        max_length=80,
+        description="deepseek[:MODEL], claude[:MODEL], rules:STRATEGY or a fallback chain joined by ->",
+    )
+    model: str | None = Field(None, max_length=64, description="the model of the one LLM source, e.g. deepseek-chat")
+    params: dict[str, str] = Field(default_factory=dict, description="a rules strategy's parameters")
+    max_cost_usd: Usd | None = Field(
+        None, description="refuse before any call whose worst case costs more; required when a paid model is asked"
+    )
+    account_id: RecordId | None = Field(None, description="the account the risk manager judges the signal for")
+    execute: bool = Field(False, description="place the approved order (needs account_id and the trade scope)")
+    exchange: str = Field("binance", min_length=2, max_length=32)
+    until: datetime | None = Field(
+        None, description="analyse as of the last bar closed by then (ISO-8601, UTC); default: the latest closed bar"
+    )
+
+
+class AnalysesQuery(PageQuery):
+    symbol: str | None = Field(None, max_length=32)
+    timeframe: str | None = Field(None, max_length=4)
+    status: str | None = Field(None, max_length=16, description="OK, INVALID, REFUSED or FAILED")
+    watch_id: RecordId | None = None
+    account_id: RecordId | None = None
+
+
+class AnalysisPath(BaseModel):
+    analysis_id: RecordId
+
+
+class AnalysisSummaryOut(BaseModel):
+    id: int
+    created_at: str
+    bar_time: str  # open time of the bar analysed, ISO-8601 UTC
+    symbol: str
+    timeframe: str
+    signal_source: str
+    provider: str
+    model: str | None
+    status: str
+    action: str | None
+    confidence: int | None
+    cost_usd: str
+    cached: bool
+    error_code: str | None
+    watch_id: int | None
+    account_id: int | None
+
+    @classmethod
+    def of(cls, analysis: Analysis) -> "AnalysisSummaryOut":
+        signal = analysis.signal or {}
+        return cls(
+            id=analysis.id,
+            created_at=analysis.created_at.isoformat(),
+            bar_time=analysis.bar_time.isoformat(),
+            symbol=analysis.symbol,
+            timeframe=analysis.timeframe,
+            signal_source=analysis.signal_source,
+            provider=analysis.provider,
+            model=analysis.model,
+            status=analysis.status.value,
+            action=signal.get("action"),
+            confidence=signal.get("confidence"),
+            cost_usd=shown(analysis.cost_usd),
+            cached=analysis.cached,
+            error_code=analysis.error_code,
+            watch_id=analysis.watch_id,
+            account_id=analysis.account_id,
+        )
+
+
+class AnalysisPage(BaseModel):
+    items: list[AnalysisSummaryOut]
+    next_cursor: str | None

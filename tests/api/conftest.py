@@ -29,7 +29,15 @@ def api_app_factory(tmp_path_factory):
             url, schema = make_empty_database(backend, directory)
             if schema:
                 schemas.append(schema)
-            app = create_app(environ=clean_environ(directory, url, STEADYHAND_MARKET="store"))
+            # Limits high enough for the fuzzer's hundreds of requests per key; test_rate_limits builds its own app.
+            environ = clean_environ(
+                directory,
+                url,
+                STEADYHAND_MARKET="store",
+                STEADYHAND_API_RATE_LIMIT="100000 per minute",
+                STEADYHAND_API_PAID_RATE_LIMIT="100000 per minute",
+            )
+            app = create_app(environ=environ)
             with app.app_context():
                 upgrade()
             apps[backend] = app
