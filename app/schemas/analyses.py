@@ -159,7 +159,7 @@ class AnalyzeIn(RequestModel):
     execute: bool = Field(False, description="place the approved order (needs account_id and the trade scope)")
     exchange: str = Field("binance", min_length=2, max_length=32)
     until: datetime | None = Field(
-        None, description="analyse as of the last bar closed by then (ISO-8601, UTC); default: the latest closed bar"
+        None, description="analyse the last closed bar opened at or before this time (ISO-8601, UTC); default: the latest"
     )
 
 
