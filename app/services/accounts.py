@@ -7,21 +7,25 @@ Every function here only writes the database: the caller commits (one unit of wo
 from dataclasses import dataclass, fields
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.errors import ConflictError, InvalidInputError
-from app.models import Account, AccountKind
+from app.models import Account, AccountKind, PositionStatus
 from app.persistence.account_book import open_positions
-from app.services import audit, markets, notifications
+from app.services import audit, markets, notifications, positions
 from app.services.credentials import ExchangeKeys, store_exchange_keys
 from app.services.lookup import owned
+from app.services.positions import PositionNotes
 from exchanges.endpoints import check_base_url
 from risk import RiskConfig, TradingState
 from risk.config import MEANINGS, RiskSettingError
+
+if TYPE_CHECKING:
+    from app.services.overview import AccountOverview, PriceSource
 
 TRADING_STATE_EVENT = "account.trading_state"
 
@@ -275,3 +279,104 @@ def resume_trading(session: Session, user_id: int, account_id: int, now: datetim
         now=now,
     )
     return Resumed(account, previous, reason, peak)
+
+
+# What the REST API reads of an account: its overview (equity and PnL at the latest offline price), its balances, its
+# risk settings and state. `overview` is imported where it is used: it reaches `trading` (through `watch_runs` and
+# `analyses`), and `trading` imports `kill_switch`, which imports this module.
+
+
+@dataclass(frozen=True)
+class Balance:
+    currency: str
+    amount: Decimal  # in `currency`
+
+
+@dataclass(frozen=True)
+class AccountSummary:
+    overview: "AccountOverview"
+    state_reason: str | None  # why the account is not ACTIVE, when it is not
+
+
+@dataclass(frozen=True)
+class AccountDetail:
+    overview: "AccountOverview"
+    risk: RiskView  # its settings, trading state and the reason for it
+    balances: list[Balance]  # the quote currency's cash first, then each base asset held, by currency
+
+
+@dataclass(frozen=True)
+class AccountHoldings:
+    overview: "AccountOverview"  # its open positions, priced
+    closed: list[PositionNotes]  # the latest closed positions, newest first
+
+
+@dataclass(frozen=True)
+class TradingStatus:
+    account: Account
+    trading_state: TradingState
+    state_reason: str | None
+
+
+def account_summaries(
+    session: Session, settings: Settings, user_id: int, prices: "PriceSource | None" = None
+) -> list[AccountSummary]:
+    """The user's accounts, oldest first, each with its equity and PnL at the latest offline price (quote currency,
+    see `overview.account_overviews`) and why it is not ACTIVE when it is not."""
+    from app.services import overview
+
+    return [
+        AccountSummary(item, _state_reason(session, item.account))
+        for item in overview.account_overviews(session, settings, user_id, prices)
+    ]
+
+
+def account_detail(
+    session: Session, settings: Settings, user_id: int, account_id: int, prices: "PriceSource | None" = None
+) -> AccountDetail:
+    """One account's overview, risk settings and balances: its cash in the quote currency and the quantity of each
+    base asset its open positions hold (a live account's as last reconciled). Raises `NotFoundError` for an
+    account that is missing or someone else's."""
+    view = risk_view(session, user_id, account_id)
+    item = _overview_of(session, settings, user_id, account_id, prices)
+    held: dict[str, Decimal] = {}
+    for position in item.positions:
+        held[position.base] = held.get(position.base, Decimal(0)) + position.position.quantity
+    balances = [Balance(item.account.quote_currency, item.cash)]
+    balances += [Balance(currency, held[currency]) for currency in sorted(held)]
+    return AccountDetail(item, view, balances)
+
+
+def account_holdings(
+    session: Session,
+    settings: Settings,
+    user_id: int,
+    account_id: int,
+    closed_limit: int = 10,
+    prices: "PriceSource | None" = None,
+) -> AccountHoldings:
+    """The account's open positions priced at the latest offline price (unrealized PnL in the quote currency) and
+    its `closed_limit` latest closed ones with their notes. Raises `NotFoundError` for an account that is missing
+    or someone else's."""
+    listed = positions.account_positions(session, user_id, account_id, closed_limit)
+    closed = [item for item in listed.positions if item.position.status is PositionStatus.CLOSED]
+    return AccountHoldings(_overview_of(session, settings, user_id, account_id, prices), closed)
+
+
+def trading_status(session: Session, user_id: int, account_id: int) -> TradingStatus:
+    """The account's trading state and why it is not ACTIVE (None when it is). Raises `NotFoundError` for an account
+    that is missing or someone else's."""
+    account = get_account(session, user_id, account_id)
+    return TradingStatus(account, account.trading_state, _state_reason(session, account))
+
+
+def _overview_of(
+    session: Session, settings: Settings, user_id: int, account_id: int, prices: "PriceSource | None"
+) -> "AccountOverview":
+    from app.services import overview
+
+    get_account(session, user_id, account_id)
+    # The overview is computed per user (a handful of accounts): one accounting path, the landing page's.
+    return next(
+        item for item in overview.account_overviews(session, settings, user_id, prices) if item.account.id == account_id
+    )

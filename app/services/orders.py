@@ -2,13 +2,17 @@
 account's book (fees valued in the quote currency), the equity peak, and an audit event. Used by trading decisions,
 position upkeep and reconciliation alike, so every order is recorded one way."""
 
+from dataclasses import dataclass
 from decimal import Decimal
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import Account, Order
+from app.models import Account, Decision, Order, Trade
 from app.persistence.account_book import save_book
 from app.services import audit, notifications
+from app.services.lookup import owned
+from app.services.pages import Page, page_of
 from exchanges.base import Exchange, ExchangeError, OrderRequest, OrderState, PermanentExchangeError
 from exchanges.book import AccountBook
 from exchanges.execution import place_order_once
@@ -120,3 +124,54 @@ def fill_text(state: OrderState) -> str:
 def audit_order(session: Session, account: Account, event: str, message: str, order: Order | None) -> None:
     details = {"client_order_id": order.client_order_id} if order is not None else {}
     audit.for_account(session, account, event, message, **details)
+
+
+@dataclass(frozen=True)
+class OrderRecord:
+    order: Order
+    analysis_id: int | None  # the analysis whose decision placed it; None for an order no decision placed (an exit)
+
+
+def account_orders(
+    session: Session,
+    user_id: int,
+    account_id: int,
+    limit: int,
+    before_id: int | None,
+    *,
+    symbol: str | None = None,
+    status: OrderStatus | None = None,
+) -> Page[OrderRecord]:
+    """A page of the account's orders, newest first, optionally of one `symbol` and `status`, each with the analysis
+    it came from. Amounts are as recorded: quantities in the base asset, prices in the quote currency, the fee in
+    `fee_currency`. Raises `NotFoundError` for an account that is missing or someone else's."""
+    account = owned(session, Account, account_id, user_id)
+    query = select(Order).where(Order.account_id == account.id)
+    if symbol is not None:
+        query = query.where(Order.symbol == symbol)
+    if status is not None:
+        query = query.where(Order.status == status)
+    page = page_of(session, query, Order.id, limit, before_id)
+    decision_ids = {order.decision_id for order in page.items if order.decision_id is not None}
+    analyses: dict[int, int] = {}
+    if decision_ids:
+        rows = session.execute(select(Decision.id, Decision.analysis_id).where(Decision.id.in_(decision_ids)))
+        analyses = {decision_id: analysis_id for decision_id, analysis_id in rows}
+    items = [
+        OrderRecord(order, analyses.get(order.decision_id) if order.decision_id is not None else None)
+        for order in page.items
+    ]
+    return Page(items, page.next_before_id)
+
+
+def account_trades(
+    session: Session, user_id: int, account_id: int, limit: int, before_id: int | None, *, symbol: str | None = None
+) -> Page[Trade]:
+    """A page of the account's fills, newest first, optionally of one `symbol`: quantity in the base asset, price and
+    realized PnL in the quote currency, the fee as charged in `fee_currency`. Raises `NotFoundError` for an account
+    that is missing or someone else's."""
+    account = owned(session, Account, account_id, user_id)
+    query = select(Trade).where(Trade.account_id == account.id)
+    if symbol is not None:
+        query = query.where(Trade.symbol == symbol)
+    return page_of(session, query, Trade.id, limit, before_id)
