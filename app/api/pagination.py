@@ -28,7 +28,7 @@ def before_id(cursor: str | None) -> int | None:
     return value
 
 
-def next_cursor(page: Page[object]) -> str | None:
+def next_cursor[T](page: Page[T]) -> str | None:
     if page.next_before_id is None:
         return None
     return base64.urlsafe_b64encode(f"{_PREFIX}{page.next_before_id}".encode()).decode().rstrip("=")
