@@ -11,18 +11,24 @@ from typing import Protocol
 
 @dataclass(frozen=True)
 class BudgetCaps:
-    """USD limits; None means no limit of that kind."""
+    """USD limits; None means no limit of that kind. `key_daily` and `key_monthly` are the caps of the API key a
+    call is made through (they apply with the user's caps, never instead of them)."""
 
     per_request: Decimal | None = None
     user_daily: Decimal | None = None
     user_monthly: Decimal | None = None
     watch_daily: Decimal | None = None
+    key_daily: Decimal | None = None
+    key_monthly: Decimal | None = None
 
 
 @dataclass(frozen=True)
 class BudgetScope:
+    """Whose spending a call counts toward: always the user's; also a watch's and an API key's when it runs for one."""
+
     user_id: int
     watch_id: int | None = None
+    api_key_id: int | None = None
 
 
 class BudgetExceededError(Exception):
@@ -37,9 +43,25 @@ class BudgetExceededError(Exception):
             f"this call could cost up to {_usd(estimate)}"
         )
 
+    def values(self) -> dict[str, str]:
+        """The numbers behind the refusal, JSON-ready (USD amounts as plain decimal strings, e.g. "0.0006")."""
+        return {
+            "cap_name": self.cap_name,
+            "cap_usd": _plain(self.cap),
+            "spent_usd": _plain(self.spent),
+            "estimate_usd": _plain(self.estimate),
+        }
+
 
 def _usd(amount: Decimal) -> str:
     return f"${amount:.6f}"
+
+
+def _plain(amount: Decimal) -> str:
+    """`0.0006`, not `0.0006000000` (a database scale) nor `6E-4`."""
+    if not amount.is_finite():
+        return str(amount)
+    return format(amount.normalize(), "f")
 
 
 def check_request_cap(caps: BudgetCaps, estimate: Decimal) -> None:

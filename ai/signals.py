@@ -90,7 +90,8 @@ def propose_signal(chain: Sequence[SourceSpec], query: SignalQuery, services: Si
             attempts.append(Attempt(str(spec), unanswered.code, detail=str(unanswered)))
     last = chain[-1]
     if budget_refusal is not None:
-        reasons = [Violation(budget_refusal.code, str(budget_refusal))]
+        # The numbers behind the refusal travel with it, so a front end can answer 402 with them.
+        reasons = [Violation(budget_refusal.code, str(budget_refusal), values=budget_refusal.values())]
         return _empty_outcome(last, AnalysisStatus.REFUSED, reasons, attempts)
     return _empty_outcome(last, AnalysisStatus.FAILED, failures, attempts)
 

@@ -28,6 +28,11 @@ def committed_usd(session: Session, user_id: int, since: datetime) -> Decimal:
     return SqlBudgetLedger._committed(session, BudgetLedgerEntry.user_id == user_id, since)
 
 
+def key_committed_usd(session: Session, api_key_id: int, since: datetime) -> Decimal:
+    """USD spent (settled) or held reserved since `since` by calls made through the API key."""
+    return SqlBudgetLedger._committed(session, BudgetLedgerEntry.api_key_id == api_key_id, since)
+
+
 class SqlBudgetLedger:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -35,6 +40,11 @@ class SqlBudgetLedger:
     def reserve(
         self, scope: BudgetScope, caps: BudgetCaps, amount: Decimal, provider: str, model: str, now: datetime
     ) -> int:
+        """Reserve `amount` USD for one call and return the entry's id, after checking under the user's row lock
+        every cap that applies: the user's daily and monthly, the watch's daily (with `scope.watch_id`) and the API
+        key's daily and monthly (with `scope.api_key_id`; only that key's entries count toward them). What counts is
+        what was settled plus what is still reserved since the UTC day or month began. Raises `BudgetExceededError`
+        naming the cap ("daily", "monthly", "watch daily", "API key daily", "API key monthly")."""
         with Session(self._engine) as session, session.begin():
             self._serialize_per_user(session, scope.user_id)
             day, month = period_starts(now)
@@ -44,9 +54,17 @@ class SqlBudgetLedger:
             if scope.watch_id is not None:
                 watch_filter = BudgetLedgerEntry.watch_id == scope.watch_id
                 check_period_cap("watch daily", caps.watch_daily, self._committed(session, watch_filter, day), amount)
+            if scope.api_key_id is not None:
+                # The key is the user's: the user's row lock above already makes its reservations take turns.
+                key_filter = BudgetLedgerEntry.api_key_id == scope.api_key_id
+                check_period_cap("API key daily", caps.key_daily, self._committed(session, key_filter, day), amount)
+                check_period_cap(
+                    "API key monthly", caps.key_monthly, self._committed(session, key_filter, month), amount
+                )
             entry = BudgetLedgerEntry(
                 user_id=scope.user_id,
                 watch_id=scope.watch_id,
+                api_key_id=scope.api_key_id,
                 provider=provider,
                 model=model,
                 status=LedgerStatus.RESERVED,

@@ -14,12 +14,13 @@ from sqlalchemy.orm import Session
 from ai.budget import BudgetCaps, BudgetScope
 from ai.context import build_context
 from ai.facts import AccountFacts, ContextOptions, MarketContext, PositionFacts
+from ai.models import default_model
 from ai.outcome import SignalOutcome
 from ai.signals import SignalQuery, SignalServices, propose_signal
 from ai.sources import SourceSpec
 from app.config import Settings
-from app.errors import InvalidInputError
-from app.models import Account, Analysis, BudgetLedgerEntry, User, Watch
+from app.errors import ForbiddenError, InvalidInputError
+from app.models import Account, Analysis, ApiKey, BudgetLedgerEntry, User, Watch
 from app.persistence.account_book import open_position
 from app.services import Clock, markets, system_clock, usage
 from app.services import analysis_inputs as inputs
@@ -53,7 +54,10 @@ def run_analysis(
     """Analyse one symbol for `request.user_id` and record the analysis (and, with an account, the decision).
 
     Everything in `request` is validated before any candle is read or any provider is called; bad input raises
-    `InvalidInputError` naming the field and value, a missing or foreign watch or account `NotFoundError`. A signal
+    `InvalidInputError` naming the field and value, a missing or foreign watch or account `NotFoundError`, an API key
+    (`request.api_key_id`) that is not the user's `InvalidInputError` (field `api_key`), a model the key may not ask
+    `ForbiddenError` (code `MODEL_NOT_ALLOWED`); the key's own daily and monthly USD caps then apply with the user's
+    (a call over either is a budget refusal, recorded like one). A signal
     that could not be obtained (budget refusal, every source failed) is not an error: it is recorded with its
     status and reasons. Commits the analysis before the risk decision, and each trading step after it (see
     `decide_and_execute`). `steps`, when given, times the candles, context, signal and trade steps and names the
@@ -71,6 +75,7 @@ def run_analysis(
         raise InvalidInputError(f"no user #{request.user_id}", field="user")
     watch = owned(session, Watch, request.watch_id, user.id) if request.watch_id is not None else None
     account = _account(session, user.id, request.account_id or (watch.account_id if watch else None))
+    api_key = _api_key(session, user.id, request.api_key_id, chain)
 
     with steps.step("candles"):
         candles = inputs.candles_for(session, settings, request, now())
@@ -86,8 +91,11 @@ def run_analysis(
         user_daily=user.daily_budget_usd,
         user_monthly=user.monthly_budget_usd,
         watch_daily=watch.daily_budget_usd if watch else None,
+        key_daily=api_key.daily_budget_usd if api_key else None,
+        key_monthly=api_key.monthly_budget_usd if api_key else None,
     )
-    query = SignalQuery(context, candles, BudgetScope(user.id, watch.id if watch else None), caps, rule_params)
+    scope = BudgetScope(user.id, watch.id if watch else None, api_key.id if api_key else None)
+    query = SignalQuery(context, candles, scope, caps, rule_params)
     # Nothing is written yet: ending the read transaction returns the connection to the pool instead of holding it
     # for the seconds a provider may take (a pool of scheduled runs would otherwise run out of connections).
     session.commit()
@@ -160,6 +168,33 @@ def _context(
         higher_timeframe=inputs.indicators(higher) if higher is not None else None,
     )
     return context, warnings
+
+
+def _api_key(session: Session, user_id: int, api_key_id: int | None, chain: list[SourceSpec]) -> ApiKey | None:
+    """The user's key the request came through (None: not through a key), after checking that it may ask every
+    model of the chain. Raises `InvalidInputError` (field `api_key`) for a key that is missing or not the user's and
+    `ForbiddenError` (code `MODEL_NOT_ALLOWED`, field `model`) for a model outside the key's allowed models."""
+    if api_key_id is None:
+        return None
+    key = session.get(ApiKey, api_key_id)
+    if key is None or key.user_id != user_id:
+        raise InvalidInputError(f"no API key #{api_key_id} of this user", field="api_key")
+    if key.allowed_models is None:
+        return key
+    allowed = key.allowed_models.split()
+    for spec in chain:
+        if spec.kind == "rules":
+            continue  # rules are free: every key may run them
+        provider = spec.provider or spec.kind
+        model = f"{provider}:{spec.model or default_model(provider)}"
+        if model not in allowed:
+            raise ForbiddenError(
+                f"model {model} is not allowed for API key #{key.id} (allowed: {', '.join(allowed)})",
+                code="MODEL_NOT_ALLOWED",
+                field="model",
+                details={"value": model, "allowed": allowed},
+            )
+    return key
 
 
 def _account(session: Session, user_id: int, account_id: int | None) -> Account:

@@ -62,6 +62,8 @@ class AnalysisRequest:
     # A scheduled run: when the account has already traded a later bar (another watch of the account, or a run
     # that waited on a slow provider), its signal is advice only instead of an ACCOUNT_CLOCK refusal.
     advise_if_behind: bool = False
+    # The API key the request came through: its own caps apply with the user's, and it may name only its models.
+    api_key_id: int | None = None
 
 
 class SharedInputs:

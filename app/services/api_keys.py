@@ -12,12 +12,16 @@ import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.errors import InvalidInputError, ServiceError
+from ai.models import model_info
+from ai.sources import LLM_PROVIDERS
+from app.errors import InvalidInputError, ServiceError, shown
 from app.models import ApiKey
+from app.persistence.budget_ledger import key_committed_usd, period_starts
 from app.services import audit
 from app.services.lookup import owned
 
@@ -28,6 +32,9 @@ TOKEN_LENGTH = len(TOKEN_PREFIX) + _RANDOM_LENGTH + _CHECKSUM_LENGTH
 SHOWN_PREFIX_LENGTH = len(TOKEN_PREFIX) + 6  # what lists show, e.g. "sh_4kT9qZ", to tell keys apart
 SCOPES = ("read", "analyze", "trade", "admin")
 MAX_NAME = 80
+MAX_ADDRESS = 45  # the column: IPv6 text form at its longest
+MAX_ALLOWED_MODELS = 500  # the column: space-separated provider:model
+MAX_CAP_USD = Decimal(1_000_000)  # a key's daily or monthly cap: far above any real use, well inside the column
 
 
 class UnauthorizedError(ServiceError):
@@ -51,10 +58,17 @@ def issue_key(
     scopes: Iterable[str],
     now: datetime,
     expires_in_days: int | None = None,
+    *,
+    daily_budget_usd: Decimal | None = None,
+    monthly_budget_usd: Decimal | None = None,
+    allowed_models: Iterable[str] | None = None,
 ) -> IssuedKey:
     """A new key for the user with `scopes` (some of read, analyze, trade, admin), expiring after `expires_in_days`
-    days (None: never). Audited; the caller commits. Raises `InvalidInputError` naming the field for an empty or
-    too long name, an unknown or missing scope, or an expiry that is not a positive number of days."""
+    days (None: never), with its own daily and monthly spending caps in USD (None: only the user's caps apply) and
+    the `provider:model`s it may ask (None or empty: any). Audited; the caller commits. Raises `InvalidInputError`
+    naming the field for an empty or too long name, an unknown or missing scope, an expiry that is not a positive
+    number of days, a cap that is not a positive amount up to `MAX_CAP_USD` (`daily_budget`, `monthly_budget`) or an
+    unknown provider or model (`model`)."""
     name = name.strip()
     if not name or len(name) > MAX_NAME:
         raise InvalidInputError(f"name must be 1 to {MAX_NAME} characters, got {name!r}", field="name")
@@ -65,6 +79,9 @@ def issue_key(
         raise InvalidInputError(
             f'expires must be a whole number of days of 1 or more, got "{expires_in_days}"', field="expires"
         )
+    daily = _cap(daily_budget_usd, "daily_budget")
+    monthly = _cap(monthly_budget_usd, "monthly_budget")
+    models = _models(allowed_models or ())
     token = _new_token()
     key = ApiKey(
         user_id=user_id,
@@ -74,29 +91,54 @@ def issue_key(
         scopes=" ".join(wanted),
         created_at=now,
         expires_at=now + timedelta(days=expires_in_days) if expires_in_days is not None else None,
+        daily_budget_usd=daily,
+        monthly_budget_usd=monthly,
+        allowed_models=" ".join(models) if models else None,
     )
     session.add(key)
     session.flush()
+    details: dict[str, object] = {"api_key_id": key.id, "scopes": wanted}
+    if daily is not None:
+        details["daily_budget_usd"] = shown(daily)
+    if monthly is not None:
+        details["monthly_budget_usd"] = shown(monthly)
+    if models:
+        details["allowed_models"] = models
     audit.record(
         session,
         "api_key.created",
         f"API key #{key.id} ({key.name}, {key.prefix}...) created with scopes {key.scopes}",
         user_id=user_id,
-        details={"api_key_id": key.id, "scopes": wanted},
+        details=details,
     )
     return IssuedKey(key, token)
 
 
-def authenticate(session: Session, token: str | None, now: datetime) -> ApiKey:
-    """The live key `token` names, its last use stamped `now` (the caller commits). Raises `UnauthorizedError` for
-    a missing, malformed (wrong prefix, length or checksum: no database lookup), unknown, expired or revoked key."""
+def authenticate(session: Session, token: str | None, now: datetime, address: str | None = None) -> ApiKey:
+    """The live key `token` names, its last use stamped `now` and, when given, the client `address` it came from
+    (the caller commits). Raises `UnauthorizedError` for a missing, malformed (wrong prefix, length or checksum: no
+    database lookup), unknown, expired or revoked key."""
     if not token or not looks_like_key(token):
         raise UnauthorizedError("a valid API key is required: Authorization: Bearer sh_...")
     key = session.scalar(select(ApiKey).where(ApiKey.key_hash == token_hash(token)))
     if key is None or key.revoked_at is not None or (key.expires_at is not None and key.expires_at <= now):
         raise UnauthorizedError("a valid API key is required: Authorization: Bearer sh_...")
     key.last_used_at = now
+    if address is not None:
+        key.last_used_address = address[:MAX_ADDRESS]
     return key
+
+
+def spent_by_key(session: Session, key_id: int, now: datetime) -> tuple[Decimal, Decimal]:
+    """USD spent (settled) or held reserved through the key since the start of `now`'s UTC day and UTC month: what
+    counts toward its daily and monthly caps."""
+    day, month = period_starts(now)
+    return key_committed_usd(session, key_id, day), key_committed_usd(session, key_id, month)
+
+
+def allowed_models(key: ApiKey) -> list[str] | None:
+    """The `provider:model`s the key may ask; None: any."""
+    return key.allowed_models.split() if key.allowed_models else None
 
 
 def has_scope(key: ApiKey, scope: str) -> bool:
@@ -155,6 +197,49 @@ def _checksum(random_part: str) -> str:
         value, digit = divmod(value, len(_ALPHABET))
         digits.append(_ALPHABET[digit])
     return "".join(reversed(digits))
+
+
+def _cap(amount: Decimal | None, field: str) -> Decimal | None:
+    """A key's cap in USD: None (no cap of its own) or a positive amount of at most `MAX_CAP_USD`."""
+    if amount is None:
+        return None
+    if not isinstance(amount, Decimal) or not amount.is_finite() or amount <= 0:
+        raise InvalidInputError(
+            f'{field} must be a positive amount in USD, got "{shown(amount)}"',
+            field=field,
+            details={"value": str(amount)},
+        )
+    if amount > MAX_CAP_USD:
+        raise InvalidInputError(
+            f'{field} must be at most {shown(MAX_CAP_USD)} USD, got "{shown(amount)}"',
+            field=field,
+            details={"value": str(amount)},
+        )
+    return amount
+
+
+def _models(models: Iterable[str]) -> list[str]:
+    """`provider:model`s, each a model the project knows (ai/data/models.yaml), in the order given, without repeats."""
+    known: list[str] = []
+    for text in models:
+        provider, _, model = text.strip().partition(":")
+        provider, model = provider.strip().lower(), model.strip()
+        if provider not in LLM_PROVIDERS or not model:
+            raise InvalidInputError(
+                f'model must be provider:model with a provider of {", ".join(LLM_PROVIDERS)}, got "{text}"',
+                field="model",
+                details={"value": text},
+            )
+        try:
+            model_info(provider, model)
+        except ValueError as error:
+            raise InvalidInputError(f'model "{text}": {error}', field="model", details={"value": text}) from None
+        name = f"{provider}:{model}"
+        if name not in known:
+            known.append(name)
+    if len(" ".join(known)) > MAX_ALLOWED_MODELS:
+        raise InvalidInputError(f"too many models: at most {MAX_ALLOWED_MODELS} characters together", field="model")
+    return known
 
 
 def _scope_order(scope: str) -> int:

@@ -185,6 +185,28 @@ def test_budget_refusal_names_cap_spend_and_estimate_and_calls_nothing():
     )
 
 
+def test_a_budget_refusal_carries_its_numbers_for_a_front_end():
+    provider = ScriptedProvider("deepseek", [answer(GOOD_BUY)])
+    ledger = MemoryLedger()
+    ledger.entries[1] = ("settled", Decimal("0.0099"))
+    chain = parse_chain("deepseek -> claude")  # the claude step is skipped after the refusal: one reason
+    outcome = propose_signal(
+        chain, query(caps=BudgetCaps(user_daily=Decimal("0.01"))), services(provider, ledger=ledger)
+    )
+    [reason] = outcome.reasons
+    estimate = reason.values.pop("estimate_usd")
+    assert reason.values == {"cap_name": "daily", "cap_usd": "0.01", "spent_usd": "0.0099"}
+    assert Decimal(estimate) > Decimal("0.0001") and f"${Decimal(estimate):.6f}" in reason.message
+
+    per_request = propose_signal(
+        parse_chain("deepseek"), query(caps=BudgetCaps(per_request=Decimal("0.00001"))), services(provider)
+    )
+    values = per_request.reasons[0].values
+    assert (values["cap_name"], values["cap_usd"], values["spent_usd"]) == ("per-request", "0.00001", "0")
+    assert Decimal(values["estimate_usd"]) > Decimal("0.00001")
+    assert provider.requests == []
+
+
 def test_a_repaired_answer_is_accepted_and_both_calls_are_billed():
     bad = dict(GOOD_BUY, stop_loss=51000)
     provider = ScriptedProvider("deepseek", [answer(bad), answer(GOOD_BUY)])

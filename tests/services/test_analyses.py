@@ -8,14 +8,29 @@ import pytest
 from sqlalchemy import func, select
 
 from ai.actions import Action
+from ai.resilience import RetryPolicy
+from ai.signals import SignalServices
 from app import current_settings
-from app.errors import InvalidInputError, NotFoundError
+from app.errors import ForbiddenError, InvalidInputError, NotFoundError
 from app.extensions import db
-from app.models import Account, Analysis, AnalysisStatus, Decision, Order, Position, PositionStatus, Trade
+from app.models import (
+    Account,
+    Analysis,
+    AnalysisStatus,
+    BudgetLedgerEntry,
+    Decision,
+    Order,
+    Position,
+    PositionStatus,
+    Trade,
+)
+from app.persistence.budget_ledger import SqlBudgetLedger
+from app.services import api_keys
 from app.services.analyses import AnalysisRequest, run_analysis
 from app.services.credentials import signal_services
 from exchanges.orders import OrderSide, OrderStatus
 from tests import factories
+from tests.fakes.memory import MemoryCache, ScriptedProvider, answer
 
 # rules:rsi_reversion on BTC/USDT 1h: a BUY at 16:00 (entry 43,624.00, stop 42,434.55), the stop is hit at 22:00.
 BUY_BAR = datetime(2024, 1, 12, 16, 0, tzinfo=UTC)
@@ -211,3 +226,94 @@ def test_an_unreported_cost_is_visible_on_an_ok_analysis_without_failing_it():
     analysis = _record(request, 1, 1, None, BUY_BAR, outcome)
     assert analysis.status is AnalysisStatus.OK
     assert (analysis.error_code, analysis.error_message) == ("COST_UNREPORTED", note.message)
+
+
+def key_services(*providers) -> SignalServices:
+    return SignalServices(
+        providers={provider.name: provider for provider in providers},
+        cache=MemoryCache(),
+        ledger=SqlBudgetLedger(db.engine),
+        retry=RetryPolicy(max_attempts=1),
+        sleep=lambda seconds: None,
+    )
+
+
+def key_for(user, **fields):
+    key = api_keys.issue_key(db.session, user.id, "script", ["analyze"], BUY_BAR, **fields).key
+    db.session.commit()
+    return key
+
+
+def analyse_through(user, key_id, services, **fields):
+    request = AnalysisRequest(
+        user_id=user.id, symbol="BTC/USDT", timeframe="1h", until=BUY_BAR, api_key_id=key_id, **fields
+    )
+    return run_analysis(db.session, current_settings(), request, services)
+
+
+@pytest.mark.parametrize(
+    ("signals", "model"),
+    [
+        ("deepseek", "deepseek:deepseek-flash"),  # the provider's default model is the one named
+        ("rules:sma_cross -> claude:claude-sonnet-5-5", "claude:claude-sonnet-5-5"),
+        ("replay:deepseek", "deepseek:deepseek-flash"),  # free, but it answers as that model
+    ],
+)
+def test_a_model_the_key_may_not_ask_is_forbidden_before_anything_is_read_or_paid(trader, signals, model):
+    user, _ = trader
+    key = key_for(user, allowed_models=["claude:claude-haiku-5-5", "deepseek:deepseek-v4-pro"])
+    deepseek, claude = ScriptedProvider("deepseek", []), ScriptedProvider("claude", [])
+    with pytest.raises(ForbiddenError) as refusal:
+        analyse_through(user, key.id, key_services(deepseek, claude), signals=signals)
+    assert (refusal.value.code, refusal.value.field, refusal.value.http_status) == ("MODEL_NOT_ALLOWED", "model", 403)
+    assert refusal.value.message == (
+        f"model {model} is not allowed for API key #{key.id} "
+        "(allowed: claude:claude-haiku-5-5, deepseek:deepseek-v4-pro)"
+    )
+    assert deepseek.requests == claude.requests == []
+    assert (count(Analysis), count(BudgetLedgerEntry)) == (0, 0)
+
+
+def test_rules_are_always_allowed_and_a_key_of_someone_else_is_refused(trader):
+    user, _ = trader
+    key = key_for(user, allowed_models=["deepseek:deepseek-flash"])
+    result = analyse_through(user, key.id, key_services(), signals="rules:rsi_reversion")
+    assert result.analysis.status is AnalysisStatus.OK
+    # An allowed model passes the check (here: a cache miss, recorded as a failed analysis).
+    replayed = analyse_through(user, key.id, key_services(), signals="replay:deepseek:deepseek-flash")
+    assert replayed.analysis.status is AnalysisStatus.FAILED
+
+    stranger = factories.user(db.session)
+    factories.paper_account(db.session, stranger)
+    db.session.commit()
+    with pytest.raises(InvalidInputError) as refusal:
+        analyse_through(stranger, key.id, key_services(), signals="rules:rsi_reversion")
+    assert (refusal.value.field, refusal.value.message) == ("api_key", f"no API key #{key.id} of this user")
+
+
+def test_a_keys_own_cap_refuses_the_call_and_records_its_numbers(trader):
+    user, _ = trader
+    key = key_for(user, daily_budget_usd=Decimal("0.000001"))
+    deepseek = ScriptedProvider("deepseek", [])
+    result = analyse_through(user, key.id, key_services(deepseek), signals="deepseek")
+    assert result.analysis.status is AnalysisStatus.REFUSED and deepseek.requests == []
+    [reason] = result.outcome.reasons
+    assert reason.code == "BUDGET_EXCEEDED" and "API key daily cap $0.000001" in reason.message
+    assert (reason.values["cap_name"], reason.values["cap_usd"], reason.values["spent_usd"]) == (
+        "API key daily",
+        "0.000001",
+        "0",
+    )
+    assert count(BudgetLedgerEntry) == 0
+
+
+def test_calls_through_a_key_are_booked_to_it(trader):
+    user, _ = trader
+    key = key_for(user, daily_budget_usd=Decimal("1"), monthly_budget_usd=Decimal("2"))
+    deepseek = ScriptedProvider("deepseek", [answer(None, "NO_TOOL_CALL"), answer(None, "NO_TOOL_CALL")])
+    result = analyse_through(user, key.id, key_services(deepseek), signals="deepseek")
+    assert result.analysis.status is AnalysisStatus.INVALID and len(deepseek.requests) == 2
+    entries = db.session.scalars(select(BudgetLedgerEntry)).all()
+    assert [(entry.api_key_id, entry.analysis_id) for entry in entries] == [(key.id, result.analysis.id)] * 2
+    daily, monthly = api_keys.spent_by_key(db.session, key.id, datetime.now(UTC))
+    assert daily == monthly == result.outcome.cost_usd > 0

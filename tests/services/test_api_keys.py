@@ -2,15 +2,18 @@
 revocable; a malformed key is refused without a lookup. The token format's checksum property-tested."""
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+from ai.budget import BudgetCaps, BudgetScope
 from app.errors import InvalidInputError, NotFoundError
 from app.extensions import db
 from app.models import ApiKey, AuditEvent
+from app.persistence.budget_ledger import SqlBudgetLedger
 from app.services import api_keys
 from app.services.api_keys import UnauthorizedError
 from tests import factories
@@ -103,6 +106,32 @@ def test_revoking_is_audited_once_and_someone_elses_key_is_not_found(owner):
         ({"scopes": ["write"]}, "scope", 'scope must be one of read, analyze, trade, admin, got "write"'),
         ({"scopes": []}, "scope", "scope must name at least one of read, analyze, trade, admin"),
         ({"expires_in_days": 0}, "expires", 'expires must be a whole number of days of 1 or more, got "0"'),
+        ({"daily_budget_usd": Decimal(0)}, "daily_budget", 'daily_budget must be a positive amount in USD, got "0"'),
+        (
+            {"monthly_budget_usd": Decimal("-5")},
+            "monthly_budget",
+            'monthly_budget must be a positive amount in USD, got "-5"',
+        ),
+        (
+            {"daily_budget_usd": Decimal("Infinity")},
+            "daily_budget",
+            'daily_budget must be a positive amount in USD, got "Infinity"',
+        ),
+        (
+            {"monthly_budget_usd": Decimal("1e9")},
+            "monthly_budget",
+            'monthly_budget must be at most 1000000 USD, got "1000000000"',
+        ),
+        (
+            {"allowed_models": ["openai:gpt-5"]},
+            "model",
+            'model must be provider:model with a provider of deepseek, claude, got "openai:gpt-5"',
+        ),
+        (
+            {"allowed_models": ["deepseek"]},
+            "model",
+            'model must be provider:model with a provider of deepseek, claude, got "deepseek"',
+        ),
     ],
 )
 def test_bad_input_is_refused_naming_the_field(owner, fields, field, message):
@@ -111,6 +140,62 @@ def test_bad_input_is_refused_naming_the_field(owner, fields, field, message):
     assert (refused.value.field, refused.value.message) == (field, message)
     db.session.rollback()
     assert db.session.scalars(select(ApiKey)).all() == []
+
+
+def test_an_unknown_model_of_a_known_provider_is_refused_naming_it(owner):
+    with pytest.raises(InvalidInputError) as refused:
+        issue(owner, allowed_models=["claude:claude-haiku-9"])
+    assert refused.value.field == "model"
+    assert refused.value.message.startswith('model "claude:claude-haiku-9": unknown claude model')
+
+
+def test_a_keys_caps_and_models_are_stored_and_audited(owner):
+    key = issue(
+        owner,
+        daily_budget_usd=Decimal("0.50"),
+        monthly_budget_usd=Decimal("5"),
+        allowed_models=[" DeepSeek:deepseek-flash", "claude:claude-haiku-5-5", "deepseek:deepseek-flash"],
+    ).key
+    stored = db.session.get(ApiKey, key.id)
+    assert (stored.daily_budget_usd, stored.monthly_budget_usd) == (Decimal("0.5"), Decimal(5))
+    assert stored.allowed_models == "deepseek:deepseek-flash claude:claude-haiku-5-5"
+    assert api_keys.allowed_models(stored) == ["deepseek:deepseek-flash", "claude:claude-haiku-5-5"]
+    event = db.session.scalars(select(AuditEvent)).one()
+    assert event.details["daily_budget_usd"] == "0.5" and event.details["monthly_budget_usd"] == "5"
+    assert event.details["allowed_models"] == ["deepseek:deepseek-flash", "claude:claude-haiku-5-5"]
+
+    plain = issue(owner, name="plain").key
+    assert (plain.daily_budget_usd, plain.monthly_budget_usd, plain.allowed_models) == (None, None, None)
+    assert api_keys.allowed_models(plain) is None
+
+
+def test_authenticate_stamps_the_address_it_was_used_from(owner):
+    issued = issue(owner)
+    assert api_keys.authenticate(db.session, issued.token, NOW).last_used_address is None
+    key = api_keys.authenticate(db.session, issued.token, NOW, address="2001:db8::7")
+    db.session.commit()
+    assert db.session.get(ApiKey, key.id).last_used_address == "2001:db8::7"
+
+
+def test_spent_by_key_counts_that_keys_settled_and_reserved_calls_today_and_this_month(owner):
+    ledger = SqlBudgetLedger(db.engine)
+    key, other = issue(owner).key.id, issue(owner, name="other").key.id
+    scope = BudgetScope(owner.id, api_key_id=key)
+    earlier = NOW - timedelta(hours=13)  # 2026-11-30: last month
+    ledger.settle(ledger.reserve(scope, BudgetCaps(), Decimal("1"), "deepseek", "m", earlier), Decimal("1"), earlier)
+    yesterday_this_month = datetime(2026, 12, 3, tzinfo=UTC)
+    later = datetime(2026, 12, 4, 12, tzinfo=UTC)
+    ledger.settle(
+        ledger.reserve(scope, BudgetCaps(), Decimal("0.3"), "deepseek", "m", yesterday_this_month),
+        Decimal("0.2"),
+        yesterday_this_month,
+    )
+    ledger.reserve(scope, BudgetCaps(), Decimal("0.05"), "deepseek", "m", later)
+    ledger.release(ledger.reserve(scope, BudgetCaps(), Decimal("0.7"), "deepseek", "m", later), later)
+    ledger.reserve(BudgetScope(owner.id, api_key_id=other), BudgetCaps(), Decimal("0.4"), "deepseek", "m", later)
+    ledger.reserve(BudgetScope(owner.id), BudgetCaps(), Decimal("0.4"), "deepseek", "m", later)
+    assert api_keys.spent_by_key(db.session, key, later) == (Decimal("0.05"), Decimal("0.25"))
+    assert api_keys.spent_by_key(db.session, other, later) == (Decimal("0.4"), Decimal("0.4"))
 
 
 @given(st.data())
