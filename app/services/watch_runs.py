@@ -19,10 +19,11 @@ from ai.signals import SignalServices
 from app.config import Settings
 from app.errors import ServiceError
 from app.models import Account, AccountKind, Analysis, AnalysisStatus, Decision, Order, RunStatus, Watch, WatchRun
-from app.services import Clock, notifications, system_clock
+from app.services import Clock, markets, notifications, system_clock
 from app.services.analyses import AnalysisRequest, run_analysis
 from app.services.credentials import signal_services
 from app.services.lookup import owned
+from app.services.pages import Page, page_of
 from app.services.replay import replay_market
 from app.services.steps import StepLog
 from app.services.workers import is_gone, worker_name
@@ -38,6 +39,16 @@ class DueRun:
     watch_id: int
     bar_time: datetime  # open time of the closed bar to analyse
     trigger: str  # "schedule" for the next bar, "catch_up" when bars were missed
+
+
+@dataclass(frozen=True)
+class RunView:
+    """A run with what it produced: its analysis (if it got that far) and the risk decision on it (if the watch has
+    an account)."""
+
+    run: WatchRun
+    analysis: Analysis | None
+    decision: Decision | None
 
 
 class RunNotQueuedError(ValueError):
@@ -266,6 +277,35 @@ def _why_not_executed(session: Session, watch: Watch | None, run: WatchRun) -> s
     return ""
 
 
+def list_runs(session: Session, user_id: int, watch_id: int, limit: int, before_id: int | None) -> Page[RunView]:
+    """A page of one of the user's watches' runs, newest first (see `app.services.pages.page_of`), each with its
+    analysis and decision. Raises `NotFoundError` (field `watch_id`) for a watch that is missing or not the user's."""
+    watch = owned(session, Watch, watch_id, user_id)
+    page = page_of(session, select(WatchRun).where(WatchRun.watch_id == watch.id), WatchRun.id, limit, before_id)
+    return Page(run_views(session, page.items), page.next_before_id)
+
+
+def run_views(session: Session, runs: list[WatchRun]) -> list[RunView]:
+    """`runs` with their analyses and decisions, read in two queries whatever the number of runs."""
+    analysis_ids = [run.analysis_id for run in runs if run.analysis_id is not None]
+    analyses: dict[int, Analysis] = {}
+    decisions: dict[int, Decision] = {}
+    if analysis_ids:
+        analyses = {a.id: a for a in session.scalars(select(Analysis).where(Analysis.id.in_(analysis_ids)))}
+        # One decision per (analysis, account), and a run's analysis is judged for its watch's one account.
+        query = select(Decision).where(Decision.analysis_id.in_(analysis_ids)).order_by(Decision.id)
+        for decision in session.scalars(query):
+            decisions.setdefault(decision.analysis_id, decision)
+    return [
+        RunView(
+            run,
+            analyses.get(run.analysis_id) if run.analysis_id is not None else None,
+            decisions.get(run.analysis_id) if run.analysis_id is not None else None,
+        )
+        for run in runs
+    ]
+
+
 def fail_stalled(session: Session, now: datetime, timeout: timedelta) -> list[int]:
     """Mark RUNNING runs older than `timeout` (a hung provider, or a worker that died mid-run) failed, and return
     their ids. An order such a run sent is settled with the exchange before the account's next order (and by
@@ -356,11 +396,18 @@ def run_now(
 def run_watch_now(
     session: Session, settings: Settings, user_id: int, watch_id: int, wall: Clock = system_clock
 ) -> WatchRun:
-    """`run_now` on the market the scheduler would use for this watch (see `market_for`), on that market's clock."""
+    """`run_now` on the market the scheduler would use for this watch (see `market_for`), on that market's clock.
+
+    On the candle store "now" is at most the close of the watch's latest stored bar: run now analyses the newest bar
+    there is (as an analysis without `until` does), not a bar no importer has stored yet, which could only fail."""
     watch = owned(session, Watch, watch_id, user_id)
     account = session.get(Account, watch.account_id) if watch.account_id is not None else None
     market = market_for(watch, account, settings.scheduler.market)
-    market_clock = replay_market(session, settings, wall).clock.now if market == "replay" else wall
+    market_clock = wall
+    if market == "replay":
+        market_clock = replay_market(session, settings, wall).clock.now
+    elif market == "store":
+        market_clock = _store_clock(session, watch, wall)
     return run_now(
         session,
         settings,
@@ -371,3 +418,12 @@ def run_watch_now(
         market_clock,
         wall,
     )
+
+
+def _store_clock(session: Session, watch: Watch, wall: Clock) -> Clock:
+    """The candle store's time for `watch`: the wall clock, but never past the close of its latest stored bar."""
+    stored = markets.stored_series(session, watch.exchange_id, watch.symbol, watch.timeframe)
+    if stored is None:
+        return wall  # nothing stored: the run fails at its candles step and says so
+    last_close = stored.last_close
+    return lambda: min(wall(), last_close)

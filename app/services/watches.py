@@ -22,6 +22,7 @@ from app.models import Account, AccountKind, Watch, WatchRun
 from app.services import audit, markets, system_clock
 from app.services.analysis_inputs import rule_params_for, signal_chain
 from app.services.lookup import owned
+from app.services.pages import Page, page_of
 from app.services.replay import replay_market
 from exchanges.timeframes import TIMEFRAME_SECONDS
 
@@ -101,6 +102,13 @@ def watch_views(session: Session, user_id: int) -> list[WatchView]:
     watches = list_watches(session, user_id)
     latest = _latest_runs(session, [watch.id for watch in watches])
     return [WatchView(watch, latest.get(watch.id)) for watch in watches]
+
+
+def watch_page(session: Session, user_id: int, limit: int, before_id: int | None) -> Page[WatchView]:
+    """A page of the user's watches, newest first (see `app.services.pages.page_of`), each with its latest run."""
+    page = page_of(session, select(Watch).where(Watch.user_id == user_id), Watch.id, limit, before_id)
+    latest = _latest_runs(session, [watch.id for watch in page.items])
+    return Page([WatchView(watch, latest.get(watch.id)) for watch in page.items], page.next_before_id)
 
 
 def get_watch(session: Session, user_id: int, watch_id: int) -> WatchView:
