@@ -43,6 +43,7 @@ def analyze(body: AnalyzeIn) -> Response:
         account_id=body.account_id,
         execute=body.execute,
         exchange_id=body.exchange,
+        until=body.until,
     )
     result = analyses.analyze_latest(db_session(), current_settings(), request)
     refusal = _budget_refusal(result.outcome)

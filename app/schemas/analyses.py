@@ -159,14 +159,14 @@ class AnalyzeIn(RequestModel):
     execute: bool = Field(False, description="place the approved order (needs account_id and the trade scope)")
     exchange: str = Field("binance", min_length=2, max_length=32)
     until: datetime | None = Field(
-        None, description="analyse the last closed bar opened at or before this time (ISO-8601, UTC); default: the latest"
+        None, description="analyse the closed bar opened at or before this time (ISO-8601, UTC); default: the latest"
     )
 
 
 class AnalysesQuery(PageQuery):
     symbol: str | None = Field(None, max_length=32)
     timeframe: str | None = Field(None, max_length=4)
-    status: str | None = Field(None, max_length=16, description="OK, INVALID, REFUSED or FAILED")
+    status: str | None = Field(None, max_length=16, description="ok, invalid, refused or failed")
     watch_id: RecordId | None = None
     account_id: RecordId | None = None
 

@@ -3,7 +3,8 @@ candles -> indicator context -> signal (budget, cache, provider, validation) -> 
 -> (with an account) risk decision -> (with `execute`) order."""
 
 import json
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -20,14 +21,17 @@ from ai.signals import SignalQuery, SignalServices, propose_signal
 from ai.sources import SourceSpec
 from app.config import Settings
 from app.errors import ForbiddenError, InvalidInputError
-from app.models import Account, Analysis, ApiKey, BudgetLedgerEntry, User, Watch
+from app.models import Account, Analysis, AnalysisStatus, ApiKey, BudgetLedgerEntry, User, Watch
 from app.persistence.account_book import open_position
 from app.services import Clock, markets, system_clock, usage
 from app.services import analysis_inputs as inputs
 from app.services.analysis_inputs import AnalysisRequest as AnalysisRequest  # re-exported: the use-case's input
 from app.services.analysis_inputs import parse_until as parse_until
 from app.services.analysis_inputs import signal_chain as signal_chain
+from app.services.credentials import signal_services
+from app.services.exchanges import account_market
 from app.services.lookup import owned
+from app.services.pages import Page, page_of
 from app.services.steps import StepLog
 from app.services.trading import TradeResult, check_account_clock, decide_and_execute
 from exchanges.candles import Candle
@@ -245,6 +249,114 @@ def _record(
         raw_response=json.dumps(outcome.raw_responses) if outcome.raw_responses else None,
         signal=outcome.signal.model_dump(mode="json"),
     )
+
+
+@dataclass(frozen=True)
+class AnalyzeNow:
+    """An analysis asked for now, by a person or a script: the latest closed bar (or the one opened at `until`) of the
+    market the account trades on (a live account's exchange, else the configured market)."""
+
+    user_id: int
+    symbol: str
+    timeframe: str
+    signal_source: str  # a source spec or fallback chain
+    model: str | None = None  # the model of the chain's one LLM source, when the spec does not name it
+    params: Mapping[str, str] = field(default_factory=dict)
+    max_cost_usd: Decimal | None = None  # required when a paid model is asked
+    account_id: int | None = None
+    execute: bool = False
+    exchange_id: str = "binance"
+    until: datetime | None = None
+    api_key_id: int | None = None  # the API key it came through: its caps and allowed models apply
+
+
+def analyze_latest(
+    session: Session, settings: Settings, ask: AnalyzeNow, services: SignalServices | None = None
+) -> AnalysisResult:
+    """`run_analysis` for `ask` on the market its account trades on, with the user's signal services.
+
+    Raises `InvalidInputError` for a `model` that does not fit the source (field `model`), a paid model asked without
+    `max_cost_usd` (field `max_cost_usd`), or what `run_analysis` refuses; `NotFoundError` for an account that is not
+    the user's; `ForbiddenError` `MODEL_NOT_ALLOWED` for a model the API key may not use. A budget refusal is not an
+    error: the analysis is recorded `REFUSED` with a `BUDGET_EXCEEDED` reason carrying the cap, spent and estimate.
+    """
+    signals = _with_model(ask.signal_source, ask.model)
+    if any(spec.is_paid for spec in inputs.signal_chain(signals)) and ask.max_cost_usd is None:
+        raise InvalidInputError(
+            f'max_cost_usd is required when the signal source asks a paid model ("{signals}"): '
+            "the most this one analysis may cost, in USD",
+            field="max_cost_usd",
+        )
+    market = settings.scheduler.market
+    if ask.account_id is not None:
+        market = account_market(owned(session, Account, ask.account_id, ask.user_id), market)
+    request = AnalysisRequest(
+        user_id=ask.user_id,
+        symbol=ask.symbol.strip().upper(),
+        timeframe=ask.timeframe.strip(),
+        signals=signals,
+        exchange_id=ask.exchange_id.strip().lower(),
+        rule_params=dict(ask.params),
+        account_id=ask.account_id,
+        market=market,
+        max_cost_usd=ask.max_cost_usd,
+        until=ask.until,
+        execute=ask.execute,
+        api_key_id=ask.api_key_id,
+    )
+    return run_analysis(session, settings, request, services or signal_services(session, settings, ask.user_id))
+
+
+def _with_model(signals: str, model: str | None) -> str:
+    """`signals` with `model` given to its one LLM source ("deepseek" and "deepseek-chat": "deepseek:deepseek-chat")."""
+    chain = inputs.signal_chain(signals)
+    if model is None:
+        return signals
+    model = model.strip()
+    llm = [spec for spec in chain if spec.kind != "rules"]
+    if len(llm) != 1 or llm[0].model is not None or not model:
+        raise InvalidInputError(
+            f'model applies to a signal source with one LLM and no model named, got model "{model}" for "{signals}"',
+            field="model",
+        )
+    return " -> ".join(str(replace(spec, model=model)) if spec is llm[0] else str(spec) for spec in chain)
+
+
+@dataclass(frozen=True)
+class AnalysisFilter:
+    """Which of a user's analyses to list; None matches any."""
+
+    symbol: str | None = None
+    timeframe: str | None = None
+    status: str | None = None  # an AnalysisStatus value: ok, invalid, refused or failed (any case)
+    watch_id: int | None = None
+    account_id: int | None = None
+
+
+def list_analyses(
+    session: Session, user_id: int, filters: AnalysisFilter, limit: int, before_id: int | None = None
+) -> Page[Analysis]:
+    """The user's analyses matching `filters`, newest first, `limit` per page from `before_id` (see `pages.page_of`).
+    Raises `InvalidInputError` (field `status`) for a status that is not one of `AnalysisStatus`."""
+    query = select(Analysis).where(Analysis.user_id == user_id)
+    if filters.symbol is not None:
+        query = query.where(Analysis.symbol == filters.symbol.strip().upper())
+    if filters.timeframe is not None:
+        query = query.where(Analysis.timeframe == filters.timeframe.strip())
+    if filters.status is not None:
+        try:
+            status = AnalysisStatus(filters.status.strip().lower())
+        except ValueError:
+            allowed = ", ".join(member.value for member in AnalysisStatus)
+            raise InvalidInputError(
+                f'status must be one of {allowed}, got "{filters.status}"', field="status"
+            ) from None
+        query = query.where(Analysis.status == status)
+    if filters.watch_id is not None:
+        query = query.where(Analysis.watch_id == filters.watch_id)
+    if filters.account_id is not None:
+        query = query.where(Analysis.account_id == filters.account_id)
+    return page_of(session, query, Analysis.id, limit, before_id)
 
 
 def recent_analyses(session: Session, user_id: int, limit: int = 10) -> list[Analysis]:

@@ -88,3 +88,11 @@ def account_bars(
 
 def _no_price(symbol: str) -> Decimal:
     raise ExchangeError(f"no price for {symbol} while reading candles")
+
+
+def account_market(account: Account, default_market: str) -> str:
+    """Where an account's candles and prices come from: a live account's own exchange through ccxt (its orders go
+    there too), else the configured default ("replay", "store" or "ccxt:EXCHANGE")."""
+    if account.kind is AccountKind.LIVE:
+        return f"ccxt:{account.exchange_id}"
+    return default_market

@@ -16,10 +16,11 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.errors import InvalidInputError
-from app.models import Account, AccountKind, Position, RunStatus, Watch, WatchRun
+from app.models import Account, Position, RunStatus, Watch, WatchRun
 from app.persistence.account_book import load_book, open_positions
 from app.persistence.candles import StoredSeries
 from app.services import Clock, markets, system_clock
+from app.services.exchanges import account_market
 from app.services.positions import position_notes
 from app.services.replay import replay_market
 from app.services.watch_runs import run_summary
@@ -86,14 +87,6 @@ class AccountOverview:
     @property
     def price_sources(self) -> list[str]:
         return sorted({p.quote.source for p in self.positions if p.quote is not None})
-
-
-def account_market(account: Account, default_market: str) -> str:
-    """The market an account's prices come from: a live account's own exchange, else the configured default (as
-    `watch_runs.market_for` chooses for its watches' runs)."""
-    if account.kind is AccountKind.LIVE:
-        return f"ccxt:{account.exchange_id}"
-    return default_market
 
 
 def latest_prices(session: Session, settings: Settings, wall: Clock = system_clock) -> PriceSource:
