@@ -9,12 +9,14 @@ As jobs: a front end records a run QUEUED; a worker (the scheduler's pool, or a 
 A RUNNING backtest whose heartbeat stopped (its worker died) is failed with that reason when a worker starts.
 """
 
+import json
 import logging
 import shutil
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -27,6 +29,7 @@ from app.models import Backtest, BacktestStatus
 from app.services import Clock, system_clock
 from app.services.backtest_setup import BacktestRequest, Prepared, prepare
 from app.services.lookup import owned
+from app.services.pages import Page, page_of
 from backtest.report import write_html, write_summary_json, write_trades_csv
 from backtest.results import AiUsage, BacktestReport, report_json
 from backtest.runner import run_backtest
@@ -285,12 +288,55 @@ def list_backtests(session: Session, user_id: int, limit: int = 50) -> list[Back
     return list(session.scalars(query))
 
 
+def backtests_page(session: Session, user_id: int, limit: int, before_id: int | None) -> Page[Backtest]:
+    """A cursor page of the user's backtests, newest first (`app.services.pages.page_of`)."""
+    return page_of(session, select(Backtest).where(Backtest.user_id == user_id), Backtest.id, limit, before_id)
+
+
+@dataclass(frozen=True)
+class BacktestView:
+    """One of the user's backtests as recorded, with what its finished run left in its report folder."""
+
+    record: Backtest
+    # `backtest.results.report_json` of a SUCCEEDED run (settings, metrics, baselines, ai, trades, gaps, warnings),
+    # read back from its summary.json; None before it finished, after it failed, or when the files are gone.
+    summary: dict[str, Any] | None
+    has_report: bool  # report.html is there to be served
+
+
+def view_backtest(session: Session, settings: Settings, user_id: int, backtest_id: int) -> BacktestView:
+    """One of the user's backtests with its stored results; `NotFoundError` when missing or someone else's."""
+    record = get_backtest(session, user_id, backtest_id)
+    if record.status is not BacktestStatus.SUCCEEDED:
+        return BacktestView(record, None, False)
+    folder = reports_dir(settings, backtest_id)
+    return BacktestView(record, _summary(folder / "summary.json"), (folder / "report.html").is_file())
+
+
+def _summary(path: Path) -> dict[str, Any] | None:
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        # The record keeps metrics, baselines and AI counts; only trades and gaps live in the files alone.
+        log.warning("backtest summary unreadable", extra={"path": str(path)})
+        return None
+    return summary if isinstance(summary, dict) else None
+
+
 def report_file(session: Session, settings: Settings, user_id: int, backtest_id: int) -> Path:
-    """The HTML report of one of the user's backtests; `NotFoundError` when there is none (yet)."""
-    get_backtest(session, user_id, backtest_id)
+    """The HTML report of one of the user's succeeded backtests; `NotFoundError` when there is none: the run is
+    queued, running or failed, or its files were removed."""
+    record = get_backtest(session, user_id, backtest_id)
     path = reports_dir(settings, backtest_id) / "report.html"
-    if not path.is_file():
-        raise NotFoundError(f"backtest #{backtest_id} has no report", field="backtest_id")
+    # Only a run that succeeded wrote its own files: a folder under the id of a run that did not (yet) is left
+    # over from an earlier record with the same id (SQLite may reuse the highest id once its row is gone).
+    if record.status is not BacktestStatus.SUCCEEDED or not path.is_file():
+        why = "" if record.status is BacktestStatus.SUCCEEDED else f": it is {record.status.value}"
+        raise NotFoundError(
+            f"backtest #{backtest_id} has no report{why}",
+            field="backtest_id",
+            details={"id": backtest_id, "status": record.status.value},
+        )
     return path
 
 

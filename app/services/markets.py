@@ -82,6 +82,22 @@ def known_markets(session: Session, settings: Settings, exchange_id: str) -> Kno
     return KnownMarkets(exchange_id, bundled, snapshot_date=bundled_snapshot_date(settings.data_dir, exchange_id))
 
 
+def list_markets(
+    session: Session, settings: Settings, exchange_id: str, base: str | None = None, quote: str | None = None
+) -> tuple[KnownMarkets, list[MarketRules]]:
+    """The known markets of `exchange_id` (see `known_markets`) and the rules of each, by symbol; only those of
+    asset `base` and quoted in `quote` when given (case-insensitive). Raises `InvalidInputError` (field
+    `exchange`) for an exchange with no markets stored or bundled."""
+    known = known_markets(session, settings, exchange_id)
+    rules = [known.catalog.rules(symbol) for symbol in known.catalog.symbols]
+    return known, [
+        market
+        for market in rules
+        if (base is None or market.base.upper() == base.upper())
+        and (quote is None or market.quote.upper() == quote.upper())
+    ]
+
+
 def catalog(session: Session, settings: Settings, exchange_id: str) -> MarketCatalog:
     """The markets of `exchange_id`: the stored ones, else the bundled snapshot. Raises `InvalidInputError` (field
     `exchange`) for an exchange with neither."""
@@ -212,6 +228,34 @@ def check_timeframe(timeframe: str) -> None:
 def coverage(session: Session) -> list[StoredSeries]:
     """Every stored candle series with its span."""
     return candle_store.coverage(session)
+
+
+@dataclass(frozen=True)
+class SeriesCoverage:
+    """A stored candle series' span and how complete it is."""
+
+    series: StoredSeries  # exchange, symbol, timeframe, bars, first and last bar open times (UTC)
+    expected_bars: int  # bars from the first to the last open time if none were missing
+
+    @property
+    def missing_bars(self) -> int:
+        """Bars missing between the first and the last stored one (gaps inside the span; none before or after)."""
+        return max(self.expected_bars - self.series.bars, 0)
+
+
+def series_coverage(
+    session: Session, exchange_id: str | None = None, symbol: str | None = None, timeframe: str | None = None
+) -> list[SeriesCoverage]:
+    """Every stored candle series (of `exchange_id`, `symbol`, `timeframe` when given) with its span and the number
+    of bars missing inside it, by exchange, symbol and timeframe."""
+    found = []
+    for series in candle_store.coverage(session):
+        wanted = (exchange_id, series.exchange_id), (symbol, series.symbol), (timeframe, series.timeframe)
+        if any(asked is not None and asked != value for asked, value in wanted):
+            continue
+        expected = int((series.last - series.first) / timeframe_duration(series.timeframe)) + 1
+        found.append(SeriesCoverage(series, expected))
+    return sorted(found, key=lambda c: (c.series.exchange_id, c.series.symbol, c.series.timeframe))
 
 
 def stored_series(session: Session, exchange_id: str, symbol: str, timeframe: str) -> StoredSeries | None:

@@ -1,14 +1,19 @@
 """AI spend against the budgets: what a user has spent (or holds reserved) today and this month, in USD."""
 
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from app.models import User
+from app.errors import InvalidInputError, NotFoundError
+from app.models import Analysis, ApiKey, BudgetLedgerEntry, LedgerStatus, User, Watch
+from app.models.types import DECIMAL_SCALE
 from app.persistence.budget_ledger import committed_usd, period_starts
-from app.services import notifications
+from app.services import api_keys, notifications
 from app.services.notification_wire import BUDGET_THRESHOLD_PERCENT
 
 
@@ -62,3 +67,174 @@ def notify_budget_crossings(session: Session, user: User, cost_usd: Decimal, now
         )
         events.append(event)
     return events
+
+
+USAGE_DAYS_MAX = 366
+_QUANTUM = Decimal(1).scaleb(-DECIMAL_SCALE)
+# What a ledger entry counts against a budget: the real cost once settled, the worst case while still reserved,
+# nothing once released.
+_COMMITTED = case(
+    (BudgetLedgerEntry.status == LedgerStatus.SETTLED, BudgetLedgerEntry.settled_usd),
+    (BudgetLedgerEntry.status == LedgerStatus.RESERVED, BudgetLedgerEntry.reserved_usd),
+    else_=0,
+)
+
+
+@dataclass(frozen=True)
+class Spend:
+    """USD committed (settled plus still reserved) under one heading of a usage report."""
+
+    key: str  # the day (YYYY-MM-DD), "provider:model", or the watch's / API key's id as text ("" for none)
+    label: str  # what a person reads: the day, the model, "BTC/USDT 1h rules:sma_cross", "ci key (sh_ab12)"
+    spent_usd: Decimal
+    calls: int  # ledger entries: reservations made, settled or still open (released ones count 0 USD)
+    record_id: int | None = None  # the watch's or API key's id; None for days, models and "not through one"
+
+
+@dataclass(frozen=True)
+class UsageReport:
+    since: datetime  # start of the first UTC day in the window
+    until: datetime  # the report's time
+    days: int
+    total_usd: Decimal
+    by_day: list[Spend]  # every UTC day of the window, oldest first, zero days included
+    by_model: list[Spend]  # most spent first
+    by_watch: list[Spend]  # record_id None: calls made outside any watch (analyze now, backtests)
+    by_api_key: list[Spend]  # record_id None: calls not made through an API key (web UI, CLI, scheduler)
+    analyses: int  # analyses in the window that asked an AI model (rules analyses never do)
+    cached_analyses: int  # of those, answered from the response cache at no cost
+
+    @property
+    def cache_hit_rate(self) -> float | None:
+        """cached_analyses / analyses; None when there were none."""
+        return self.cached_analyses / self.analyses if self.analyses else None
+
+
+def usage_report(session: Session, user_id: int, days: int, now: datetime) -> UsageReport:
+    """The user's AI spend over the last `days` UTC days (today included), in USD: by day, model, watch and API key,
+    from the budget ledger (settled cost plus open reservations), and the response-cache hit rate of their AI
+    analyses in the same window. Raises `InvalidInputError` (field `days`) outside 1..366."""
+    if not 1 <= days <= USAGE_DAYS_MAX:
+        raise InvalidInputError(f'days must be 1 to {USAGE_DAYS_MAX}, got "{days}"', field="days")
+    today, _ = period_starts(now)
+    since = today - timedelta(days=days - 1)
+    rows = session.execute(
+        select(
+            BudgetLedgerEntry.created_at,
+            BudgetLedgerEntry.provider,
+            BudgetLedgerEntry.model,
+            BudgetLedgerEntry.watch_id,
+            BudgetLedgerEntry.api_key_id,
+            _COMMITTED,
+        ).where(BudgetLedgerEntry.user_id == user_id, BudgetLedgerEntry.created_at >= since)
+    ).all()
+    # Summed here, in Decimal: SQLite would sum NUMERIC as floats, and the rows must be bucketed by UTC day anyway.
+    by_day: dict[date, list[Decimal]] = defaultdict(list)
+    by_model: dict[str, list[Decimal]] = defaultdict(list)
+    by_watch: dict[int | None, list[Decimal]] = defaultdict(list)
+    by_key: dict[int | None, list[Decimal]] = defaultdict(list)
+    for created_at, provider, model, watch_id, api_key_id, amount in rows:
+        value = Decimal(str(amount or 0)).quantize(_QUANTUM)
+        by_day[_utc(created_at).date()].append(value)
+        by_model[f"{provider}:{model}"].append(value)
+        by_watch[watch_id].append(value)
+        by_key[api_key_id].append(value)
+    watches = _watch_names(session, user_id, by_watch)
+    keys = _key_names(session, user_id, by_key)
+    cached = Analysis.cached.is_(True)
+    total, hits = session.execute(
+        select(func.count(), func.coalesce(func.sum(case((cached, 1), else_=0)), 0)).where(
+            Analysis.user_id == user_id, Analysis.created_at >= since, Analysis.provider != "rules"
+        )
+    ).one()
+    return UsageReport(
+        since=since,
+        until=now,
+        days=days,
+        total_usd=sum((value for values in by_model.values() for value in values), Decimal(0)),
+        by_day=[
+            _spend(day.isoformat(), day.isoformat(), by_day.get(day, []))
+            for day in (since.date() + timedelta(days=n) for n in range(days))
+        ],
+        by_model=_ranked(_spend(model, model, values) for model, values in by_model.items()),
+        by_watch=_ranked(
+            _spend(str(watch_id or ""), watches.get(watch_id, "not from a watch"), values, watch_id)
+            for watch_id, values in by_watch.items()
+        ),
+        by_api_key=_ranked(
+            _spend(str(key_id or ""), keys.get(key_id, "not through an API key"), values, key_id)
+            for key_id, values in by_key.items()
+        ),
+        analyses=int(total),
+        cached_analyses=int(hits),
+    )
+
+
+def _spend(key: str, label: str, values: list[Decimal], record_id: int | None = None) -> Spend:
+    return Spend(key, label, sum(values, Decimal(0)), len(values), record_id)
+
+
+def _ranked(spends: Iterable[Spend]) -> list[Spend]:
+    return sorted(spends, key=lambda spend: (-spend.spent_usd, spend.label))
+
+
+def _watch_names(session: Session, user_id: int, ids: Iterable[int | None]) -> dict[int | None, str]:
+    wanted = [watch_id for watch_id in ids if watch_id is not None]
+    if not wanted:
+        return {}
+    rows = session.scalars(select(Watch).where(Watch.id.in_(wanted), Watch.user_id == user_id))
+    return {row.id: f"{row.symbol} {row.timeframe} {row.signal_source}" for row in rows}
+
+
+def _key_names(session: Session, user_id: int, ids: Iterable[int | None]) -> dict[int | None, str]:
+    wanted = [key_id for key_id in ids if key_id is not None]
+    if not wanted:
+        return {}
+    rows = session.scalars(select(ApiKey).where(ApiKey.id.in_(wanted), ApiKey.user_id == user_id))
+    return {row.id: f"{row.name} ({row.prefix})" for row in rows}
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class Cap:
+    """One budget period: its cap (None: no cap of its own), what is committed in it and what is left."""
+
+    name: str  # "today" or "this month" (UTC)
+    budget_usd: Decimal | None
+    spent_usd: Decimal  # settled calls plus reservations still open, since the period began
+
+    @property
+    def remaining_usd(self) -> Decimal | None:
+        return None if self.budget_usd is None else max(self.budget_usd - self.spent_usd, Decimal(0))
+
+
+@dataclass(frozen=True)
+class Budgets:
+    user: list[Cap]  # the user's daily and monthly budget
+    api_key: list[Cap]  # the calling key's own daily and monthly caps, counting only what went through it
+    api_key_id: int
+
+
+def budgets(session: Session, user_id: int, api_key_id: int, now: datetime) -> Budgets:
+    """The user's daily and monthly AI budgets (UTC day and month) and the API key `api_key_id`'s own caps, each
+    with what is spent (settled plus reserved, in USD) and what remains. A key without a cap of its own has
+    `budget_usd` None there: only the user's budget limits it. Raises `NotFoundError` for a user or key that is
+    missing, or a key that is not the user's."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFoundError(f"no user #{user_id}", field="user_id")
+    key = session.get(ApiKey, api_key_id)
+    if key is None or key.user_id != user_id:
+        raise NotFoundError(f"no api_key #{api_key_id}", field="api_key_id", details={"id": api_key_id})
+    key_day, key_month = api_keys.spent_by_key(session, key.id, now)
+    return Budgets(
+        user=[Cap(period.name, period.budget_usd, period.spent_usd) for period in budget_status(session, user, now)],
+        api_key=[
+            Cap("today", key.daily_budget_usd, key_day),
+            Cap("this month", key.monthly_budget_usd, key_month),
+        ],
+        api_key_id=key.id,
+    )
