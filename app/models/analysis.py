@@ -19,6 +19,8 @@ class Analysis(Model):
     __table_args__ = (
         CheckConstraint("cost_usd >= 0", name="cost_not_negative"),
         Index("ix_analyses_user_created", "user_id", "created_at"),
+        # The API's keyset pages (newest first by id): without it a page sorts all of the user's analyses.
+        Index("ix_analyses_user_id", "user_id", "id"),
         Index("ix_analyses_watch_created", "watch_id", "created_at"),
     )
 

@@ -18,10 +18,11 @@ from sqlalchemy.orm import Session
 from ai.signals import SignalServices
 from app.config import Settings
 from app.errors import ServiceError
-from app.models import Account, AccountKind, Analysis, AnalysisStatus, Decision, Order, RunStatus, Watch, WatchRun
+from app.models import Account, Analysis, AnalysisStatus, Decision, Order, RunStatus, Watch, WatchRun
 from app.services import Clock, markets, notifications, system_clock
 from app.services.analyses import AnalysisRequest, run_analysis
 from app.services.credentials import signal_services
+from app.services.exchanges import account_market
 from app.services.lookup import owned
 from app.services.pages import Page, page_of
 from app.services.replay import replay_market
@@ -363,11 +364,8 @@ def queued_run_ids(session: Session) -> list[int]:
 
 
 def market_for(watch: Watch, account: Account | None, default_market: str) -> str:
-    """Where a watch's candles come from: a live account's exchange through ccxt (its orders go there too), else the
-    configured default ("replay", "store" or "ccxt:EXCHANGE")."""
-    if account is not None and account.kind is AccountKind.LIVE:
-        return f"ccxt:{account.exchange_id}"
-    return default_market
+    """Where a watch's candles come from: its account's market (`exchanges.account_market`), else the default."""
+    return account_market(account, default_market) if account is not None else default_market
 
 
 def run_now(

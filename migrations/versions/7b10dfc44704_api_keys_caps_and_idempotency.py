@@ -1,4 +1,4 @@
-"""Issue 11: API keys carry their own spending caps, allowed models and last-use address; the budget ledger names the key a call was made through; POSTs made with an Idempotency-Key are recorded with their response.
+"""Issue 11: API keys carry their own spending caps, allowed models and last-use address; the budget ledger names the key a call was made through; POSTs made with an Idempotency-Key are recorded with their response; analyses are indexed by (user, id) for keyset pages.
 
 Revision ID: 7b10dfc44704
 Revises: 113fed91abf7
@@ -37,6 +37,9 @@ def upgrade():
     with op.batch_alter_table('idempotency_records', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_idempotency_records_created_at'), ['created_at'], unique=False)
 
+    with op.batch_alter_table('analyses', schema=None) as batch_op:
+        batch_op.create_index('ix_analyses_user_id', ['user_id', 'id'], unique=False)
+
     with op.batch_alter_table('api_keys', schema=None) as batch_op:
         batch_op.add_column(sa.Column('daily_budget_usd', sa.Numeric(precision=28, scale=10), nullable=True))
         batch_op.add_column(sa.Column('monthly_budget_usd', sa.Numeric(precision=28, scale=10), nullable=True))
@@ -63,6 +66,9 @@ def downgrade():
         batch_op.drop_column('allowed_models')
         batch_op.drop_column('monthly_budget_usd')
         batch_op.drop_column('daily_budget_usd')
+
+    with op.batch_alter_table('analyses', schema=None) as batch_op:
+        batch_op.drop_index('ix_analyses_user_id')
 
     with op.batch_alter_table('idempotency_records', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_idempotency_records_created_at'))
