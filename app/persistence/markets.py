@@ -30,7 +30,8 @@ def bundled_catalog(data_dir: Path, exchange_id: str) -> MarketCatalog:
             p.name.removesuffix("_markets_snapshot.json") for p in snapshots.glob("*_markets_snapshot.json")
         )
         raise UnknownExchangeError(
-            f"no markets snapshot for exchange {exchange_id!r} in {snapshots} (available: {', '.join(available)})"
+            # No folder in the message: it reaches API clients, who must not learn the server's paths.
+            f"no markets snapshot for exchange {exchange_id!r} (bundled: {', '.join(available)})"
         )
     return MarketCatalog.from_snapshot(exchange_id, path)
 

@@ -28,5 +28,5 @@ def test_unknown_symbol_lists_the_known_ones():
 
 
 def test_unknown_exchange_lists_the_bundled_snapshots():
-    with pytest.raises(UnknownExchangeError, match=r"no markets snapshot for exchange 'kraken'.*available: binance"):
+    with pytest.raises(UnknownExchangeError, match=r"no markets snapshot for exchange 'kraken'.*bundled: binance"):
         market_catalog(DATA, "kraken")
