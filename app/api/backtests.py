@@ -39,13 +39,13 @@ def create_backtest(body: BacktestIn) -> Response:
     Answers 202 with the queued record and `Location` to follow its progress. Every input is checked before
     anything is recorded: 422 names the field (e.g. `symbol` without stored candles, `start` after them, `risk`
     with an unknown setting, `allow_gaps` when the window spans a long hole in the data). A paid AI run whose
-    estimated cost is above `max_cost` (or without one) is refused with 402 `BUDGET_EXCEEDED` and the estimate.
+    estimated cost is above `max_cost_usd` (or without one) is refused with 402 `BUDGET_EXCEEDED` and the estimate.
     """
     request = BacktestRequest(
         user_id=guard.user_id(),
         symbol=body.symbol,
         timeframe=body.timeframe,
-        signals=body.signals,
+        signals=body.signal_source,
         params=dict(body.params),
         exchange_id=body.exchange,
         start=body.start.isoformat() if body.start else None,
@@ -56,7 +56,7 @@ def create_backtest(body: BacktestIn) -> Response:
         balance=str(body.balance),
         risk=dict(body.risk),
         cache_only=body.cache_only,
-        max_cost=None if body.max_cost is None else str(body.max_cost),
+        max_cost=None if body.max_cost_usd is None else str(body.max_cost_usd),
         blind=body.blind,
         allow_gaps=body.allow_gaps,
         max_gap_bars=body.max_gap_bars,

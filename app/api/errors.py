@@ -38,8 +38,16 @@ def error_response(status: int, code: str, message: str, details: dict[str, Any]
     return response
 
 
+# The services name fields as a person types them at the CLI; the API's bodies name a few differently.
+_API_FIELDS = {"signals": "signal_source", "max_cost": "max_cost_usd", "exchange_id": "exchange"}
+
+
 def service_error(error: ServiceError) -> Response:
-    response = jsonify(error.to_json())
+    body = error.to_json()
+    field = body["error"]["details"].get("field")
+    if field in _API_FIELDS:
+        body["error"]["details"]["field"] = _API_FIELDS[field]
+    response = jsonify(body)
     response.status_code = error.http_status
     return response
 

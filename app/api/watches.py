@@ -1,9 +1,6 @@
 """Watches: a symbol analysed on every close of its timeframe within its own budgets; create, change, pause, resume,
 delete, "run now", and the record of their runs."""
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 from flask import Response, jsonify, url_for
 from flask_openapi3 import Tag
 
@@ -11,7 +8,6 @@ from app import current_settings
 from app.api import guard
 from app.api.blueprint import api
 from app.api.pagination import before_id, next_cursor
-from app.errors import InvalidInputError
 from app.extensions import db_session
 from app.schemas.watches import (
     RunNowOut,
@@ -29,19 +25,6 @@ from app.schemas.watches import (
 from app.services import watch_runs, watches
 
 TAG = Tag(name="watches", description="symbols analysed on every close of their timeframe, and their runs")
-
-# The services name what a person types at the CLI; the API's body names some of them differently.
-_API_FIELDS = {"signals": "signal_source", "exchange_id": "exchange"}
-
-
-@contextmanager
-def _api_field_names() -> Iterator[None]:
-    try:
-        yield
-    except InvalidInputError as error:
-        if error.field in _API_FIELDS:
-            error.field = _API_FIELDS[error.field]
-        raise
 
 
 @api.get("/watches", tags=[TAG], responses={200: WatchPage})
@@ -65,8 +48,7 @@ def create_watch(body: WatchIn) -> Response:
     """
     if body.auto_execute:
         guard.require_scope("trade", "auto_execute")
-    with _api_field_names():
-        view = watches.create_watch(db_session(), current_settings(), guard.user_id(), body.to_new_watch())
+    view = watches.create_watch(db_session(), current_settings(), guard.user_id(), body.to_new_watch())
     response = jsonify(WatchCreatedOut.of(view).model_dump(mode="json"))
     response.status_code = 201
     response.headers["Location"] = url_for("api.get_watch", watch_id=view.watch.id)
@@ -102,8 +84,7 @@ def change_watch(path: WatchPath, body: WatchChangeIn) -> Response:
     )
     if turns_on or moves_orders:
         guard.require_scope("trade", "auto_execute")
-    with _api_field_names():
-        view = watches.change_watch(session, user_id, path.watch_id, change)
+    view = watches.change_watch(session, user_id, path.watch_id, change)
     return jsonify(WatchOut.of(view).model_dump(mode="json"))
 
 

@@ -154,7 +154,7 @@ class BacktestIn(RequestModel):
 
     symbol: str = Field(min_length=3, max_length=32, description="e.g. BTC/USDT")
     timeframe: str = Field("1h", min_length=2, max_length=4, description="candle timeframe, e.g. 1h, 4h, 1d")
-    signals: str = Field(
+    signal_source: str = Field(
         min_length=1,
         max_length=80,
         description="one signal source: rules:STRATEGY, replay[:PROVIDER[:MODEL]], deepseek[:MODEL], claude[:MODEL]",
@@ -173,7 +173,7 @@ class BacktestIn(RequestModel):
         default_factory=dict, max_length=50, description="risk-setting overrides, as in the risk settings file"
     )
     cache_only: bool = Field(False, description="AI answers from the response cache only: never calls a provider")
-    max_cost: Usd | None = Field(
+    max_cost_usd: Usd | None = Field(
         None, description="refuse (402) a paid run whose estimated AI cost is above this many USD"
     )
     blind: bool | None = Field(None, description="hide ticker and dates from the model (default: on for AI sources)")

@@ -75,7 +75,7 @@ def test_execute_needs_the_trade_scope_and_an_account(api_app, caller, candles):
     ("change", "field"),
     [
         ({"signal_source": "deepseek"}, "max_cost_usd"),  # a paid model without a cost bound
-        ({"signal_source": "oracle"}, "signals"),
+        ({"signal_source": "oracle"}, "signal_source"),
         ({"max_cost_usd": "-1"}, "max_cost_usd"),
         ({"timeframe": "7m"}, "timeframe"),
         ({"symbol": "NOPE/USDT"}, "symbol"),

@@ -16,7 +16,7 @@ URL = "/api/v1/backtests"
 SMALL = {
     "symbol": "BTC/USDT",
     "timeframe": "1h",
-    "signals": "rules:sma_cross",
+    "signal_source": "rules:sma_cross",
     "start": "2024-03-01",
     "end": "2024-03-14",
     "balance": "1000",
@@ -38,7 +38,7 @@ def queued(user, **changes) -> int:
         user_id=user.id,
         symbol=fields["symbol"],
         timeframe=fields["timeframe"],
-        signals=fields["signals"],
+        signals=fields["signal_source"],
         start=fields["start"],
         end=fields["end"],
         balance=fields["balance"],
@@ -125,8 +125,8 @@ def test_a_run_that_fails_in_the_worker_says_why(api_app, caller, btc):
         ({"symbol": "ETH/USDT"}, "symbol"),  # no candles stored for it
         ({"symbol": "DOGE/USDT"}, "symbol"),  # not a market
         ({"timeframe": "7h"}, "timeframe"),
-        ({"signals": "rules:nope"}, "signals"),
-        ({"signals": "rules:sma_cross->rules:rsi_reversion"}, "signals"),
+        ({"signal_source": "rules:nope"}, "signal_source"),
+        ({"signal_source": "rules:sma_cross->rules:rsi_reversion"}, "signal_source"),
         ({"params": {"fast": "many"}}, "params"),
         ({"start": "2024-03-14", "end": "2024-03-01"}, "end"),
         ({"start": "2030-01-01", "end": None}, "start"),
@@ -139,7 +139,7 @@ def test_a_run_that_fails_in_the_worker_says_why(api_app, caller, btc):
         ({"max_gap_bars": -1}, "max_gap_bars"),
         ({"data_file": "/etc/passwd"}, "data_file"),  # the API reads the candle store only
         ({"exchange": "nowhere"}, "exchange"),
-        ({"signals": "deepseek"}, "max_cost"),  # a paid run needs an allowance
+        ({"signal_source": "deepseek"}, "max_cost_usd"),  # a paid run needs an allowance
         ({"symbol": None}, "symbol"),
     ],
 )
@@ -152,10 +152,10 @@ def test_bad_input_is_422_naming_the_field_and_records_nothing(caller, btc, chan
 
 
 def test_a_paid_run_estimated_above_max_cost_is_402_before_anything_is_recorded(caller, btc):
-    response = caller.post(URL, json={**SMALL, "signals": "deepseek", "max_cost": "0.000001"})
+    response = caller.post(URL, json={**SMALL, "signal_source": "deepseek", "max_cost_usd": "0.000001"})
     assert response.status_code == 402
     error = response.json["error"]
-    assert error["code"] == "BUDGET_EXCEEDED" and error["details"]["field"] == "max_cost"
+    assert error["code"] == "BUDGET_EXCEEDED" and error["details"]["field"] == "max_cost_usd"
     assert error["details"]["cap_usd"] == "0.000001"
     assert Decimal(error["details"]["estimate_usd"]) > Decimal("0.000001")
     assert db.session.query(Backtest).count() == 0
