@@ -31,6 +31,7 @@ _RANDOM_LENGTH, _CHECKSUM_LENGTH = 30, 6
 TOKEN_LENGTH = len(TOKEN_PREFIX) + _RANDOM_LENGTH + _CHECKSUM_LENGTH
 SHOWN_PREFIX_LENGTH = len(TOKEN_PREFIX) + 6  # what lists show, e.g. "sh_4kT9qZ", to tell keys apart
 SCOPES = ("read", "analyze", "trade", "admin")
+LAST_USE_RESOLUTION = timedelta(minutes=1)
 MAX_NAME = 80
 MAX_ADDRESS = 45  # the column: IPv6 text form at its longest
 MAX_ALLOWED_MODELS = 500  # the column: space-separated provider:model
@@ -116,16 +117,18 @@ def issue_key(
 
 def authenticate(session: Session, token: str | None, now: datetime, address: str | None = None) -> ApiKey:
     """The live key `token` names, its last use stamped `now` and, when given, the client `address` it came from
-    (the caller commits). Raises `UnauthorizedError` for a missing, malformed (wrong prefix, length or checksum: no
+    (the caller commits). The stamp is written at most once per `LAST_USE_RESOLUTION` from one address: a script
+    polling many times a second must not turn every read into a database write. Raises `UnauthorizedError` for a missing, malformed (wrong prefix, length or checksum: no
     database lookup), unknown, expired or revoked key."""
     if not token or not looks_like_key(token):
         raise UnauthorizedError("a valid API key is required: Authorization: Bearer sh_...")
     key = session.scalar(select(ApiKey).where(ApiKey.key_hash == token_hash(token)))
     if key is None or key.revoked_at is not None or (key.expires_at is not None and key.expires_at <= now):
         raise UnauthorizedError("a valid API key is required: Authorization: Bearer sh_...")
-    key.last_used_at = now
-    if address is not None:
-        key.last_used_address = address[:MAX_ADDRESS]
+    address = address[:MAX_ADDRESS] if address is not None else key.last_used_address
+    stale = key.last_used_at is None or now - key.last_used_at >= LAST_USE_RESOLUTION
+    if stale or address != key.last_used_address:
+        key.last_used_at, key.last_used_address = now, address
     return key
 
 

@@ -56,6 +56,19 @@ def test_a_live_key_authenticates_and_its_use_is_stamped(owner):
     assert api_keys.has_scope(key, "analyze") and not api_keys.has_scope(key, "trade")
 
 
+def test_the_last_use_is_written_once_a_minute_per_address(owner):
+    token = issue(owner).token
+    first = NOW + timedelta(hours=1)
+    api_keys.authenticate(db.session, token, first, address="10.0.0.1")
+    key = api_keys.authenticate(db.session, token, first + timedelta(seconds=59), address="10.0.0.1")
+    assert (key.last_used_at, key.last_used_address) == (first, "10.0.0.1")
+    moved = first + timedelta(seconds=61)
+    key = api_keys.authenticate(db.session, token, moved - timedelta(seconds=30), address="10.0.0.2")
+    assert (key.last_used_at, key.last_used_address) == (moved - timedelta(seconds=30), "10.0.0.2")
+    key = api_keys.authenticate(db.session, token, moved + timedelta(seconds=30), address="10.0.0.2")
+    assert key.last_used_at == moved + timedelta(seconds=30)
+
+
 def test_admin_carries_every_scope(owner):
     key = issue(owner, scopes=["admin"]).key
     assert all(api_keys.has_scope(key, scope) for scope in api_keys.SCOPES)
