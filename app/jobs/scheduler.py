@@ -30,7 +30,7 @@ from app.extensions import db, db_session
 from app.jobs.backtests import mark_dead_backtests, run_queued_backtest
 from app.jobs.notifications import NotificationSender
 from app.models import Account
-from app.services import Clock, backtests, reconciliation, system_clock, watch_runs
+from app.services import Clock, backtests, idempotency, reconciliation, system_clock, watch_runs
 from app.services.credentials import signal_services
 from app.services.leadership import Leadership
 from app.services.replay import replay_market
@@ -52,6 +52,7 @@ class TickReport:
     reconciling: list[int] = field(default_factory=list)  # accounts with unsettled orders handed to reconciliation
     backtests: list[int] = field(default_factory=list)  # backtest ids started (or enqueued) on this tick
     dead_backtests: list[int] = field(default_factory=list)  # RUNNING backtests whose worker stopped beating
+    idempotency_purged: int = 0  # API idempotency records past their retention, deleted
 
 
 class WatchScheduler:
@@ -154,6 +155,8 @@ class WatchScheduler:
             self._submit(run_id)
         report.dead_backtests = backtests.fail_dead_backtests(session, now)
         report.backtests = self._pick_up_backtests(backtests.queued_backtest_ids(session))
+        report.idempotency_purged = idempotency.purge(session, now)
+        session.commit()
         if self._sending is None or self._sending.done():
             self._sending = self.notify_pool.submit(self._send_notifications)
         return report

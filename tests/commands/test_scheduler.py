@@ -8,7 +8,8 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.jobs.scheduler import WatchScheduler
-from app.models import Analysis, Order, RunStatus, WatchRun
+from app.models import Analysis, IdempotencyRecord, Order, RunStatus, WatchRun
+from app.services import idempotency
 from exchanges.orders import OrderStatus
 from tests import factories
 from tests.services.test_crash_recovery import dead_pid, sent_and_never_recorded
@@ -134,3 +135,19 @@ def test_a_run_left_running_by_a_killed_scheduler_fails_at_once_and_its_order_is
     assert (order.status, order.error_code) == (OrderStatus.REJECTED, "NEVER_REACHED_EXCHANGE")
     assert f"reconcile account #{account.id}: order sh9d9 never reached paper: marked rejected" in lines
     assert f"run(s) #{run.id} failed: their worker stopped mid-run" in lines
+
+
+def test_the_leader_deletes_api_idempotency_records_past_their_retention(app):
+    user = factories.user(db.session)
+    for key, age in (("old", idempotency.RETENTION + timedelta(minutes=1)), ("fresh", timedelta(hours=1))):
+        claim = idempotency.claim(db.session, user.id, key, "POST", "/api/v1/analyze", "f" * 64, T0 - age)
+        idempotency.complete(db.session, claim.record_id, idempotency.StoredResponse(200, "{}", None), T0 - age)
+    db.session.commit()
+    scheduler = WatchScheduler(app, clock=WallClock(), say=[].append)
+    try:
+        report = scheduler.tick()
+    finally:
+        scheduler.pool.shutdown(wait=True)
+    assert report.leading and report.idempotency_purged == 1
+    db.session.expire_all()
+    assert db.session.scalars(select(IdempotencyRecord.key)).all() == ["fresh"]
