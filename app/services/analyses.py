@@ -32,6 +32,7 @@ from app.services.credentials import signal_services
 from app.services.exchanges import account_market
 from app.services.lookup import owned
 from app.services.pages import Page, page_of
+from app.services.replay import replay_market
 from app.services.steps import StepLog
 from app.services.trading import TradeResult, check_account_clock, decide_and_execute
 from exchanges.candles import Candle
@@ -271,7 +272,11 @@ class AnalyzeNow:
 
 
 def analyze_latest(
-    session: Session, settings: Settings, ask: AnalyzeNow, services: SignalServices | None = None
+    session: Session,
+    settings: Settings,
+    ask: AnalyzeNow,
+    services: SignalServices | None = None,
+    wall: Clock = system_clock,
 ) -> AnalysisResult:
     """`run_analysis` for `ask` on the market its account trades on, with the user's signal services.
 
@@ -304,7 +309,9 @@ def analyze_latest(
         execute=ask.execute,
         api_key_id=ask.api_key_id,
     )
-    return run_analysis(session, settings, request, services or signal_services(session, settings, ask.user_id))
+    # The replay's bars are those of its own clock: "now" there is the replay's time, as for a watch's run now.
+    clock = replay_market(session, settings, wall).clock.now if market == "replay" else wall
+    return run_analysis(session, settings, request, services or signal_services(session, settings, ask.user_id), clock)
 
 
 def _with_model(signals: str, model: str | None) -> str:

@@ -199,3 +199,14 @@ def test_a_keys_daily_cap_holds_under_20_concurrent_requests(paid_app, deepseek_
     assert committed <= cap
     assert len(deepseek_server.requests) == statuses.count(200) == len(entries)
     assert statuses.count(402) >= 1  # the cap is far below 20 calls' worth
+
+
+def test_on_the_replay_market_the_latest_bar_is_the_replays(app):
+    """The default market: "now" is the replay's clock, not the wall's (which is past its data)."""
+    user = factories.user(db.session)
+    account = factories.paper_account(db.session, user)
+    client = ApiClient(app, issue(user, ["analyze"]))
+    body = {"symbol": "BTC/USDT", "signal_source": "rules:rsi_reversion", "account_id": account.id}
+    response = client.post("/api/v1/analyze", json=body)
+    assert response.status_code == 200, response.json
+    assert response.json["bar_time"].startswith("2024-") and response.json["status"] == "ok"
