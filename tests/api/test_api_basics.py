@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 from app.extensions import db
 from app.services import api_keys
+from app.services.api_keys import SCOPES
 from tests import factories
 from tests.api.conftest import ApiClient, issue
 
@@ -63,3 +64,12 @@ def test_the_openapi_document_is_3_1_with_the_bearer_scheme(api_app):
     assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
     assert "/api/v1/analyze" in document["paths"]
     assert api_app.test_client().get("/api/v1/swagger").status_code == 200
+
+
+def test_every_route_declares_its_scope(api_app):
+    """A route without `@guard.requires` would be refused to every key but admin: none may be forgotten."""
+    routes = {name: view for name, view in api_app.view_functions.items() if name.startswith("api.")}
+    assert len(routes) >= 25
+    assert {name for name, view in routes.items() if getattr(view, "api_scope", None) not in SCOPES} == set()
+    reads = {name for name, view in routes.items() if view.api_scope == "read"}
+    assert "api.list_analyses" in reads and "api.analyze" not in reads
