@@ -118,8 +118,8 @@ def issue_key(
 def authenticate(session: Session, token: str | None, now: datetime, address: str | None = None) -> ApiKey:
     """The live key `token` names, its last use stamped `now` and, when given, the client `address` it came from
     (the caller commits). The stamp is written at most once per `LAST_USE_RESOLUTION` from one address: a script
-    polling many times a second must not turn every read into a database write. Raises `UnauthorizedError` for a missing, malformed (wrong prefix, length or checksum: no
-    database lookup), unknown, expired or revoked key."""
+    polling many times a second must not turn every read into a database write. Raises `UnauthorizedError` for a
+    missing, malformed (wrong prefix, length or checksum: no database lookup), unknown, expired or revoked key."""
     if not token or not looks_like_key(token):
         raise UnauthorizedError("a valid API key is required: Authorization: Bearer sh_...")
     key = session.scalar(select(ApiKey).where(ApiKey.key_hash == token_hash(token)))
