@@ -68,6 +68,10 @@ def create_app(config: Mapping[str, Any] | None = None, *, environ: Mapping[str,
         RATELIMIT_STORAGE_URI=settings.redis_url or "memory://",
         RATELIMIT_ENABLED=True,
         RATELIMIT_HEADERS_ENABLED=True,
+        # No request body of ours comes near 1 MB; a bigger one is refused (413) before it is read.
+        MAX_CONTENT_LENGTH=1024 * 1024,
+        # Swagger UI would send the document's address to validator.swagger.io from any host but localhost.
+        SWAGGER_CONFIG={"validatorUrl": None},
         TESTING=settings.env == "test",
     )
     app.config.update({key: value for key, value in overrides.items() if key not in VARIABLES})

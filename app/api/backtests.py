@@ -60,6 +60,7 @@ def create_backtest(body: BacktestIn) -> Response:
         blind=body.blind,
         allow_gaps=body.allow_gaps,
         max_gap_bars=body.max_gap_bars,
+        api_key_id=guard.current_key().id,
     )
     record = backtests.create_backtest(db_session(), current_settings(), request)
     response = jsonify(BacktestOut.of(record).model_dump(mode="json"))

@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 
 # Declared on every operation of the document, so any of them is a documented answer.
 RESPONSES: dict[str | int | HTTPStatus, type[BaseModel] | dict[Any, Any] | None] = {
-    status: ErrorOut for status in (400, 401, 402, 403, 404, 405, 409, 415, 422, 429, 500)
+    status: ErrorOut for status in (400, 401, 402, 403, 404, 405, 409, 413, 415, 422, 429, 500)
 }
 _CODES = {
     400: "BAD_REQUEST",
@@ -60,6 +60,8 @@ def validation_error(error: ValidationError) -> Response:
         for problem in error.errors(include_url=False, include_context=False)
     ] or [("body", "invalid request", None)]
     field, text, value = problems[0]
+    if field == "body":  # not a JSON object at all: no model field to name
+        text, value = "must be a JSON object, sent with Content-Type: application/json", None
     got = "" if value is None or isinstance(value, dict | list) else f', got "{shown(value)[:_SHOWN_INPUT]}"'
     message = f"{field}: {text[:1].lower()}{text[1:]}{got}"
     details = {"field": field, "errors": [{"field": name, "message": problem} for name, problem, _ in problems]}

@@ -9,7 +9,7 @@ from typing import Any
 from flask import Response, current_app, g, request
 from flask_limiter.util import get_remote_address
 
-from app.errors import ForbiddenError
+from app.errors import ForbiddenError, InvalidInputError
 from app.extensions import db_session, limiter
 from app.models import ApiKey
 from app.services import api_keys, idempotency
@@ -60,6 +60,7 @@ def before_request() -> Response | None:
     what was stored). Raises the API's `ServiceError`s, which the blueprint turns into JSON."""
     if request.method == "OPTIONS":
         return None
+    _refuse_nul_characters()
     session = db_session()
     key = api_keys.authenticate(session, _bearer_token(), now(), address=request.remote_addr)
     session.commit()
@@ -80,6 +81,28 @@ def before_request() -> Response | None:
         return response
     g.idempotency_record = claim.record_id
     return None
+
+
+def _refuse_nul_characters() -> None:
+    """PostgreSQL text cannot hold NUL (U+0000), and no field of ours means one: refuse it up front, naming the
+    field, instead of letting a database write or comparison fail."""
+    for name, value in request.args.items(multi=True):
+        if "\x00" in name or "\x00" in value:
+            raise InvalidInputError(f"{name} must not contain a NUL character", field=name)
+    body = request.get_json(silent=True) if request.is_json else None
+    pending: list[tuple[str, Any]] = [("body", body)]
+    while pending:
+        where, value = pending.pop()
+        if isinstance(value, str) and "\x00" in value:
+            raise InvalidInputError(f"{where} must not contain a NUL character", field=where)
+        if isinstance(value, dict):
+            for key, item in value.items():
+                name = key if where == "body" else f"{where}.{key}"
+                if "\x00" in key:
+                    raise InvalidInputError(f"{name} must not contain a NUL character", field=name)
+                pending.append((name, item))
+        elif isinstance(value, list):
+            pending.extend((f"{where}.{index}", item) for index, item in enumerate(value))
 
 
 def after_request(response: Response) -> Response:

@@ -48,7 +48,9 @@ def create_watch(body: WatchIn) -> Response:
     """
     if body.auto_execute:
         guard.require_scope("trade", "auto_execute")
-    view = watches.create_watch(db_session(), current_settings(), guard.user_id(), body.to_new_watch())
+    view = watches.create_watch(
+        db_session(), current_settings(), guard.user_id(), body.to_new_watch(guard.current_key().id)
+    )
     response = jsonify(WatchCreatedOut.of(view).model_dump(mode="json"))
     response.status_code = 201
     response.headers["Location"] = url_for("api.get_watch", watch_id=view.watch.id)
@@ -74,7 +76,7 @@ def change_watch(path: WatchPath, body: WatchChangeIn) -> Response:
     """
     session, user_id = db_session(), guard.user_id()
     current = watches.get_watch(session, user_id, path.watch_id).watch
-    change = body.to_change()
+    change = body.to_change(guard.current_key().id)
     sent = body.model_fields_set
     turns_on = body.auto_execute is True and not current.auto_execute
     moves_orders = (

@@ -97,6 +97,8 @@ def revoke_command(api_key_id: int, email: str | None) -> None:
 def _line(key: ApiKey) -> str:
     expires = f"expires {key.expires_at:%Y-%m-%d %H:%M} UTC" if key.expires_at else "never expires"
     used = f"last used {key.last_used_at:%Y-%m-%d %H:%M} UTC" if key.last_used_at else "never used"
+    if key.last_used_at and key.last_used_address:
+        used += f" from {key.last_used_address}"
     revoked = f"  REVOKED {key.revoked_at:%Y-%m-%d %H:%M} UTC" if key.revoked_at else ""
     caps = [
         f"{period} cap ${shown(cap)}"

@@ -4,11 +4,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from app.errors import shown
 from app.models import Analysis
-from app.schemas.common import PageQuery, RecordId, RequestModel, Usd
+from app.schemas.common import BodyId, PageQuery, RecordId, RequestModel, RuleParams, Usd
 from app.services.analyses import AnalysisResult
 from app.services.trading import TradeResult
 
@@ -151,12 +151,12 @@ class AnalyzeIn(RequestModel):
         description="deepseek[:MODEL], claude[:MODEL], rules:STRATEGY or a fallback chain joined by ->",
     )
     model: str | None = Field(None, max_length=64, description="the model of the one LLM source, e.g. deepseek-chat")
-    params: dict[str, str] = Field(default_factory=dict, description="a rules strategy's parameters")
+    params: RuleParams = Field(default_factory=dict, description="a rules strategy's parameters")
     max_cost_usd: Usd | None = Field(
         None, description="refuse before any call whose worst case costs more; required when a paid model is asked"
     )
-    account_id: RecordId | None = Field(None, description="the account the risk manager judges the signal for")
-    execute: bool = Field(False, description="place the approved order (needs account_id and the trade scope)")
+    account_id: BodyId | None = Field(None, description="the account the risk manager judges the signal for")
+    execute: StrictBool = Field(False, description="place the approved order (needs account_id and the trade scope)")
     exchange: str = Field("binance", min_length=2, max_length=32)
     until: datetime | None = Field(
         None, description="analyse the closed bar opened at or before this time (ISO-8601, UTC); default: the latest"

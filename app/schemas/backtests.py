@@ -6,7 +6,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from app.errors import shown
 from app.models import Backtest, BacktestStatus
@@ -172,12 +172,14 @@ class BacktestIn(RequestModel):
     risk: dict[Annotated[str, Field(max_length=64)], Any] = Field(
         default_factory=dict, max_length=50, description="risk-setting overrides, as in the risk settings file"
     )
-    cache_only: bool = Field(False, description="AI answers from the response cache only: never calls a provider")
+    cache_only: StrictBool = Field(False, description="AI answers from the response cache only: never calls a provider")
     max_cost_usd: Usd | None = Field(
         None, description="refuse (402) a paid run whose estimated AI cost is above this many USD"
     )
-    blind: bool | None = Field(None, description="hide ticker and dates from the model (default: on for AI sources)")
-    allow_gaps: bool = Field(False, description="run across gaps in the data longer than max_gap_bars")
+    blind: StrictBool | None = Field(
+        None, description="hide ticker and dates from the model (default: on for AI sources)"
+    )
+    allow_gaps: StrictBool = Field(False, description="run across gaps in the data longer than max_gap_bars")
     max_gap_bars: int = Field(
         24, ge=0, le=100_000, description="the longest gap (missing bars) a window may span without allow_gaps"
     )

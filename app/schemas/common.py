@@ -7,6 +7,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 # Ids are 32-bit integers on every backend; a larger one cannot name a record (and must not reach the database).
 RecordId = Annotated[int, Field(ge=1, le=2_147_483_647)]
+# In a JSON body an id is a JSON integer: `true` or "3" is refused (query and path values arrive as text).
+BodyId = Annotated[int, Field(ge=1, le=2_147_483_647, strict=True)]
 PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX = 50, 200
 
 
@@ -36,3 +38,7 @@ class PageQuery(RequestModel):
 
 
 Usd = Annotated[Decimal, Field(gt=0, le=1_000_000, max_digits=16, decimal_places=6, description="an amount in USD")]
+RuleParams = Annotated[
+    dict[Annotated[str, Field(min_length=1, max_length=40)], Annotated[str, Field(max_length=100)]],
+    Field(max_length=30, description='a rules strategy\'s parameters, e.g. {"low": "25"}'),
+]

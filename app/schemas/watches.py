@@ -4,11 +4,11 @@ watch requests, and a run with its analysis and decision."""
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from app.errors import shown
 from app.schemas.analyses import ReasonOut
-from app.schemas.common import PageQuery, RecordId, RequestModel
+from app.schemas.common import BodyId, PageQuery, RecordId, RequestModel, RuleParams
 from app.services.watch_runs import RunView
 from app.services.watches import KEEP, NewWatch, WatchChange, WatchView
 
@@ -105,10 +105,6 @@ SignalSource = Annotated[
         description="deepseek[:MODEL], claude[:MODEL], rules:STRATEGY or a fallback chain joined by ->",
     ),
 ]
-RuleParams = Annotated[
-    dict[Annotated[str, Field(min_length=1, max_length=40)], Annotated[str, Field(max_length=100)]],
-    Field(max_length=30, description='a rules strategy\'s parameters, e.g. {"low": "25"}'),
-]
 
 
 class WatchIn(RequestModel):
@@ -119,12 +115,12 @@ class WatchIn(RequestModel):
     signal_source: SignalSource
     params: RuleParams = Field(default_factory=dict)
     exchange: str = Field("binance", min_length=2, max_length=32)
-    account_id: RecordId | None = Field(None, description="the account the risk manager judges signals for")
+    account_id: BodyId | None = Field(None, description="the account the risk manager judges signals for")
     max_cost_per_call_usd: BudgetUsd | None = Field(None, description="cap on one paid call in USD; null: no cap")
     daily_budget_usd: BudgetUsd | None = Field(None, description="cap on this watch's spend per UTC day; null: no cap")
-    auto_execute: bool = Field(False, description="place approved orders on the account (needs the trade scope)")
+    auto_execute: StrictBool = Field(False, description="place approved orders on the account (needs the trade scope)")
 
-    def to_new_watch(self) -> NewWatch:
+    def to_new_watch(self, api_key_id: int | None = None) -> NewWatch:
         return NewWatch(
             symbol=self.symbol,
             timeframe=self.timeframe,
@@ -135,6 +131,7 @@ class WatchIn(RequestModel):
             max_cost_per_call_usd=self.max_cost_per_call_usd,
             daily_budget_usd=self.daily_budget_usd,
             auto_execute=self.auto_execute,
+            api_key_id=api_key_id,
         )
 
 
@@ -148,12 +145,12 @@ class WatchChangeIn(RequestModel):
     # still works (a default is never validated). Such an attribute is None only when not sent (see `to_change`).
     signal_source: SignalSource = Field(_NOT_SENT)
     params: RuleParams = Field(_NOT_SENT, description="replace the stored parameters")
-    account_id: RecordId | None = None
+    account_id: BodyId | None = None
     max_cost_per_call_usd: BudgetUsd | None = None
     daily_budget_usd: BudgetUsd | None = None
-    auto_execute: bool = Field(_NOT_SENT)
+    auto_execute: StrictBool = Field(_NOT_SENT)
 
-    def to_change(self) -> WatchChange:
+    def to_change(self, api_key_id: int | None = None) -> WatchChange:
         sent = self.model_fields_set
 
         def given(name: str) -> Any:
@@ -166,6 +163,7 @@ class WatchChangeIn(RequestModel):
             max_cost_per_call_usd=given("max_cost_per_call_usd"),
             daily_budget_usd=given("daily_budget_usd"),
             auto_execute=given("auto_execute"),
+            api_key_id=api_key_id,
         )
 
 

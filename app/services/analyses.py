@@ -15,15 +15,14 @@ from sqlalchemy.orm import Session
 from ai.budget import BudgetCaps, BudgetScope
 from ai.context import build_context
 from ai.facts import AccountFacts, ContextOptions, MarketContext, PositionFacts
-from ai.models import default_model
 from ai.outcome import SignalOutcome
 from ai.signals import SignalQuery, SignalServices, propose_signal
 from ai.sources import SourceSpec
 from app.config import Settings
-from app.errors import ForbiddenError, InvalidInputError
-from app.models import Account, Analysis, AnalysisStatus, ApiKey, BudgetLedgerEntry, User, Watch
+from app.errors import InvalidInputError
+from app.models import Account, Analysis, AnalysisStatus, BudgetLedgerEntry, User, Watch
 from app.persistence.account_book import open_position
-from app.services import Clock, markets, system_clock, usage
+from app.services import Clock, api_keys, markets, system_clock, usage
 from app.services import analysis_inputs as inputs
 from app.services.analysis_inputs import AnalysisRequest as AnalysisRequest  # re-exported: the use-case's input
 from app.services.analysis_inputs import parse_until as parse_until
@@ -80,7 +79,7 @@ def run_analysis(
         raise InvalidInputError(f"no user #{request.user_id}", field="user")
     watch = owned(session, Watch, request.watch_id, user.id) if request.watch_id is not None else None
     account = _account(session, user.id, request.account_id or (watch.account_id if watch else None))
-    api_key = _api_key(session, user.id, request.api_key_id, chain)
+    api_key = api_keys.usable_key(session, user.id, request.api_key_id, chain)
 
     with steps.step("candles"):
         candles = inputs.candles_for(session, settings, request, now())
@@ -173,33 +172,6 @@ def _context(
         higher_timeframe=inputs.indicators(higher) if higher is not None else None,
     )
     return context, warnings
-
-
-def _api_key(session: Session, user_id: int, api_key_id: int | None, chain: list[SourceSpec]) -> ApiKey | None:
-    """The user's key the request came through (None: not through a key), after checking that it may ask every
-    model of the chain. Raises `InvalidInputError` (field `api_key`) for a key that is missing or not the user's and
-    `ForbiddenError` (code `MODEL_NOT_ALLOWED`, field `model`) for a model outside the key's allowed models."""
-    if api_key_id is None:
-        return None
-    key = session.get(ApiKey, api_key_id)
-    if key is None or key.user_id != user_id:
-        raise InvalidInputError(f"no API key #{api_key_id} of this user", field="api_key")
-    if key.allowed_models is None:
-        return key
-    allowed = key.allowed_models.split()
-    for spec in chain:
-        if spec.kind == "rules":
-            continue  # rules are free: every key may run them
-        provider = spec.provider or spec.kind
-        model = f"{provider}:{spec.model or default_model(provider)}"
-        if model not in allowed:
-            raise ForbiddenError(
-                f"model {model} is not allowed for API key #{key.id} (allowed: {', '.join(allowed)})",
-                code="MODEL_NOT_ALLOWED",
-                field="model",
-                details={"value": model, "allowed": allowed},
-            )
-    return key
 
 
 def _account(session: Session, user_id: int, account_id: int | None) -> Account:

@@ -17,9 +17,9 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ai.models import model_info
-from ai.sources import LLM_PROVIDERS
-from app.errors import InvalidInputError, ServiceError, shown
+from ai.models import default_model, model_info
+from ai.sources import LLM_PROVIDERS, SourceSpec
+from app.errors import BudgetRefusedError, ForbiddenError, InvalidInputError, ServiceError, shown
 from app.models import ApiKey
 from app.persistence.budget_ledger import key_committed_usd, period_starts
 from app.services import audit
@@ -249,3 +249,47 @@ def _scope_order(scope: str) -> int:
     if scope not in SCOPES:
         raise InvalidInputError(f'scope must be one of {", ".join(SCOPES)}, got "{scope}"', field="scope")
     return SCOPES.index(scope)
+
+
+def usable_key(session: Session, user_id: int, api_key_id: int | None, chain: Iterable[SourceSpec]) -> ApiKey | None:
+    """The user's key a request or watch spends under (None: not through a key), after checking that it may ask
+    every model of the signal chain. Raises `InvalidInputError` (field `api_key`) for a key that is missing or not the
+    user's and `ForbiddenError` (code `MODEL_NOT_ALLOWED`, field `model`) for a model outside its allowed models."""
+    if api_key_id is None:
+        return None
+    key = session.get(ApiKey, api_key_id)
+    if key is None or key.user_id != user_id:
+        raise InvalidInputError(f"no API key #{api_key_id} of this user", field="api_key")
+    allowed = allowed_models(key)
+    if allowed is None:
+        return key
+    for spec in chain:
+        if spec.kind == "rules":
+            continue  # rules are free: every key may run them
+        provider = spec.provider or spec.kind
+        model = f"{provider}:{spec.model or default_model(provider)}"
+        if model not in allowed:
+            raise ForbiddenError(
+                f"model {model} is not allowed for API key #{key.id} (allowed: {', '.join(allowed)})",
+                code="MODEL_NOT_ALLOWED",
+                field="model",
+                details={"value": model, "allowed": allowed},
+            )
+    return key
+
+
+def check_allowance(session: Session, key: ApiKey, amount_usd: Decimal, now: datetime) -> None:
+    """Refuse work that may spend `amount_usd` (USD) when it does not fit in what is left of the key's own daily or
+    monthly cap. For work whose calls the ledger does not charge to the key as they happen (a backtest's worker).
+    Raises `BudgetRefusedError` (field `max_cost_usd`) with the cap, what the key has spent and the amount."""
+    daily, monthly = spent_by_key(session, key.id, now)
+    for name, cap, spent in (("daily", key.daily_budget_usd, daily), ("monthly", key.monthly_budget_usd, monthly)):
+        if cap is not None and spent + amount_usd > cap:
+            raise BudgetRefusedError(
+                f"BUDGET_EXCEEDED: API key {name} cap ${cap:.6f}, already spent or reserved ${spent:.6f}, "
+                f"this run could cost up to ${amount_usd:.6f}",
+                cap=cap,
+                spent=spent,
+                estimate=amount_usd,
+                field="max_cost_usd",
+            )

@@ -55,7 +55,7 @@ def prepare_ai(session: Session, settings: Settings, inputs: RunInputs, spec: So
     described["blind"] = blind
     options = ContextOptions(request.symbol, request.timeframe, blind=blind)
     higher = _higher_timeframe(session, request, candles) if not request.data_file else None
-    ignored = ("max_cost", "cache_only", "signals", "user_id")
+    ignored = ("max_cost", "cache_only", "signals", "user_id", "api_key_id")
     fingerprint = run_fingerprint(
         {k: v for k, v in asdict(request).items() if k not in ignored},
         candles,

@@ -51,6 +51,7 @@ class BacktestRequest:
     blind: bool | None = None  # default: on for AI sources
     allow_gaps: bool = False  # run across a gap in the data longer than max_gap_bars instead of refusing
     max_gap_bars: int = 24
+    api_key_id: int | None = None  # asked through this API key: its allowed models and caps apply
 
 
 @dataclass

@@ -15,6 +15,7 @@ import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,8 @@ from sqlalchemy.orm import Session
 from app.config import Settings
 from app.errors import ConflictError, NotFoundError, ServiceError
 from app.models import Backtest, BacktestStatus
-from app.services import Clock, system_clock
+from app.services import Clock, api_keys, system_clock
+from app.services.analysis_inputs import signal_chain
 from app.services.backtest_setup import BacktestRequest, Prepared, prepare
 from app.services.lookup import owned
 from app.services.pages import Page, page_of
@@ -87,10 +89,22 @@ def record_backtest(
     return record
 
 
-def create_backtest(session: Session, settings: Settings, request: BacktestRequest) -> Backtest:
+def create_backtest(
+    session: Session, settings: Settings, request: BacktestRequest, now: Clock = system_clock
+) -> Backtest:
     """Validate `request` and record it as QUEUED, for a job to run. Raises what `prepare` raises; writes nothing
-    then. The caller commits."""
-    return record_backtest(session, prepare(session, settings, request))
+    then. The caller commits.
+
+    Through an API key (`request.api_key_id`) the key must allow the source's models (`ForbiddenError`
+    `MODEL_NOT_ALLOWED`), and a paid run's `max_cost` must fit in what is left of the key's own daily and monthly
+    caps (`BudgetRefusedError`): the worker's calls are not charged to the key as they happen, so the whole
+    allowance is checked up front."""
+    chain = signal_chain(request.signals)
+    key = api_keys.usable_key(session, request.user_id, request.api_key_id, chain)
+    prepared = prepare(session, settings, request)
+    if key is not None and request.max_cost is not None and not request.cache_only and any(s.is_paid for s in chain):
+        api_keys.check_allowance(session, key, Decimal(request.max_cost), now())
+    return record_backtest(session, prepared)
 
 
 def run_recorded_backtest(

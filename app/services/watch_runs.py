@@ -147,6 +147,7 @@ def execute_run(
             until=run.bar_time,
             execute=watch.auto_execute and watch.account_id is not None,
             advise_if_behind=True,
+            api_key_id=watch.api_key_id,
         )
         result = run_analysis(session, settings, request, services_for(session, watch.user_id), clock, steps)
     except ServiceError as error:

@@ -19,7 +19,7 @@ from ai.indicators import WARMUP_BARS
 from app.config import Settings
 from app.errors import ConflictError, InvalidInputError, shown
 from app.models import Account, AccountKind, Watch, WatchRun
-from app.services import audit, markets, system_clock
+from app.services import api_keys, audit, markets, system_clock
 from app.services.analysis_inputs import rule_params_for, signal_chain
 from app.services.lookup import owned
 from app.services.pages import Page, page_of
@@ -52,6 +52,7 @@ class NewWatch:
     max_cost_per_call_usd: str | Decimal | None = None  # text as typed ("0.002"); None or "none": no cap
     daily_budget_usd: str | Decimal | None = None
     auto_execute: bool = False  # False: advice only
+    api_key_id: int | None = None  # created through this API key: its runs spend under its caps and allowed models
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,8 @@ class WatchChange:
     max_cost_per_call_usd: str | Decimal | Literal[Keep.KEEP] | None = KEEP
     daily_budget_usd: str | Decimal | Literal[Keep.KEEP] | None = KEEP
     auto_execute: bool | Literal[Keep.KEEP] = KEEP
+    # Changed through this API key: the watch then spends under it (its caps and allowed models); None keeps the key.
+    api_key_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,7 @@ def create_watch(session: Session, settings: Settings, user_id: int, request: Ne
     minutes = cadence_minutes(timeframe)
     markets.market_rules(session, settings, exchange_id, symbol)
     source, params = _source_and_params(request.signals, request.params)
+    api_keys.usable_key(session, user_id, request.api_key_id, signal_chain(source))
     max_cost = parse_budget(request.max_cost_per_call_usd, "max_cost_per_call_usd")
     daily = parse_budget(request.daily_budget_usd, "daily_budget_usd")
     account = _account(session, user_id, request.account_id, exchange_id)
@@ -150,6 +154,7 @@ def create_watch(session: Session, settings: Settings, user_id: int, request: Ne
         daily_budget_usd=daily,
         auto_execute=request.auto_execute,
         enabled=True,
+        api_key_id=request.api_key_id,
     )
     session.add(watch)
     session.flush()
@@ -178,6 +183,8 @@ def change_watch(session: Session, user_id: int, watch_id: int, change: WatchCha
     _check_auto_execute(auto_execute, account)
     if source != watch.signal_source:
         _check_unique(session, user_id, watch.exchange_id, watch.symbol, watch.timeframe, source)
+    api_key_id = change.api_key_id if change.api_key_id is not None else watch.api_key_id
+    api_keys.usable_key(session, user_id, api_key_id, signal_chain(source))
 
     before = _settings(watch)
     watch.signal_source = source
@@ -186,6 +193,7 @@ def change_watch(session: Session, user_id: int, watch_id: int, change: WatchCha
     watch.daily_budget_usd = daily
     watch.account_id = account.id if account else None
     watch.auto_execute = auto_execute
+    watch.api_key_id = api_key_id
     after = _settings(watch)
     changed = {name: value for name, value in after.items() if before[name] != value}
     if changed:
@@ -379,6 +387,7 @@ def _settings(watch: Watch) -> dict[str, Any]:
         "max_cost_per_call_usd": _amount(watch.max_cost_per_call_usd),
         "daily_budget_usd": _amount(watch.daily_budget_usd),
         "auto_execute": watch.auto_execute,
+        "api_key_id": watch.api_key_id,
     }
 
 

@@ -2,6 +2,8 @@
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from app.extensions import db
 from app.services import api_keys
 from app.services.api_keys import SCOPES
@@ -73,3 +75,39 @@ def test_every_route_declares_its_scope(api_app):
     assert {name for name, view in routes.items() if getattr(view, "api_scope", None) not in SCOPES} == set()
     reads = {name for name, view in routes.items() if view.api_scope == "read"}
     assert "api.list_analyses" in reads and "api.analyze" not in reads
+
+
+def test_a_nul_character_anywhere_is_422_naming_the_field(caller):
+    response = caller.get("/api/v1/analyses?symbol=BTC/%00USDT")
+    assert response.status_code == 422 and response.json["error"]["details"]["field"] == "symbol"
+    response = caller.post(f"/api/v1/accounts/{caller.account.id}/kill-switch", json={"reason": "nul \u0000 byte"})
+    assert response.status_code == 422 and response.json["error"]["details"]["field"] == "reason"
+    response = caller.post("/api/v1/analyze", json={"symbol": "BTC/USDT", "params": {"fa\u0000st": "5"}})
+    assert response.status_code == 422 and response.json["error"]["details"]["field"] == "params.fa\u0000st"
+
+
+@pytest.mark.parametrize(
+    ("data", "content_type"),
+    [('{"symbol": "BTC/USDT",', "application/json"), ("not json", "text/plain"), ('"text"', "application/json")],
+)
+def test_a_body_that_is_no_json_object_says_so(caller, data, content_type):
+    response = caller.post("/api/v1/analyze", data=data, headers={"Content-Type": content_type})
+    assert response.status_code == 422
+    assert response.json["error"]["message"] == (
+        "body: must be a JSON object, sent with Content-Type: application/json"
+    )
+
+
+@pytest.mark.parametrize(("change", "field"), [({"execute": "yes"}, "execute"), ({"account_id": True}, "account_id")])
+def test_flags_and_ids_in_a_body_take_json_types_only(caller, change, field):
+    response = caller.post("/api/v1/analyze", json={"symbol": "BTC/USDT", "signal_source": "rules:sma_cross", **change})
+    assert response.status_code == 422 and response.json["error"]["details"]["field"] == field
+
+
+def test_a_body_over_1_mb_is_413(caller):
+    response = caller.post("/api/v1/analyze", json={"symbol": "x" * (1024 * 1024)})
+    assert response.status_code == 413 and response.json["error"]["code"] == "PAYLOAD_TOO_LARGE"
+
+
+def test_the_docs_page_never_asks_an_outside_validator(api_app):
+    assert '"validatorUrl": null' in api_app.test_client().get("/api/v1/swagger").get_data(as_text=True)
