@@ -181,14 +181,16 @@ def parse_until(text: str) -> datetime:
 
 
 def signal_chain(text: str) -> list[SourceSpec]:
-    """The signal sources of `text` (e.g. "deepseek -> rules:sma_cross"), each with a known model.
+    """The signal sources of `text` (e.g. "deepseek -> rules:sma_cross"), each with a known model or strategy.
 
     Raises `InvalidInputError` (field `signals`) naming the unknown source, strategy syntax or model.
     """
     try:
         chain = parse_chain(text)
         for spec in chain:
-            if spec.kind != "rules" and spec.model is not None:
+            if spec.kind == "rules":
+                parse_params(spec.strategy or "", {})  # every strategy of a chain must exist, not only the first
+            elif spec.model is not None:
                 model_info(spec.provider or spec.kind, spec.model)
     except ValueError as error:
         raise InvalidInputError(str(error), field="signals", details={"value": text}) from None

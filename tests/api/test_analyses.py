@@ -76,6 +76,7 @@ def test_execute_needs_the_trade_scope_and_an_account(api_app, caller, candles):
     [
         ({"signal_source": "deepseek"}, "max_cost_usd"),  # a paid model without a cost bound
         ({"signal_source": "oracle"}, "signal_source"),
+        ({"signal_source": "rules:rsi_reversion -> rules:nope"}, "signal_source"),  # every strategy of a chain
         ({"max_cost_usd": "-1"}, "max_cost_usd"),
         ({"timeframe": "7m"}, "timeframe"),
         ({"symbol": "NOPE/USDT"}, "symbol"),
