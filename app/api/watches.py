@@ -22,7 +22,7 @@ from app.schemas.watches import (
     WatchPath,
     WatchRunOut,
 )
-from app.services import watch_runs, watches
+from app.services import run_history, watch_runs, watches
 
 TAG = Tag(name="watches", description="symbols analysed on every close of their timeframe, and their runs")
 
@@ -131,8 +131,8 @@ def run_watch(path: WatchPath) -> Response:
     if watches.get_watch(session, user_id, path.watch_id).watch.auto_execute:
         guard.require_scope("trade", "running a watch that auto-executes")
     run = watch_runs.run_watch_now(session, current_settings(), user_id, path.watch_id)
-    view = watch_runs.run_views(session, [run])[0]
-    body = RunNowOut.of_run(view, watch_runs.run_summary(session, run.id))
+    view = run_history.run_views(session, [run])[0]
+    body = RunNowOut.of_run(view, run_history.run_summary(session, run.id))
     return jsonify(body.model_dump(mode="json"))
 
 
@@ -140,6 +140,6 @@ def run_watch(path: WatchPath) -> Response:
 @guard.requires("read")
 def list_runs(path: WatchPath, query: RunsQuery) -> Response:
     """A watch's runs, newest first, each with its status, where it failed, its signal and the risk decision."""
-    page = watch_runs.list_runs(db_session(), guard.user_id(), path.watch_id, query.limit, before_id(query.cursor))
+    page = run_history.list_runs(db_session(), guard.user_id(), path.watch_id, query.limit, before_id(query.cursor))
     body = RunPage(items=[WatchRunOut.of(view) for view in page.items], next_cursor=next_cursor(page))
     return jsonify(body.model_dump(mode="json"))

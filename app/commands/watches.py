@@ -10,7 +10,7 @@ from app.commands.common import acting_user, parse_key_values, session, settings
 from app.errors import shown
 from app.models import RunStatus
 from app.schemas.watches import WatchOut
-from app.services import watch_runs, watches
+from app.services import run_history, watch_runs, watches
 from app.services.watches import KEEP, NewWatch, WatchChange, WatchView
 
 SIGNALS_HELP = "deepseek[:MODEL], claude[:MODEL], rules:STRATEGY, replay[:PROVIDER[:MODEL]]; chain with '->'."
@@ -171,7 +171,7 @@ def run_command(watch_id: int, email: str | None) -> None:
 
     Exits 1 when the run failed (its line says where and why)."""
     run = watch_runs.run_watch_now(session(), settings(), acting_user(email).id, watch_id)
-    click.echo(watch_runs.run_summary(session(), run.id))
+    click.echo(run_history.run_summary(session(), run.id))
     if run.status is RunStatus.FAILED:
         raise SystemExit(1)
 

@@ -30,7 +30,7 @@ from app.extensions import db, db_session
 from app.jobs.backtests import mark_dead_backtests, run_queued_backtest
 from app.jobs.notifications import NotificationSender
 from app.models import Account
-from app.services import Clock, backtests, idempotency, reconciliation, system_clock, watch_runs
+from app.services import Clock, backtests, idempotency, reconciliation, run_history, system_clock, watch_runs
 from app.services.credentials import signal_services
 from app.services.leadership import Leadership
 from app.services.replay import replay_market
@@ -318,7 +318,7 @@ def execute_watch_run(app: Flask, run_id: int, market_clock: Clock, worker: str)
                 market_clock,
                 worker,
             )
-            return watch_runs.run_summary(db_session(), run.id)
+            return run_history.run_summary(db_session(), run.id)
         except watch_runs.RunNotQueuedError as error:
             log.info(f"watch run #{run_id} skipped: {error} (already started or run)", extra={"run_id": run_id})
             return None

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field, StrictBool
 from app.errors import shown
 from app.schemas.analyses import ReasonOut
 from app.schemas.common import BodyId, PageQuery, RecordId, RequestModel, RuleParams
-from app.services.watch_runs import RunView
+from app.services.run_history import RunView
 from app.services.watches import KEEP, NewWatch, WatchChange, WatchView
 
 

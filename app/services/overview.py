@@ -23,7 +23,7 @@ from app.services import Clock, markets, system_clock
 from app.services.exchanges import account_market
 from app.services.positions import position_notes
 from app.services.replay import replay_market
-from app.services.watch_runs import run_summary
+from app.services.run_history import run_summary
 from exchanges.replay import ReplayMarket
 from exchanges.timeframes import timeframe_duration
 
@@ -231,7 +231,7 @@ class RunLine:
 
 def recent_runs(session: Session, user_id: int, limit: int = 10) -> list[RunLine]:
     """The latest `limit` runs across the user's watches, newest first, each with its outcome in words (the
-    `watch_runs.run_summary` line without its head, which the columns show)."""
+    `run_history.run_summary` line without its head, which the columns show)."""
     rows = session.execute(
         select(WatchRun, Watch)
         .join(Watch, WatchRun.watch_id == Watch.id)

@@ -7,7 +7,6 @@ refusal leaves nothing written.
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from enum import Enum
 from typing import Any, Literal
@@ -15,15 +14,13 @@ from typing import Any, Literal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ai.indicators import WARMUP_BARS
 from app.config import Settings
 from app.errors import ConflictError, InvalidInputError, shown
-from app.models import Account, AccountKind, Watch, WatchRun
-from app.services import api_keys, audit, markets, system_clock
+from app.models import Account, Watch, WatchRun
+from app.services import api_keys, audit, markets, watch_market_data
 from app.services.analysis_inputs import rule_params_for, signal_chain
 from app.services.lookup import owned
 from app.services.pages import Page, page_of
-from app.services.replay import replay_market
 from exchanges.timeframes import TIMEFRAME_SECONDS
 
 # The longest signal-source spec a watch can hold (the column's width).
@@ -140,7 +137,7 @@ def create_watch(session: Session, settings: Settings, user_id: int, request: Ne
     account = _account(session, user_id, request.account_id, exchange_id)
     _check_auto_execute(request.auto_execute, account)
     _check_unique(session, user_id, exchange_id, symbol, timeframe, source)
-    warnings = _check_market_data(session, settings, account, exchange_id, symbol, timeframe)
+    warnings = watch_market_data.market_data_warnings(session, settings, account, exchange_id, symbol, timeframe)
     watch = Watch(
         user_id=user_id,
         account_id=account.id if account else None,
@@ -282,60 +279,6 @@ def _account(session: Session, user_id: int, account_id: int | None, exchange_id
             details={"value": account_id},
         )
     return account
-
-
-def _check_market_data(
-    session: Session, settings: Settings, account: Account | None, exchange_id: str, symbol: str, timeframe: str
-) -> tuple[str, ...]:
-    """Refuse a watch whose runs could never find candles where the scheduler will read them (the replay or the
-    candle store, when its account is not live: see `watch_runs.market_for`); on the replay, warn when it has too
-    little history yet for the indicators, and until when (its runs fail until then)."""
-    if account is not None and account.kind is AccountKind.LIVE:
-        return ()  # read from the account's own exchange, live: nothing to check offline
-    market_name = settings.scheduler.market
-    what = f"{symbol} {timeframe}"
-    if market_name == "store":
-        if markets.stored_series(session, exchange_id, symbol, timeframe) is None:
-            raise InvalidInputError(
-                f"no {what} candles are stored for {exchange_id}, and scheduled watches read the candle store "
-                "(STEADYHAND_MARKET=store): import them first",
-                field="timeframe",
-                details={"value": timeframe},
-            )
-        return ()
-    if market_name != "replay":
-        return ()
-    market = replay_market(session, settings)
-    if (symbol, timeframe) not in market.series:
-        replayed = ", ".join(f"{s} {t}" for s, t in market.series)
-        raise InvalidInputError(
-            f"the replay market has no {what} candles (it replays {replayed}), and scheduled watches read it "
-            "(STEADYHAND_MARKET=replay): choose one of those, or set STEADYHAND_MARKET=ccxt:EXCHANGE for live data",
-            field="timeframe" if symbol in market.symbols else "symbol",
-            details={"value": timeframe if symbol in market.symbols else symbol},
-        )
-    needed = WARMUP_BARS + 1
-    ready = market.closed_count_at(symbol, timeframe, needed)
-    now = market.clock.now()
-    if ready is None:
-        raise InvalidInputError(
-            f"the replay holds fewer than {needed} {what} candles, the history a run needs: choose a shorter timeframe",
-            field="timeframe",
-            details={"value": timeframe},
-        )
-    if ready <= now:
-        return ()
-    have = len(market.closed_candles(symbol, timeframe, needed, now))
-    wait = market.clock.wall_time_of(ready) - system_clock()
-    return (
-        f"the replay has {have} closed {what} candles now and a run needs {needed}: this watch's runs fail until "
-        f"the replay reaches {ready:%Y-%m-%d %H:%M} UTC (in about {_duration(wait)})",
-    )
-
-
-def _duration(span: timedelta) -> str:
-    hours = span.total_seconds() / 3600
-    return f"{hours:.1f} h" if hours >= 1 else f"{max(1, round(hours * 60))} min"
 
 
 def _check_auto_execute(auto_execute: bool, account: Account | None) -> None:

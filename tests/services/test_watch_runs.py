@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from app import current_settings
 from app.extensions import db
 from app.models import Analysis, Order, RunStatus, Watch, WatchRun
-from app.services import watch_runs
+from app.services import run_history, watch_runs
 from app.services.credentials import signal_services
 from app.services.replay import replay_market
 from app.services.watch_runs import DueRun
@@ -158,7 +158,7 @@ def test_a_run_reads_as_one_line_with_its_signal_decision_and_order(app):
     run = watch_runs.claim(db.session, DueRun(watch.id, BUY_BAR, "schedule"), BUY_BAR + timedelta(hours=1))
     finished = watch_runs.execute_run(db.session, current_settings(), run.id, services_for, "store")
     order = db.session.get(Order, finished.order_id)
-    assert watch_runs.run_summary(db.session, run.id) == (
+    assert run_history.run_summary(db.session, run.id) == (
         f"run #{run.id} watch #{watch.id} BTC/USDT 1h rules:rsi_reversion bar 2024-01-12 16:00 UTC: "
         "BUY (confidence 62); approved (APPROVED, SIZED); "
         f"order {order.client_order_id} buy 0.00084 at 43624 [closed]"
@@ -218,7 +218,7 @@ def test_a_run_whose_account_has_traded_a_later_bar_gives_advice_instead_of_fail
     finished = watch_runs.execute_run(db.session, current_settings(), run.id, services_for, "store")
     assert (finished.status, finished.error_code, finished.order_id) == (RunStatus.SUCCEEDED, None, None)
     assert count(Order) == 0
-    assert watch_runs.run_summary(db.session, run.id).endswith(
+    assert run_history.run_summary(db.session, run.id).endswith(
         "BUY (confidence 62); approved (APPROVED, SIZED), advice only: the account has traded up to 2024-01-12 "
         "19:00 UTC"
     )
