@@ -89,19 +89,19 @@ def empty_database(backend: str, tmp_path: Path) -> Iterator[str]:
         schema.drop()
 
 
-@pytest.fixture(scope="session")
-def app_factory(tmp_path_factory):
-    """Build (once per backend) an app on a migrated database; tables are emptied after each test."""
+def migrated_apps(tmp_path_factory, name: str, **extra: str):
+    """A generator for a session fixture: `get(backend)` builds (once per backend) an app on a migrated database
+    with `extra` environment variables; the databases go when the session ends."""
     apps: dict[str, Flask] = {}
     schemas: list[PostgresSchema] = []
 
     def get(backend: str) -> Flask:
         if backend not in apps:
-            directory = tmp_path_factory.mktemp(f"instance-{backend}")
+            directory = tmp_path_factory.mktemp(f"{name}-{backend}")
             url, schema = make_empty_database(backend, directory)
             if schema:
                 schemas.append(schema)
-            app = create_app(environ=clean_environ(directory, url))
+            app = create_app(environ=clean_environ(directory, url, **extra))
             with app.app_context():
                 upgrade()
             apps[backend] = app
@@ -115,9 +115,8 @@ def app_factory(tmp_path_factory):
         schema.drop()
 
 
-@pytest.fixture
-def app(app_factory, backend: str) -> Iterator[Flask]:
-    app = app_factory(backend)
+def emptied_after(app: Flask) -> Iterator[Flask]:
+    """`app` in an app context for one test; every table is emptied afterwards."""
     with app.app_context():
         yield app
         db.session.rollback()
@@ -125,6 +124,17 @@ def app(app_factory, backend: str) -> Iterator[Flask]:
             for table in reversed(db.metadata.sorted_tables):
                 connection.execute(table.delete())
         db.session.remove()
+
+
+@pytest.fixture(scope="session")
+def app_factory(tmp_path_factory):
+    """Build (once per backend) an app on a migrated database; tables are emptied after each test."""
+    yield from migrated_apps(tmp_path_factory, "instance")
+
+
+@pytest.fixture
+def app(app_factory, backend: str) -> Iterator[Flask]:
+    yield from emptied_after(app_factory(backend))
 
 
 @pytest.fixture

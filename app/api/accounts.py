@@ -26,7 +26,7 @@ from app.schemas.accounts import (
     TradesQuery,
     TradingStateOut,
 )
-from app.services import accounts, kill_switch, orders
+from app.services import accounts, kill_switch, orders, system_clock
 
 TAG = Tag(name="accounts", description="paper and live accounts: balances, positions, orders, fills, kill switches")
 
@@ -106,7 +106,7 @@ def engage_kill_switch(path: AccountPath, body: KillSwitchIn) -> Response:
     the account is already HALTED.
     """
     session = db_session()
-    kill_switch.engage_account(session, guard.user_id(), path.account_id, body.reason, guard.now())
+    kill_switch.engage_account(session, guard.user_id(), path.account_id, body.reason, system_clock())
     status = accounts.trading_status(session, guard.user_id(), path.account_id)
     return jsonify(TradingStateOut.of(status).model_dump(mode="json"))
 
@@ -120,7 +120,7 @@ def resume(path: AccountPath) -> Response:
     gives that new peak, the state it left and why it had stopped. 409 `CONFLICT` when it is already ACTIVE.
     """
     session = db_session()
-    resumed = accounts.resume_trading(session, guard.user_id(), path.account_id, guard.now())
+    resumed = accounts.resume_trading(session, guard.user_id(), path.account_id, system_clock())
     status = accounts.trading_status(session, guard.user_id(), path.account_id)
     return jsonify(ResumedOut.resumed(resumed, status).model_dump(mode="json"))
 

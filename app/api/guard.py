@@ -3,7 +3,6 @@ per-key rate limit, and the request's one unit of work (committed when it succee
 
 import hashlib
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from flask import Response, current_app, g, request
@@ -12,7 +11,7 @@ from flask_limiter.util import get_remote_address
 from app.errors import ForbiddenError, InvalidInputError
 from app.extensions import db_session, limiter
 from app.models import ApiKey
-from app.services import api_keys, idempotency
+from app.services import api_keys, idempotency, system_clock
 
 _SCOPE_ATTRIBUTE = "api_scope"
 _REPLAYED_HEADER = "Idempotent-Replayed"
@@ -51,18 +50,14 @@ def require_scope(scope: str, why: str) -> None:
         )
 
 
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
 def before_request() -> Response | None:
     """Authenticate, check the route's scope, then claim the Idempotency-Key (answering a completed repeat from
     what was stored). Raises the API's `ServiceError`s, which the blueprint turns into JSON."""
     if request.method == "OPTIONS":
         return None
     _refuse_nul_characters()
-    session = db_session()
-    key = api_keys.authenticate(session, _bearer_token(), now(), address=request.remote_addr)
+    session, now = db_session(), system_clock()
+    key = api_keys.authenticate(session, _bearer_token(), now, address=request.remote_addr)
     session.commit()
     g.api_key = key
     view = current_app.view_functions.get(request.endpoint or "")
@@ -71,7 +66,7 @@ def before_request() -> Response | None:
     if request.method != "POST" or header is None:
         return None
     fingerprint = idempotency.request_fingerprint(request.method, request.path, request.get_data())
-    claim = idempotency.claim(session, key.user_id, header.strip(), request.method, request.path, fingerprint, now())
+    claim = idempotency.claim(session, key.user_id, header.strip(), request.method, request.path, fingerprint, now)
     if claim.stored is not None:
         stored = claim.stored
         response = Response(stored.body, status=stored.status_code, mimetype="application/json")
@@ -115,7 +110,7 @@ def after_request(response: Response) -> Response:
             stored = idempotency.StoredResponse(
                 response.status_code, response.get_data(as_text=True), response.headers.get("Location")
             )
-            idempotency.complete(session, record_id, stored, now())
+            idempotency.complete(session, record_id, stored, system_clock())
         session.commit()
     else:
         session.rollback()

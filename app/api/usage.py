@@ -7,7 +7,7 @@ from app.api import guard
 from app.api.blueprint import api
 from app.extensions import db_session
 from app.schemas.usage import BudgetsOut, BudgetsQuery, UsageOut, UsageQuery
-from app.services import usage
+from app.services import system_clock, usage
 
 TAG = Tag(name="usage", description="AI spend and the budgets that bound it")
 
@@ -18,7 +18,7 @@ def get_usage(query: UsageQuery) -> Response:
     """The user's AI spend over the last `days` UTC days (today included), in USD: total, by day, by model, by
     watch and by API key (settled cost plus reservations still open), and the response-cache hit rate of their AI
     analyses in the window."""
-    report = usage.usage_report(db_session(), guard.user_id(), query.days, guard.now())
+    report = usage.usage_report(db_session(), guard.user_id(), query.days, system_clock())
     return jsonify(UsageOut.of(report).model_dump(mode="json"))
 
 
@@ -27,5 +27,5 @@ def get_usage(query: UsageQuery) -> Response:
 def get_budgets(query: BudgetsQuery) -> Response:
     """The user's daily and monthly AI budgets (UTC day and month) with what is spent and what remains, and the
     calling key's own caps, which count only the calls made through it (`budget_usd` None: no cap of its own)."""
-    budgets = usage.budgets(db_session(), guard.user_id(), guard.current_key().id, guard.now())
+    budgets = usage.budgets(db_session(), guard.user_id(), guard.current_key().id, system_clock())
     return jsonify(BudgetsOut.of(budgets).model_dump(mode="json"))

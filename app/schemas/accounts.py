@@ -1,7 +1,6 @@
 """The JSON form of an account: its money (amounts as strings, each beside the currency it is in), positions,
 orders, fills, risk settings and trading state, and the global kill switch."""
 
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -9,21 +8,13 @@ from pydantic import BaseModel, Field
 
 from app.errors import shown
 from app.models import Account, Trade
-from app.schemas.common import PageQuery, RecordId, RequestModel
+from app.schemas.common import PageQuery, RecordId, RequestModel, optional_amount, optional_time
 from app.services.accounts import AccountDetail, AccountHoldings, AccountSummary, Resumed, RiskSetting, TradingStatus
 from app.services.kill_switch import KillSwitchState
 from app.services.orders import OrderRecord
 from app.services.overview import AccountOverview, PositionOverview
 from app.services.positions import PositionNotes
 from exchanges.orders import OrderStatus
-
-
-def _amount(value: Decimal | None) -> str | None:
-    return None if value is None else shown(value)
-
-
-def _time(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
 
 
 class AccountPath(BaseModel):
@@ -64,11 +55,11 @@ class AccountOut(BaseModel):
             realized_pnl=shown(item.realized_pnl),
             unrealized_pnl=shown(item.unrealized_pnl),
             change=shown(item.change),
-            change_pct=_amount(None if item.change_pct is None else round(item.change_pct, 4)),
+            change_pct=optional_amount(None if item.change_pct is None else round(item.change_pct, 4)),
             unpriced_symbols=item.unpriced,
             trading_state=account.trading_state.value,
             state_reason=state_reason,
-            last_bar_at=_time(account.last_bar_at),
+            last_bar_at=optional_time(account.last_bar_at),
             created_at=account.created_at.isoformat(),
         )
 
@@ -144,12 +135,12 @@ class OpenPositionOut(BaseModel):
             quantity=shown(row.quantity),
             entry_price=shown(row.entry_price),
             cost_basis=shown(row.cost_basis),
-            stop_loss=_amount(row.stop_loss),
-            take_profit=_amount(row.take_profit),
+            stop_loss=optional_amount(row.stop_loss),
+            take_profit=optional_amount(row.take_profit),
             latest_price=None if quote is None else shown(quote.price),
             latest_price_at=None if quote is None else quote.at.isoformat(),
-            market_value=_amount(item.market_value),
-            unrealized_pnl=_amount(item.unrealized_pnl),
+            market_value=optional_amount(item.market_value),
+            unrealized_pnl=optional_amount(item.unrealized_pnl),
             opened_at=row.opened_at.isoformat(),
             notes=item.notes,
         )
@@ -175,7 +166,7 @@ class ClosedPositionOut(BaseModel):
             realized_pnl=shown(row.realized_pnl),
             fees_paid=shown(row.fees_paid),
             opened_at=row.opened_at.isoformat(),
-            closed_at=_time(row.closed_at),
+            closed_at=optional_time(row.closed_at),
             notes=item.notes,
         )
 
@@ -237,10 +228,10 @@ class OrderOut(BaseModel):
             status=order.status.value,
             quantity=shown(order.quantity),
             filled_quantity=shown(order.filled_quantity),
-            average_fill_price=_amount(order.average_fill_price),
+            average_fill_price=optional_amount(order.average_fill_price),
             quote_currency=account.quote_currency,
-            stop_loss=_amount(order.stop_loss),
-            take_profit=_amount(order.take_profit),
+            stop_loss=optional_amount(order.stop_loss),
+            take_profit=optional_amount(order.take_profit),
             fee=shown(order.fee),
             fee_currency=order.fee_currency,
             error_code=order.error_code,
@@ -288,8 +279,8 @@ class TradeOut(BaseModel):
             quote_currency=account.quote_currency,
             fee=shown(trade.fee),
             fee_currency=trade.fee_currency,
-            fee_value=_amount(trade.fee_value),
-            realized_pnl=_amount(trade.realized_pnl),
+            fee_value=optional_amount(trade.fee_value),
+            realized_pnl=optional_amount(trade.realized_pnl),
             executed_at=trade.executed_at.isoformat(),
         )
 

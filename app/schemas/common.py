@@ -1,15 +1,28 @@
 """JSON shapes every API resource shares: the error body, record ids in paths, cursor pages."""
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from app.errors import shown
 
 # Ids are 32-bit integers on every backend; a larger one cannot name a record (and must not reach the database).
 RecordId = Annotated[int, Field(ge=1, le=2_147_483_647)]
 # In a JSON body an id is a JSON integer: `true` or "3" is refused (query and path values arrive as text).
 BodyId = Annotated[int, Field(ge=1, le=2_147_483_647, strict=True)]
 PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX = 50, 200
+
+
+def optional_amount(value: Decimal | None) -> str | None:
+    """An amount as a user would type it (`50`, not `50.0000000000`), or None."""
+    return None if value is None else shown(value)
+
+
+def optional_time(value: datetime | None) -> str | None:
+    """ISO-8601 (UTC), or None."""
+    return None if value is None else value.isoformat()
 
 
 class ErrorBody(BaseModel):

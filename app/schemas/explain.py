@@ -5,7 +5,6 @@ cost is in USD, order values in the account's quote currency, a fee in the curre
 """
 
 import shlex
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -14,6 +13,7 @@ from pydantic import BaseModel
 from app.errors import shown
 from app.models import Order, Trade, WatchRun
 from app.schemas.analyses import ReasonOut, UsageOut
+from app.schemas.common import optional_time
 from app.services.explain import DecisionTrail, Explanation, Reproduction
 
 
@@ -28,10 +28,6 @@ class Money(BaseModel):
     @classmethod
     def maybe(cls, amount: Decimal | None, currency: str | None) -> "Money | None":
         return None if amount is None else cls.of(amount, currency)
-
-
-def _time(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat()
 
 
 class CacheEntryOut(BaseModel):
@@ -242,8 +238,8 @@ class RunOut(BaseModel):
             error_code=run.error_code,
             error_message=run.error_message,
             worker=run.worker,
-            started_at=_time(run.started_at),
-            finished_at=_time(run.finished_at),
+            started_at=optional_time(run.started_at),
+            finished_at=optional_time(run.finished_at),
         )
 
 

@@ -1,17 +1,11 @@
 """The JSON forms of an exchange's markets (symbols and their trading rules) and of the candle store's coverage."""
 
-from decimal import Decimal
-
 from pydantic import BaseModel, Field
 
 from app.errors import shown
 from app.schemas.common import RequestModel
 from app.services.markets import KnownMarkets, SeriesCoverage
 from exchanges.markets import MarketRules
-
-
-def _amount(value: Decimal) -> str:
-    return shown(value)
 
 
 class MarketsQuery(RequestModel):
@@ -37,12 +31,12 @@ class MarketOut(BaseModel):
             symbol=rules.symbol,
             base=rules.base,
             quote=rules.quote,
-            price_tick=_amount(rules.price_step),
-            amount_step=_amount(rules.amount_step),
-            min_amount=_amount(rules.min_amount),
-            min_notional=_amount(rules.min_notional),
-            taker_fee=_amount(rules.taker_fee),
-            maker_fee=_amount(rules.maker_fee),
+            price_tick=shown(rules.price_step),
+            amount_step=shown(rules.amount_step),
+            min_amount=shown(rules.min_amount),
+            min_notional=shown(rules.min_notional),
+            taker_fee=shown(rules.taker_fee),
+            maker_fee=shown(rules.maker_fee),
         )
 
 

@@ -8,13 +8,9 @@ from pydantic import BaseModel, Field, StrictBool
 
 from app.errors import shown
 from app.schemas.analyses import ReasonOut
-from app.schemas.common import BodyId, PageQuery, RecordId, RequestModel, RuleParams
+from app.schemas.common import BodyId, PageQuery, RecordId, RequestModel, RuleParams, optional_amount
 from app.services.run_history import RunView
 from app.services.watches import KEEP, NewWatch, WatchChange, WatchView
-
-
-def _amount(value: Decimal | None) -> str | None:
-    return None if value is None else shown(value)
 
 
 class LastRunOut(BaseModel):
@@ -53,8 +49,8 @@ class WatchOut(BaseModel):
             signal_source=watch.signal_source,
             params=dict(watch.signal_params),
             account_id=watch.account_id,
-            max_cost_per_call_usd=_amount(watch.max_cost_per_call_usd),
-            daily_budget_usd=_amount(watch.daily_budget_usd),
+            max_cost_per_call_usd=optional_amount(watch.max_cost_per_call_usd),
+            daily_budget_usd=optional_amount(watch.daily_budget_usd),
             auto_execute=watch.auto_execute,
             enabled=watch.enabled,
             last_bar_at=watch.last_bar_at.isoformat() if watch.last_bar_at else None,

@@ -8,59 +8,29 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from flask_migrate import upgrade
 
-from app import create_app
 from app.extensions import db
 from app.services import api_keys
 from tests import factories
-from tests.conftest import PostgresSchema, clean_environ, make_empty_database
+from tests.conftest import emptied_after, migrated_apps
 
 
 @pytest.fixture(scope="session")
 def api_app_factory(tmp_path_factory):
-    """One app per backend, migrated once; the market is the candle store so analyses read the bundled candles."""
-    apps: dict[str, Flask] = {}
-    schemas: list[PostgresSchema] = []
-
-    def get(backend: str) -> Flask:
-        if backend not in apps:
-            directory = tmp_path_factory.mktemp(f"api-{backend}")
-            url, schema = make_empty_database(backend, directory)
-            if schema:
-                schemas.append(schema)
-            # Limits high enough for the fuzzer's hundreds of requests per key; test_rate_limits builds its own app.
-            environ = clean_environ(
-                directory,
-                url,
-                STEADYHAND_MARKET="store",
-                STEADYHAND_API_RATE_LIMIT="100000 per minute",
-                STEADYHAND_API_PAID_RATE_LIMIT="100000 per minute",
-            )
-            app = create_app(environ=environ)
-            with app.app_context():
-                upgrade()
-            apps[backend] = app
-        return apps[backend]
-
-    yield get
-    for app in apps.values():
-        with app.app_context():
-            db.engine.dispose()
-    for schema in schemas:
-        schema.drop()
+    """One app per backend, migrated once; the market is the candle store so analyses read the bundled candles.
+    Limits are high enough for the fuzzer's hundreds of requests per key; test_rate_limits builds its own app."""
+    yield from migrated_apps(
+        tmp_path_factory,
+        "api",
+        STEADYHAND_MARKET="store",
+        STEADYHAND_API_RATE_LIMIT="100000 per minute",
+        STEADYHAND_API_PAID_RATE_LIMIT="100000 per minute",
+    )
 
 
 @pytest.fixture
 def api_app(api_app_factory, backend: str) -> Iterator[Flask]:
-    app = api_app_factory(backend)
-    with app.app_context():
-        yield app
-        db.session.rollback()
-        with db.engine.begin() as connection:
-            for table in reversed(db.metadata.sorted_tables):
-                connection.execute(table.delete())
-        db.session.remove()
+    yield from emptied_after(api_app_factory(backend))
 
 
 class ApiClient:
