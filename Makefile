@@ -10,7 +10,7 @@ PORT ?= 5000
 WORKERS ?= 2
 PYTEST_ARGS ?=
 
-.PHONY: run port-free test lint install install-dev browser clean
+.PHONY: run port-free test lint install install-dev browser clean vendor vendor-check
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else "Steadyhand needs Python >= 3.12, found " + sys.version.split()[0] + " at " + sys.executable)'
@@ -45,7 +45,15 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium is not installed and this user cannot apt-get it: browser tests will be skipped"; fi; }
 
-lint: install-dev
+# The front-end libraries are committed under static/vendor/ (no CDN): `vendor` downloads the pinned versions from the
+# npm registry and rewrites the manifest; `vendor-check` proves the committed files are the manifest's bytes.
+vendor:
+	$(or $(PYTHON),python3) scripts/vendor_assets.py
+
+vendor-check:
+	@$(or $(PYTHON),python3) scripts/vendor_assets.py --check
+
+lint: install-dev vendor-check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

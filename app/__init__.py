@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Flask, current_app
 from flask_openapi3 import Info, OpenAPI, SecurityScheme
+from jinja2 import ChoiceLoader, FileSystemLoader, PrefixLoader
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
@@ -75,6 +76,9 @@ def create_app(config: Mapping[str, Any] | None = None, *, environ: Mapping[str,
         TESTING=settings.env == "test",
     )
     app.config.update({key: value for key, value in overrides.items() if key not in VARIABLES})
+    # Pages include the backtest report's sections from its Flask-free templates as "report/report_body.html".
+    report_templates = PrefixLoader({"report": FileSystemLoader(PROJECT_ROOT / "backtest" / "templates")})
+    app.jinja_loader = ChoiceLoader([loader for loader in (app.jinja_loader, report_templates) if loader])
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
@@ -88,9 +92,11 @@ def create_app(config: Mapping[str, Any] | None = None, *, environ: Mapping[str,
     from app.api import register_api
     from app.commands import register_cli
     from app.web import register_blueprints
+    from app.web.security import relax_for_swagger
 
-    register_blueprints(app)
+    register_blueprints(app, settings)
     register_api(app, settings)
+    relax_for_swagger(app)
     register_cli(app)
     return app
 

@@ -1,23 +1,34 @@
 """Backtest outputs: trades.csv, summary.json and one self-contained HTML page.
 
 The page works offline and from an e-mail attachment: inline CSS and inline SVG only, no script, no external
-reference of any kind. Every piece of text that comes from data is escaped.
+reference of any kind. It is rendered from the Jinja2 templates in backtest/templates/ (report.html, the shell with
+its CSS; report_body.html, the sections, which the web app's backtest page includes too) with autoescaping on, so
+every piece of text that comes from data is escaped.
 
 The page is for people: column headers in words, times as "YYYY-MM-DD HH:MM UTC", money with its currency (the
 symbol's quote currency) to the cent, or to two significant digits below a cent, and counts with thousands
 separators. trades.csv and summary.json stay machine-readable: field names, ISO-8601 times, exact decimals.
 Every table sits in its own horizontal scroll box and long values wrap, so the page itself fits a phone's width.
 
-Its sections are here; how values are written in them is in `backtest.report_text`, the charts in `backtest.charts`.
+What each section shows is decided here (`report_view`); how values are written in it is in `backtest.report_text`,
+the charts in `backtest.charts`.
 """
 
 import csv
-import html
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from decimal import Decimal
+from functools import cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup
+
+from backtest.chart_data import baseline_label
 from backtest.charts import charts
 from backtest.report_text import (
     base_currency,
@@ -34,8 +45,17 @@ from backtest.report_text import (
     time_text_utc,
     with_unit,
 )
-from backtest.results import BacktestReport, TradeRecord, decimal_text, report_json, trade_json
+from backtest.results import (
+    AiUsage,
+    BacktestReport,
+    EquityCurve,
+    TradeRecord,
+    decimal_text,
+    report_json,
+    trade_json,
+)
 
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 MAX_TABLE_ROWS = 200
 CSV_COLUMNS = ("entry_time", "exit_time", "entry_price", "exit_price", "qty", "pnl", "fees", "exit_reason")
 
@@ -67,6 +87,42 @@ METRIC_ROWS = (
 )
 
 
+@dataclass(frozen=True)
+class TradeRow:
+    """One trades-table row, every cell already written for people; sign is the P&L cell's class ("pos"/"neg"/"")."""
+
+    number: str
+    cells: tuple[str, ...]
+    sign: str
+    pnl: str
+    fees: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ReportView:
+    """What the report templates show: plain text only (the templates escape it), bar `charts`, the SVG section
+    from backtest.charts (already escaped; empty when a page draws its own charts)."""
+
+    title: str
+    window: str
+    bars: str
+    source: str
+    warnings: tuple[str, ...]
+    metric_columns: tuple[str, ...]
+    metric_rows: tuple[tuple[str, tuple[str, ...]], ...]
+    ai_line: str
+    charts: Markup
+    trade_headers: tuple[str, ...]
+    trade_rows: tuple[TradeRow, ...]
+    trade_count: str
+    trades_note: str
+    gap_rows: tuple[tuple[str, str, str], ...]
+    gap_count: str
+    gaps_note: str
+    settings_rows: tuple[tuple[str, str], ...]
+
+
 def write_trades_csv(trades: Iterable[TradeRecord], path: Path | str) -> None:
     """One row per trade under a header; times ISO-8601 UTC, numbers as exact decimal text."""
     with Path(path).open("w", encoding="utf-8", newline="") as handle:
@@ -85,112 +141,142 @@ def write_html(report: BacktestReport, path: Path | str) -> None:
     Path(path).write_text(render_html(report), encoding="utf-8")
 
 
+@cache
+def template_environment() -> Environment:
+    """The report templates' environment: autoescaped, and an undefined name fails instead of printing nothing."""
+    return Environment(
+        loader=FileSystemLoader(TEMPLATES_DIR),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
 def render_html(report: BacktestReport) -> str:
-    """The whole report page as one string."""
+    """The whole report page as one string (templates/report.html)."""
+    return template_environment().get_template("report.html").render(report=report_view(report))
+
+
+def report_view(report: BacktestReport, *, with_charts: bool = True) -> ReportView:
+    """The report's sections as text; with_charts=False leaves out the SVG charts (a web page draws its own)."""
+    times = report.curve.times
+    window = f"{time_text(times[0])} → {time_text(times[-1])} UTC" if len(times) else "empty"
+    return _view(
+        report,
+        window,
+        len(times),
+        Markup(charts(report)) if with_charts else Markup(""),  # noqa: S704 - SVG escaped by backtest.charts
+    )
+
+
+def summary_view(summary: dict[str, Any], window: str, bars: int) -> ReportView:
+    """The sections of a stored run from its summary.json (`backtest.results.report_json`), without charts; `window`
+    is the window already in words, `bars` its bar count. Raises KeyError or ValueError for a malformed summary."""
+    ai = summary["ai"]
+    estimate = ai.get("estimated_cost_usd")
+    report = BacktestReport(
+        settings=dict(summary["settings"]),
+        metrics=dict(summary["metrics"]),
+        baselines=dict(summary["baselines"]),
+        ai=AiUsage(
+            int(ai["decisions"]),
+            int(ai["cache_hits"]),
+            int(ai["cache_misses"]),
+            Decimal(ai["cost_usd"]),
+            None if estimate is None else Decimal(estimate),
+        ),
+        trades=[_trade_of(trade) for trade in summary["trades"]],
+        gaps=list(summary["gaps"]),
+        warnings=list(summary["warnings"]),
+        curve=EquityCurve(np.array([], "datetime64[ns]"), np.array([]), np.array([]), np.array([], bool)),
+        baseline_curves={},
+    )
+    view = _view(report, window, bars, Markup(""))
+    # The web page's labels are words; the report file keeps the baselines' keys as its charts' legends show them.
+    return replace(view, metric_columns=tuple(baseline_label(name) for name in view.metric_columns))
+
+
+def _trade_of(trade: dict[str, str]) -> TradeRecord:
+    return TradeRecord(
+        entry_time=datetime.fromisoformat(trade["entry_time"]),
+        exit_time=datetime.fromisoformat(trade["exit_time"]),
+        entry_price=Decimal(trade["entry_price"]),
+        exit_price=Decimal(trade["exit_price"]),
+        quantity=Decimal(trade["qty"]),
+        pnl=Decimal(trade["pnl"]),
+        fees=Decimal(trade["fees"]),
+        exit_reason=trade["exit_reason"],
+    )
+
+
+def _view(report: BacktestReport, window: str, bars: int, chart_section: Markup) -> ReportView:
     settings = report.settings
     symbol = str(settings.get("symbol", "?"))
     timeframe = str(settings.get("timeframe", "?"))
-    title = f"Backtest {symbol} {timeframe}"
     quote, base = quote_currency(symbol), base_currency(symbol)
-    sections = [
-        _header(report, title),
-        _warnings(report),
-        _metrics_table(report, quote),
-        _ai_line(report),
-        charts(report),
-        _trades_table(report.trades, quote, base),
-        _gaps_table(report.gaps),
-        _settings_table(settings, quote),
-    ]
-    body = "\n".join(section for section in sections if section)
-    return (
-        "<!doctype html>\n"
-        '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{_esc(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n<main>\n"
-        f"{body}\n</main>\n</body>\n</html>\n"
+    columns = [("Strategy", report.metrics), *report.baselines.items()]
+    trades, gaps = report.trades, report.gaps
+    return ReportView(
+        title=f"Backtest {symbol} {timeframe}",
+        window=window,
+        bars=f"{bars:,}",
+        source=str(settings.get("signal_source", "?")),
+        warnings=_warnings(report),
+        metric_columns=tuple(name for name, _ in columns),
+        metric_rows=_metric_rows(columns, quote),
+        ai_line=_ai_line(report),
+        charts=chart_section,
+        trade_headers=(
+            "#",
+            "Entry",
+            "Exit",
+            with_unit("Entry price", quote),
+            with_unit("Exit price", quote),
+            with_unit("Quantity", base),
+            "P&L",
+            "Fees",
+            "Exit reason",
+        ),
+        trade_rows=tuple(_trade_row(number, trade, quote) for number, trade in enumerate(trades[:MAX_TABLE_ROWS], 1)),
+        trade_count=f"{len(trades):,}",
+        trades_note=(
+            f"Showing the first {MAX_TABLE_ROWS:,} of {len(trades):,} trades; trades.csv has them all."
+            if len(trades) > MAX_TABLE_ROWS
+            else ""
+        ),
+        gap_rows=tuple(
+            (
+                stored_time_text(gap.get("first_missing")),
+                stored_time_text(gap.get("last_missing")),
+                count_text(gap.get("missing_bars")),
+            )
+            for gap in gaps[:MAX_TABLE_ROWS]
+        ),
+        gap_count=f"{len(gaps):,}",
+        gaps_note=f"Showing {MAX_TABLE_ROWS:,} of {len(gaps):,} gaps." if len(gaps) > MAX_TABLE_ROWS else "",
+        settings_rows=tuple(_setting_rows(settings, quote)),
     )
 
 
-_CSS = """
-body { margin: 0; background: #f6f7f9; color: #1f2937;
-  font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
-main { max-width: 1040px; margin: 0 auto; padding: 24px 20px 48px; }
-h1 { font-size: 22px; margin: 0 0 4px; }
-h2 { font-size: 16px; margin: 28px 0 8px; }
-.sub { color: #4b5563; margin: 2px 0; }
-.card { background: #fff; border: 1px solid #e5e7eb; border-radius: 8px; padding: 12px 16px; }
-.warning { background: #fff7ed; border: 1px solid #fdba74; border-left: 6px solid #ea580c; border-radius: 8px;
-  padding: 10px 14px; margin: 16px 0; color: #7c2d12; }
-.warning strong { display: block; margin-bottom: 4px; }
-.warning ul { margin: 0; padding-left: 20px; }
-header, section { min-width: 0; overflow-wrap: anywhere; }
-table { border-collapse: collapse; width: 100%; background: #fff; font-variant-numeric: tabular-nums; }
-th, td { padding: 5px 10px; border-bottom: 1px solid #eef0f3; text-align: right; white-space: nowrap;
-  overflow-wrap: normal; }
-th:first-child, td:first-child { text-align: left; }
-thead th { background: #f3f4f6; font-weight: 600; }
-td.pos { color: #15803d; } td.neg { color: #b91c1c; }
-table.settings { table-layout: fixed; }
-table.settings th, table.settings td { text-align: left; white-space: normal; overflow-wrap: anywhere; }
-table.settings th:first-child { width: 40%; }
-.note { color: #6b7280; font-size: 13px; margin: 6px 0; }
-svg { display: block; width: 100%; height: auto; background: #fff; border: 1px solid #e5e7eb; border-radius: 8px; }
-svg text { font: 11px system-ui, sans-serif; fill: #4b5563; }
-svg.narrow { display: none; }
-@media (max-width: 640px) {
-  main { padding: 16px 12px 40px; }
-  svg.wide { display: none; }
-  svg.narrow { display: block; }
-}
-.scroll { overflow-x: auto; max-width: 100%; }
-"""
-
-
-def _esc(value: object) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def _header(report: BacktestReport, title: str) -> str:
-    times = report.curve.times
-    source = report.settings.get("signal_source", "?")
-    window = f"{time_text(times[0])} → {time_text(times[-1])} UTC" if len(times) else "empty"
-    return (
-        f"<header>\n<h1>{_esc(title)}</h1>\n"
-        f'<p class="sub">Window: {_esc(window)} ({len(times):,} bars)</p>\n'
-        f'<p class="sub">Signal source: {_esc(source)}</p>\n</header>'
-    )
-
-
-def _warnings(report: BacktestReport) -> str:
+def _warnings(report: BacktestReport) -> tuple[str, ...]:
     # The gaps are among the warnings already: the runner names the longest in the window and how metrics count it.
     items = list(report.warnings)
     if not report.baselines:
         items.append("No baseline was run on this window: the result cannot be compared with buy-and-hold.")
-    if not items:
-        return ""
-    lines = "".join(f"<li>{_esc(item)}</li>" for item in items)
-    return f'<section class="warning" role="alert"><strong>Read this first</strong><ul>{lines}</ul></section>'
+    return tuple(items)
 
 
-def _metrics_table(report: BacktestReport, currency: str) -> str:
-    columns = [("Strategy", report.metrics), *report.baselines.items()]
+def _metric_rows(
+    columns: Sequence[tuple[str, dict[str, float | int | None]]], currency: str
+) -> tuple[tuple[str, tuple[str, ...]], ...]:
     known = {key for key, _, _ in METRIC_ROWS}
     extra = sorted({key for _, metrics in columns for key in metrics} - known)
     rows = [*METRIC_ROWS, *((key, key, "raw") for key in extra)]
-    head = "".join(f"<th>{_esc(name)}</th>" for name, _ in columns)
-    body = "\n".join(
-        f"<tr><td>{_esc(label)}</td>"
-        + "".join(f"<td>{_esc(metric_text(metrics.get(key), kind, currency))}</td>" for _, metrics in columns)
-        + "</tr>"
+    return tuple(
+        (label, tuple(metric_text(metrics.get(key), kind, currency) for _, metrics in columns))
         for key, label, kind in rows
-    )
-    return (
-        '<section>\n<h2>Metrics</h2>\n<div class="scroll">'
-        f"<table><thead><tr><th>Metric</th>{head}</tr></thead>\n<tbody>\n{body}\n</tbody></table></div>\n"
-        '<p class="note">Returns are net of fees; "Return after AI cost" also subtracts what the signal source'
-        " cost.</p>"
-        "\n</section>"
     )
 
 
@@ -204,82 +290,29 @@ def _ai_line(report: BacktestReport) -> str:
     ]
     if ai.estimated_cost_usd is not None:
         parts.append(f"estimated ${decimal_text(ai.estimated_cost_usd)}")
-    return f'<p class="card"><strong>AI usage:</strong> {_esc(" · ".join(parts))}</p>'
+    return " · ".join(parts)
 
 
-def _trades_table(trades: Sequence[TradeRecord], quote: str, base: str) -> str:
-    if not trades:
-        return '<section>\n<h2>Trades</h2>\n<p class="note">No trades.</p>\n</section>'
-    headers = (
-        "#",
-        "Entry",
-        "Exit",
-        with_unit("Entry price", quote),
-        with_unit("Exit price", quote),
-        with_unit("Quantity", base),
-        "P&L",
-        "Fees",
-        "Exit reason",
-    )
-    head = "".join(f"<th>{_esc(name)}</th>" for name in headers)
-    rows = []
-    for number, trade in enumerate(trades[:MAX_TABLE_ROWS], start=1):
-        sign = "pos" if trade.pnl > 0 else "neg" if trade.pnl < 0 else ""
-        cells = (
+def _trade_row(number: int, trade: TradeRecord, quote: str) -> TradeRow:
+    return TradeRow(
+        number=f"{number:,}",
+        cells=(
             time_text_utc(trade.entry_time),
             time_text_utc(trade.exit_time),
             price_text(trade.entry_price),
             price_text(trade.exit_price),
             f"{trade.quantity:,f}",
-        )
-        rows.append(
-            f"<tr><td>{number:,}</td>"
-            + "".join(f"<td>{_esc(cell)}</td>" for cell in cells)
-            + f'<td class="{sign}">{_esc(money_text(trade.pnl, quote))}</td>'
-            + f"<td>{_esc(money_text(trade.fees, quote))}</td>"
-            + f"<td>{_esc(trade.exit_reason.replace('_', ' '))}</td></tr>"
-        )
-    note = (
-        f'<p class="note">Showing the first {MAX_TABLE_ROWS:,} of {len(trades):,} trades; trades.csv has them all.</p>'
-        if len(trades) > MAX_TABLE_ROWS
-        else ""
-    )
-    return (
-        f'<section>\n<h2>Trades ({len(trades):,})</h2>\n{note}<div class="scroll">'
-        f"<table><thead><tr>{head}</tr></thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody></table></div>\n</section>"
-    )
-
-
-def _gaps_table(gaps: Sequence[dict[str, Any]]) -> str:
-    if not gaps:
-        return ""
-    rows = "\n".join(
-        f"<tr><td>{_esc(stored_time_text(gap.get('first_missing')))}</td><td>{_esc(stored_time_text(gap.get('last_missing')))}"
-        f"</td><td>{_esc(count_text(gap.get('missing_bars')))}</td></tr>"
-        for gap in gaps[:MAX_TABLE_ROWS]
-    )
-    note = (
-        f'<p class="note">Showing {MAX_TABLE_ROWS:,} of {len(gaps):,} gaps.</p>' if len(gaps) > MAX_TABLE_ROWS else ""
-    )
-    return (
-        f'<section>\n<h2>Data gaps ({len(gaps):,})</h2>\n{note}<div class="scroll">'
-        "<table><thead><tr><th>First missing bar</th><th>Last missing bar</th><th>Missing bars</th></tr></thead>\n"
-        f"<tbody>\n{rows}\n</tbody></table></div>\n</section>"
-    )
-
-
-def _settings_table(settings: dict[str, Any], currency: str) -> str:
-    """One row per setting; a nested group (risk, params, refusals) as one row per entry, "Risk: max position pct"."""
-    rows = "\n".join(
-        f"<tr><td>{_esc(label)}</td><td>{_esc(value)}</td></tr>" for label, value in _setting_rows(settings, currency)
-    )
-    return (
-        '<section>\n<h2>Settings</h2>\n<div class="scroll"><table class="settings">'
-        f"<thead><tr><th>Setting</th><th>Value</th></tr></thead>\n<tbody>\n{rows}\n</tbody></table></div>\n</section>"
+        ),
+        sign="pos" if trade.pnl > 0 else "neg" if trade.pnl < 0 else "",
+        pnl=money_text(trade.pnl, quote),
+        fees=money_text(trade.fees, quote),
+        reason=trade.exit_reason.replace("_", " "),
     )
 
 
 def _setting_rows(settings: dict[str, Any], currency: str, prefix: str = "") -> list[tuple[str, str]]:
+    """(label, value) per setting; a nested group (risk, params, refusals) as one row per entry, "Risk: max position
+    pct"."""
     rows = []
     for key, value in settings.items():
         label = f"{prefix}{setting_label(str(key))}"

@@ -133,14 +133,15 @@ def start_server(environ: dict[str, str], workers: int, port: int, log: Path) ->
     sys.exit(f"gunicorn did not answer /healthz within 60 s: {log.read_text()[-2000:]}")
 
 
-def load(port: int, paths: dict[str, str], token: str, per_endpoint: int, concurrency: int) -> tuple:
-    """`per_endpoint` requests of each path from `concurrency` threads, alternating; latencies in ms per endpoint,
-    non-200 counts per endpoint, the first failed list body, and the wall seconds."""
+def load(
+    port: int, paths: dict[str, str], headers: dict[str, dict[str, str]], per_endpoint: int, concurrency: int
+) -> tuple:
+    """`per_endpoint` requests of each path (with `headers[path]`, if any) from `concurrency` threads, alternating;
+    latencies in ms per endpoint, non-200 counts per endpoint, the first failed body, and the wall seconds."""
     latencies: dict[str, list[float]] = {name: [] for name in paths}
     failures = dict.fromkeys(paths, 0)
     first_failure: list[str] = []
     stop = threading.Event()
-    headers = {"Authorization": f"Bearer {token}"}
 
     def worker(share: int) -> None:
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
@@ -149,13 +150,13 @@ def load(port: int, paths: dict[str, str], token: str, per_endpoint: int, concur
                 if stop.is_set():
                     return
                 started = time.perf_counter()
-                connection.request("GET", path, headers=headers if path.startswith("/api/") else {})
+                connection.request("GET", path, headers=headers.get(path, {}))
                 response = connection.getresponse()
                 body = response.read()
                 latencies[name].append((time.perf_counter() - started) * 1000)
                 if response.status != 200:
                     failures[name] += 1
-                    if path.startswith("/api/") and not first_failure:
+                    if path != "/healthz" and not first_failure:
                         first_failure.append(f"{response.status} {body.decode(errors='replace')[:2000]}")
                         stop.set()
         connection.close()
@@ -208,11 +209,12 @@ def main() -> None:
         port = free_port()
         server = start_server(environ, args.workers, port, instance / "gunicorn.log")
         paths = {"/healthz": "/healthz", args.path: args.path}
+        headers = {args.path: {"Authorization": f"Bearer {token}"}}
         load_before = os.getloadavg()
-        warm_failure = load(port, paths, token, WARMUP, args.concurrency)[2]
+        warm_failure = load(port, paths, headers, WARMUP, args.concurrency)[2]
         if warm_failure:
             sys.exit(f"FAILED: {args.path} answered {warm_failure[0]}")
-        latencies, failures, first_failure, seconds = load(port, paths, token, args.requests, args.concurrency)
+        latencies, failures, first_failure, seconds = load(port, paths, headers, args.requests, args.concurrency)
         load_after = os.getloadavg()
     finally:
         if server is not None:

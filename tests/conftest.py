@@ -12,7 +12,7 @@ from flask_migrate import upgrade
 from sqlalchemy import make_url
 
 from app import create_app
-from app.extensions import db
+from app.extensions import db, limiter
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -116,9 +116,10 @@ def migrated_apps(tmp_path_factory, name: str, **extra: str):
 
 
 def emptied_after(app: Flask) -> Iterator[Flask]:
-    """`app` in an app context for one test; every table is emptied afterwards."""
+    """`app` in an app context for one test; every table and the rate limits' counts are emptied afterwards."""
     with app.app_context():
         yield app
+        limiter.reset()
         db.session.rollback()
         with db.engine.begin() as connection:
             for table in reversed(db.metadata.sorted_tables):

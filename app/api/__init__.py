@@ -7,15 +7,15 @@ from the same models) -> service -> schema. Every refusal has one shape, `{"erro
 from flask_cors import CORS
 from flask_openapi3 import OpenAPI
 
-from app.api import accounts, analyses, backtests, errors, markets, usage, watches  # noqa: F401  (their routes)
+from app.api import accounts, analyses, backtests, markets, scorecard, usage, watches  # noqa: F401  (their routes)
 from app.api.blueprint import PREFIX, api
 from app.config import Settings
 
 
 def register_api(app: OpenAPI, settings: Settings) -> None:
-    """Mount `/api/v1`, its JSON error handlers and, when origins are configured, CORS for them."""
+    """Mount `/api/v1` and, when origins are configured, CORS for it. Unmatched paths under the prefix get JSON
+    errors from `app.web.errors`, which owns the app-level handlers."""
     app.register_api(api)
-    errors.register(app, PREFIX)
     if settings.api.cors_origins:
         CORS(
             app,

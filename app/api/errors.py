@@ -4,7 +4,7 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
-from flask import Flask, Response, jsonify, request
+from flask import Response, jsonify, request
 from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import HTTPException
 
@@ -89,14 +89,3 @@ def http_error(error: HTTPException) -> Response:
 def unexpected(error: Exception) -> Response:
     log.exception("API request failed", extra={"path": request.path, "method": request.method})
     return error_response(500, "INTERNAL_ERROR", "the request failed on our side; it was logged")
-
-
-def register(app: Flask, prefix: str) -> None:
-    """JSON errors for requests under `prefix` that no API route matched (an unknown path or method); errors raised
-    in the API's views and hooks have the blueprint's handlers (`app.api.blueprint`)."""
-
-    @app.errorhandler(HTTPException)
-    def _routing_error(error: HTTPException) -> Response | HTTPException:
-        if request.path == prefix or request.path.startswith(prefix + "/"):
-            return http_error(error)
-        return error

@@ -9,8 +9,9 @@ from flask.cli import with_appcontext
 from app.commands.cli import group
 from app.commands.common import acting_user, parse_key_values, session, settings
 from app.models import PositionStatus
-from app.services import accounts, positions, system_clock
-from app.services.accounts import NewLiveAccount, RiskChange, RiskView
+from app.services import account_opening, accounts, positions, system_clock
+from app.services.account_opening import NewLiveAccount
+from app.services.accounts import RiskChange, RiskView
 from app.services.credentials import ExchangeKeys
 
 
@@ -163,7 +164,9 @@ def add_live_command(
     """Store exchange keys encrypted and create a live account that trades with them."""
     user = acting_user(email)
     keys = ExchangeKeys(exchange_id, name, api_key, api_secret, passphrase, sandbox)
-    account = accounts.add_live_account(session(), settings(), user.id, NewLiveAccount(name, keys, exchange_base_url))
+    account = account_opening.add_live_account(
+        session(), settings(), user.id, NewLiveAccount(name, keys, exchange_base_url)
+    )
     session().commit()
     where = f"{exchange_id} (sandbox)" if sandbox else exchange_id
     if account.exchange_base_url:
@@ -187,7 +190,7 @@ def base_url_command(account_id: int, exchange_base_url: str | None, clear: bool
     if clear == (exchange_base_url is not None):
         raise click.UsageError("give either a URL or --clear")
     user = acting_user(email)
-    account = accounts.change_exchange_base_url(session(), user.id, account_id, exchange_base_url)
+    account = account_opening.change_exchange_base_url(session(), user.id, account_id, exchange_base_url)
     session().commit()
     click.echo(f"account #{account.id} talks to {account.exchange_base_url or f'{account.exchange_id} (default URLs)'}")
 

@@ -14,13 +14,11 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.errors import ConflictError, InvalidInputError
-from app.models import Account, AccountKind, PositionStatus
+from app.models import Account, PositionStatus
 from app.persistence.account_book import open_positions
 from app.services import audit, markets, notifications, positions
-from app.services.credentials import ExchangeKeys, store_exchange_keys
 from app.services.lookup import owned
 from app.services.positions import PositionNotes
-from exchanges.endpoints import check_base_url
 from risk import RiskConfig, TradingState
 from risk.config import MEANINGS, RiskSettingError
 
@@ -151,89 +149,6 @@ def _check_symbols(session: Session, settings: Settings, exchange_id: str, symbo
             raise InvalidInputError(
                 f"symbol_allowlist: {error.message}", field="symbol_allowlist", details=error.details
             ) from None
-
-
-@dataclass(frozen=True)
-class NewLiveAccount:
-    name: str
-    keys: ExchangeKeys
-    base_url: str | None = None  # the exchange API's scheme://host[:port] instead of ccxt's (None: ccxt's own)
-
-
-def add_live_account(session: Session, settings: Settings, user_id: int, request: NewLiveAccount) -> Account:
-    """Store the exchange keys encrypted and create a live account that trades with them. The caller commits.
-
-    Raises `InvalidInputError` for an empty name or key, an exchange without known markets, a name the user
-    already has, or an unacceptable base URL (see `checked_base_url`).
-    """
-    base_url = checked_base_url(request.base_url)
-    name = request.name.strip()
-    if not name:
-        raise InvalidInputError("name must not be empty", field="name")
-    if session.scalar(select(Account.id).where(Account.user_id == user_id, Account.name == name)) is not None:
-        raise InvalidInputError(f'you already have an account named "{name}"', field="name")
-    markets.catalog(session, settings, request.keys.exchange_id)
-    credential = store_exchange_keys(session, settings, user_id, request.keys)
-    account = Account(
-        user_id=user_id,
-        name=name,
-        kind=AccountKind.LIVE,
-        exchange_id=request.keys.exchange_id,
-        exchange_base_url=base_url,
-        credential_id=credential.id,
-        starting_balance=Decimal(0),
-        current_balance=Decimal(0),
-        peak_equity=Decimal(0),
-    )
-    session.add(account)
-    session.flush()
-    return account
-
-
-def change_exchange_base_url(session: Session, user_id: int, account_id: int, base_url: str | None) -> Account:
-    """Point a live account's exchange requests at `base_url` (None: back to ccxt's own URLs); audited.
-
-    Raises `InvalidInputError` for a paper account (it sends no requests) or an unacceptable URL (see
-    `checked_base_url`). The caller commits.
-    """
-    account = get_account(session, user_id, account_id)
-    if account.kind is not AccountKind.LIVE:
-        raise InvalidInputError(
-            f"account #{account.id} is a paper account: it sends no exchange requests", field="account_id"
-        )
-    account.exchange_base_url = checked_base_url(base_url)
-    audit.for_account(
-        session,
-        account,
-        "account.exchange_base_url",
-        f"exchange base URL set to {account.exchange_base_url or f'the default of {account.exchange_id}'}",
-    )
-    return account
-
-
-def checked_base_url(base_url: str | None) -> str | None:
-    """The base URL as stored (scheme://host[:port]), None for none; `InvalidInputError` on field `exchange_base_url`
-    naming the value (its user:password part masked) when it is not https (http only to 127.0.0.1 or localhost),
-    carries credentials, or has a path, query or fragment."""
-    if base_url is None or not base_url.strip():
-        return None
-    try:
-        return check_base_url(base_url)
-    except ValueError as error:
-        raise InvalidInputError(
-            f'exchange_base_url {error}, got "{_masked(base_url.strip())}"',
-            field="exchange_base_url",
-            details={"value": _masked(base_url.strip())},
-        ) from None
-
-
-def _masked(url: str) -> str:
-    # A user:password@ in the URL may be a real secret: it must not reach an error message or a log.
-    scheme, sep, rest = url.rpartition("://")
-    authority, slash, path = rest.partition("/")
-    if "@" in authority:
-        authority = "***@" + authority.rsplit("@", 1)[1]
-    return f"{scheme}{sep}{authority}{slash}{path}"
 
 
 @dataclass(frozen=True)
@@ -368,6 +283,14 @@ def trading_status(session: Session, user_id: int, account_id: int) -> TradingSt
     that is missing or someone else's."""
     account = get_account(session, user_id, account_id)
     return TradingStatus(account, account.trading_state, _state_reason(session, account))
+
+
+def trading_statuses(session: Session, user_id: int) -> list[TradingStatus]:
+    """Every account of the user, oldest first, with its trading state and why it is not ACTIVE (None when it is)."""
+    return [
+        TradingStatus(account, account.trading_state, _state_reason(session, account))
+        for account in list_accounts(session, user_id)
+    ]
 
 
 def _overview_of(

@@ -17,7 +17,7 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ai.models import default_model, model_info
+from ai.models import default_model, load_models, model_info
 from ai.sources import LLM_PROVIDERS, SourceSpec
 from app.errors import BudgetRefusedError, ForbiddenError, InvalidInputError, ServiceError, shown
 from app.models import ApiKey
@@ -293,3 +293,9 @@ def check_allowance(session: Session, key: ApiKey, amount_usd: Decimal, now: dat
                 estimate=amount_usd,
                 field="max_cost_usd",
             )
+
+
+def model_choices() -> list[str]:
+    """Every `provider:model` a key may be limited to (the project's model table), by provider then model."""
+    table = load_models()
+    return [f"{provider}:{model}" for provider in LLM_PROVIDERS for model in table.known(provider)]

@@ -2,7 +2,7 @@
 anything is recorded (the private half of `app.services.backtests`)."""
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, cast
@@ -138,6 +138,46 @@ def prepare(session: Session, settings: Settings, request: BacktestRequest) -> P
     from app.services.backtest_ai import prepare_ai
 
     return prepare_ai(session, settings, inputs, spec)
+
+
+@dataclass(frozen=True)
+class BacktestPreview:
+    """What a run would do, shown before it is queued. Times are ISO-8601 UTC; money is USD."""
+
+    first_decision: str
+    last_bar: str
+    decisions: int
+    ai: bool  # an AI source (not a rules strategy)
+    paid: bool  # it would call a paid provider: not cache only, no identical earlier run to replay for $0
+    estimated_cost_usd: Decimal | None  # what the provider calls would cost at most; None for rules
+    cached_entries: int  # cached answers of the source's model already stored (an identical run's answers if replayed)
+    replays_earlier_run: bool
+
+
+def preview_backtest(session: Session, settings: Settings, request: BacktestRequest) -> BacktestPreview:
+    """What a run of `request` would do and cost, recording and calling nothing.
+
+    Raises what `prepare` raises, bar the paid run's allowance (`max_cost`) and provider-key checks: the run itself
+    makes those, against this estimate. The estimate is the AI layer's own (`ai.pricing.estimate_run_cost`), so it
+    comes from preparing the run as cache-only, which computes it without needing the allowance.
+    """
+    spec = _source(request)
+    ai = spec.kind != "rules"
+    probe = replace(request, cache_only=True, max_cost=None) if ai else request
+    preview = prepare(session, settings, probe).inputs.preview
+    first, last = preview["window"]
+    journal = bool(preview.get("journal"))
+    estimate = preview.get("estimated_cost_usd")
+    return BacktestPreview(
+        first_decision=first,
+        last_bar=last,
+        decisions=int(preview["decisions"]),
+        ai=ai,
+        paid=ai and spec.is_paid and not request.cache_only and not journal,
+        estimated_cost_usd=None if estimate is None else Decimal(estimate),
+        cached_entries=int(preview.get("cached_entries", 0)),
+        replays_earlier_run=journal,
+    )
 
 
 def _source(request: BacktestRequest) -> SourceSpec:

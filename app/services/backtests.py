@@ -32,6 +32,7 @@ from app.services.analysis_inputs import signal_chain
 from app.services.backtest_setup import BacktestRequest, Prepared, prepare
 from app.services.lookup import owned
 from app.services.pages import Page, page_of
+from backtest.chart_data import chart_panes
 from backtest.report import write_html, write_summary_json, write_trades_csv
 from backtest.results import AiUsage, BacktestReport, report_json
 from backtest.runner import run_backtest
@@ -39,6 +40,7 @@ from backtest.runner import run_backtest
 __all__ = ["BacktestRequest", "Prepared", "prepare"]
 
 log = logging.getLogger(__name__)
+CHART_FILE = "chart.json"  # backtest.chart_data.chart_panes, for the web page's charts
 PROGRESS_WRITE_STEP = 0.05
 HEARTBEAT_SECONDS = 15.0  # progress (and the heartbeat) is written at least this often while bars are processed
 # A RUNNING backtest whose heartbeat is older than this lost its worker: comfortably above HEARTBEAT_SECONDS, and
@@ -170,6 +172,8 @@ def run_recorded_backtest(
     write_html(report, folder / "report.html")
     write_trades_csv(report.trades, folder / "trades.csv")
     write_summary_json(report, folder / "summary.json")
+    chart = chart_panes(report, prepared.inputs.candles)
+    (folder / CHART_FILE).write_text(json.dumps(chart, allow_nan=False), encoding="utf-8")
     return record, report
 
 

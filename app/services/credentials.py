@@ -4,6 +4,7 @@ Also wires the AI layer for one user: providers with the right keys, the databas
 """
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -13,7 +14,7 @@ from ai.resilience import CircuitBreaker
 from ai.signals import SignalServices
 from ai.sources import LLM_PROVIDERS
 from app.config import Settings
-from app.errors import InvalidInputError, ServiceError
+from app.errors import InvalidInputError, NotFoundError, ServiceError
 from app.models import ExchangeCredential, LlmCredential, NotificationChannel
 from app.persistence import engine_of
 from app.persistence.budget_ledger import SqlBudgetLedger
@@ -154,3 +155,36 @@ def store_llm_key(session: Session, settings: Settings, user_id: int, provider: 
     credential.api_key_hint = mask_secret(api_key)
     session.flush()
     return credential
+
+
+@dataclass(frozen=True)
+class LlmKeyView:
+    """A stored LLM provider key as a user may see it: the masked hint only."""
+
+    provider: str  # one of `LLM_PROVIDERS`
+    hint: str  # e.g. "sk-******wxyz"
+    updated_at: datetime
+
+
+def llm_keys(session: Session, user_id: int) -> list[LlmKeyView]:
+    """The user's own LLM provider keys, masked, in `LLM_PROVIDERS` order."""
+    rows = session.scalars(select(LlmCredential).where(LlmCredential.user_id == user_id))
+    views = [LlmKeyView(row.provider, row.api_key_hint, row.updated_at) for row in rows]
+    return sorted(views, key=lambda item: LLM_PROVIDERS.index(item.provider) if item.provider in LLM_PROVIDERS else 99)
+
+
+def delete_llm_key(session: Session, user_id: int, provider: str) -> LlmKeyView:
+    """Forget the user's own key for `provider` (the service's key, if any, applies again). The caller commits.
+
+    Raises `NotFoundError` (field `provider`) when the user stored no key for it.
+    """
+    name = provider.strip().lower()
+    credential = session.scalar(
+        select(LlmCredential).where(LlmCredential.user_id == user_id, LlmCredential.provider == name)
+    )
+    if credential is None:
+        raise NotFoundError(f'no stored key for provider "{provider[:40]}"', field="provider")
+    removed = LlmKeyView(credential.provider, credential.api_key_hint, credential.updated_at)
+    session.delete(credential)
+    session.flush()
+    return removed

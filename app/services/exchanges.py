@@ -50,7 +50,7 @@ def account_exchange(
         sandbox=credential.sandbox,
         # The stored (else bundled) markets spare a markets request; without either ccxt loads them once, live.
         markets=raw_markets(session, settings, account.exchange_id),
-        # Checked when it was stored (accounts.checked_base_url).
+        # Checked when it was stored (account_opening.checked_base_url).
         base_url=account.exchange_base_url,
     )
     return exchange, book

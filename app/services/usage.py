@@ -4,16 +4,16 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from app.errors import InvalidInputError, NotFoundError
+from app.errors import InvalidInputError, NotFoundError, shown
 from app.models import Analysis, ApiKey, BudgetLedgerEntry, LedgerStatus, User, Watch
 from app.models.types import DECIMAL_SCALE
 from app.persistence.budget_ledger import committed_usd, period_starts
-from app.services import api_keys, notifications
+from app.services import api_keys, audit, notifications
 from app.services.notification_wire import BUDGET_THRESHOLD_PERCENT
 
 
@@ -238,3 +238,68 @@ def budgets(session: Session, user_id: int, api_key_id: int, now: datetime) -> B
         ],
         api_key_id=key.id,
     )
+
+
+# A user's own budget: far above what a small account's AI spend could sensibly be, well inside the column.
+MAX_BUDGET_USD = Decimal(100_000)
+BUDGET_DECIMALS = 4  # a call costs fractions of a cent: a budget may be set to 0.0001 USD
+
+
+@dataclass(frozen=True)
+class BudgetChange:
+    """The user's budgets as typed (text or Decimal), in USD per UTC day and per UTC month."""
+
+    daily_budget_usd: str | Decimal
+    monthly_budget_usd: str | Decimal
+
+
+def change_budgets(session: Session, user_id: int, change: BudgetChange) -> User:
+    """Set the user's daily and monthly AI budgets (USD); audited. Nothing is changed when either is wrong.
+
+    0 is allowed (no paid AI calls at all). Raises `InvalidInputError` on field `daily_budget_usd` or
+    `monthly_budget_usd` naming the value when it is not a number from 0 to `MAX_BUDGET_USD` with at most
+    `BUDGET_DECIMALS` decimals, and `NotFoundError` for a missing user. The caller commits.
+    """
+    daily = budget_amount(change.daily_budget_usd, "daily_budget_usd")
+    monthly = budget_amount(change.monthly_budget_usd, "monthly_budget_usd")
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFoundError(f"no user #{user_id}", field="user_id")
+    before = (user.daily_budget_usd, user.monthly_budget_usd)
+    user.daily_budget_usd, user.monthly_budget_usd = daily, monthly
+    session.flush()
+    audit.record(
+        session,
+        "user.budgets",
+        f"AI budgets set to {shown(daily)} USD a day and {shown(monthly)} USD a month "
+        f"(were {shown(before[0])} and {shown(before[1])})",
+        user_id=user_id,
+        details={"daily_budget_usd": shown(daily), "monthly_budget_usd": shown(monthly)},
+    )
+    return user
+
+
+def budget_amount(value: str | Decimal, field: str) -> Decimal:
+    """A budget in USD from what the user typed ("1", "0.25", "1,000"); `InvalidInputError` on `field` otherwise."""
+    text = str(value).strip().replace(",", "").removeprefix("$")
+    try:
+        amount = Decimal(text)
+    except InvalidOperation:
+        raise InvalidInputError(
+            f'{field} must be an amount in USD, got "{str(value)[:40]}"',
+            field=field,
+            details={"value": str(value)[:40]},
+        ) from None
+    if not amount.is_finite() or not 0 <= amount <= MAX_BUDGET_USD:
+        raise InvalidInputError(
+            f"{field} must be between 0 and {MAX_BUDGET_USD:,} USD, got {text[:40]}",
+            field=field,
+            details={"value": text[:40]},
+        )
+    if amount != amount.quantize(Decimal(1).scaleb(-BUDGET_DECIMALS)):
+        raise InvalidInputError(
+            f"{field} has at most {BUDGET_DECIMALS} decimals, got {text[:40]}",
+            field=field,
+            details={"value": text[:40]},
+        )
+    return amount

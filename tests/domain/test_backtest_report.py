@@ -12,10 +12,13 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
+from backtest.chart_data import chart_panes
 from backtest.metrics import compute_metrics
 from backtest.report import (
     MAX_TABLE_ROWS,
     render_html,
+    report_view,
+    template_environment,
     write_html,
     write_summary_json,
     write_trades_csv,
@@ -383,3 +386,31 @@ def test_every_table_scrolls_in_its_own_box_and_charts_have_a_narrow_layout_for_
         ("960", "170"),
         ("960", "320"),
     ]
+
+
+def test_the_body_template_renders_the_sections_alone_and_can_leave_out_the_svg_charts():
+    evil = '<script>alert("x")</script>/USDT'
+    view = report_view(make_report(symbol=evil, trades=2), with_charts=False)
+    body = template_environment().get_template("report_body.html").render(report=view)
+    assert "<html" not in body and "<style>" not in body and "<svg" not in body
+    assert "<script" not in body and "&lt;script&gt;" in body
+    assert "<h2>Metrics</h2>" in body and "<h2>Trades (2)</h2>" in body and "<h2>Settings</h2>" in body
+    # The standalone page is that body inside its shell, with the charts.
+    page = render_html(make_report(trades=2))
+    assert page.count("<svg") == 6 and "<h2>Trades (2)</h2>" in page
+
+
+def test_chart_data_has_equity_drawdown_and_price_with_a_marker_per_entry_and_exit():
+    report = make_report(bars=120, trades=3)
+    panes = chart_panes(report)["panes"]
+    assert [pane["title"] for pane in panes] == ["Equity (USDT)", "Drawdown (%)", "Price and trades (USDT)"]
+    equity, hold = panes[0]["series"]
+    assert equity["name"] == "Strategy (USDT)" and hold["name"] == "Buy and hold (USDT)"
+    assert len(equity["data"]) == 120 and equity["data"][0]["time"] == int(START.timestamp())
+    assert all(point["value"] <= 0 for point in panes[1]["series"][0]["data"])
+    price = panes[2]["series"][0]
+    assert price["type"] == "line"  # no candles given: the closes
+    markers = price["markers"]
+    assert [marker["text"] for marker in markers] == ["Buy", "Target", "Buy", "Stop", "Buy", "Target"]
+    assert [marker["time"] for marker in markers] == sorted(marker["time"] for marker in markers)
+    assert chart_panes(replace(report, curve=make_curve(0), baseline_curves={})) == {"panes": []}

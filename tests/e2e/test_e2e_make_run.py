@@ -1,124 +1,16 @@
 """End to end: the README's `make run` serves the app; a real headless Chromium signs in as the demo user."""
 
-import os
 import re
-import shutil
-import signal
-import socket
-import subprocess
-import threading
-import time
 import urllib.request
-from pathlib import Path
 
-import pytest
-
-from tests.conftest import PROJECT_ROOT
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-# Flags that keep Chromium from reaching for the network on a machine without one.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-STARTUP_DEADLINE_SECONDS = 120
+from tests.e2e.served import CHROMIUM, CHROMIUM_ARGS, SCHEDULER_PAGE_LOADS, screenshot_dir
 
 
-def _require_chromium() -> None:
-    if not Path(CHROMIUM).exists():
-        reason = "Debian's chromium is not installed (make test installs it when run as root)"
-        if os.environ.get("STEADYHAND_REQUIRE_BROWSER"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-
-
-# The scheduler's first runs come within seconds of its start; 30 page loads two seconds apart bound the wait.
-SCHEDULER_PAGE_LOADS = 30
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class MakeRun:
-    """`make run` in its own process group, with its output collected as it comes."""
-
-    def __init__(self, instance_path: Path, port: int) -> None:
-        environ = {
-            key: value
-            for key, value in os.environ.items()
-            if not key.startswith(("STEADYHAND_", "DATABASE_URL", "SECRET_KEY", "MAKEFLAGS", "MFLAGS"))
-        }
-        environ["STEADYHAND_INSTANCE_PATH"] = str(instance_path)
-        self.process = subprocess.Popen(
-            ["make", "--no-print-directory", "run", f"PORT={port}", "WORKERS=2"],
-            cwd=PROJECT_ROOT,
-            env=environ,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
-        self.output: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        for line in self.process.stdout:
-            self.output.append(line)
-
-    def text(self) -> str:
-        return "".join(self.output)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-        self._reader.join(timeout=5)
-
-
-def _wait_until_healthy(server: MakeRun, base_url: str) -> None:
-    deadline = time.monotonic() + STARTUP_DEADLINE_SECONDS
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            pytest.fail(f"make run exited with {server.process.returncode}:\n{server.text()}")
-        try:
-            with urllib.request.urlopen(f"{base_url}/healthz", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.25)  # polling for readiness, not timing anything
-    pytest.fail(f"make run did not answer /healthz within {STARTUP_DEADLINE_SECONDS}s:\n{server.text()}")
-
-
-@pytest.fixture
-def served_app(tmp_path):
-    _require_chromium()
-    port = _free_port()
-    server = MakeRun(tmp_path / "instance", port)
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_healthy(server, base_url)
-        yield base_url, server
-    finally:
-        server.stop()
-
-
-def test_make_run_serves_healthz_and_the_demo_login_works_in_chromium(served_app, tmp_path):
+def test_make_run_serves_healthz_and_the_demo_login_works_in_chromium(served_app):
     from playwright.sync_api import expect, sync_playwright
 
     base_url, server = served_app
-    screenshot_dir = Path(os.environ.get("STEADYHAND_SCREENSHOT_DIR", tmp_path))
+    screenshots = screenshot_dir()
     with urllib.request.urlopen(f"{base_url}/healthz") as response:
         assert response.read() == b'{"database":"ok","status":"ok"}\n'
     login = re.search(r"Sign in as\s+(\S+)\s+password\s+(\S+)", server.text())
@@ -134,39 +26,44 @@ def test_make_run_serves_healthz_and_the_demo_login_works_in_chromium(served_app
             page.fill("#email", email)
             page.fill("#password", "not the password")
             page.click("button[type=submit]")
-            expect(page.get_by_role("status")).to_have_text("Wrong email or password.")
+            expect(page.get_by_role("alert")).to_have_text("Wrong email or password.")
 
             page.fill("#password", password)
             page.click("button[type=submit]")
             expect(page.get_by_role("heading", level=1)).to_have_text("Welcome, Demo trader")
             # The scheduler trades the demo account on the replay from its first minute: the equity may have moved.
-            account = page.get_by_role("row", name=re.compile("Demo paper account"))
-            expect(account.locator('td[data-label="Equity"]')).to_contain_text(re.compile(r"^\s*\d+\.\d\d USDT"))
-            expect(account).to_contain_text("started with 100.00 USDT")
+            account = page.locator("article.account").filter(has_text="Demo paper account")
+            expect(account.get_by_test_id("equity")).to_have_text(re.compile(r"^\d+\.\d\d USDT$"))
+            expect(account).to_contain_text("since the start of 100.00 USDT")
+            page.get_by_text("Market data on hand").click()
             hourly = page.get_by_role("row").filter(has_text="39,391")  # 33,411 + 5,980 real 1h bars each
             expect(hourly).to_have_count(2)
             expect(hourly.first).to_contain_text("BTC/USDT")
-            page.screenshot(path=str(screenshot_dir / "landing.png"), full_page=True)
+            page.screenshot(path=str(screenshots / "landing.png"), full_page=True)
 
             # `make run` also started the scheduler: the demo watches run on the replay's candles (one a 10 s).
-            ran = page.get_by_role("row").filter(has_text=re.compile(r"bar 2024-01-16 \d\d:00 UTC: succeeded"))
-            for _ in range(SCHEDULER_PAGE_LOADS):
-                if ran.count() == 2:
-                    break
-                page.wait_for_timeout(2_000)  # polling the page for the scheduler's work, not timing anything
-                page.reload()
-            expect(ran).to_have_count(2)
+            runs = page.locator("table.runs tbody tr")
+            for symbol in ("BTC/USDT", "ETH/USDT"):
+                row = r"2024-01-16 \d\d:00 UTC\s*#\d+ " + symbol + r" 1h[\s\S]*(BUY|SELL|HOLD)"
+                ran = runs.filter(has_text=re.compile(row))
+                for _ in range(SCHEDULER_PAGE_LOADS):
+                    if ran.count():
+                        break
+                    page.wait_for_timeout(2_000)  # polling the page for the scheduler's work, not timing anything
+                    page.reload()
+                expect(ran).not_to_have_count(0)
             # The demo's ETH/USDT watch buys on the replay's 09:00 bar: equity (cash plus the ETH at the replay's
-            # price) moves off the 100 USDT start, and the position and the run that bought it are on the page.
-            change = account.locator('td[data-label="Change vs. start"] .amt').first
+            # price) moves off the 100 USDT start, and the signal that bought it says it was filled.
+            change = account.locator(".change span").first
             for _ in range(SCHEDULER_PAGE_LOADS):
                 if change.inner_text() != "0.00 USDT":
                     break
                 page.wait_for_timeout(2_000)  # polling the page for the scheduler's work, not timing anything
                 page.reload()
-            expect(change).to_have_text(re.compile(r"^[+-]\d+\.\d\d USDT$"))
-            expect(page.get_by_role("row").filter(has_text="ETH/USDT 1h").filter(has_text="BUY")).not_to_have_count(0)
-            page.screenshot(path=str(screenshot_dir / "landing-trading.png"), full_page=True)
+            expect(change).to_have_text(re.compile(r"^[+-][\d,]+\.\d+ USDT$"))
+            bought = page.locator("table.signals tr").filter(has_text="ETH/USDT 1h").filter(has_text="buy filled")
+            expect(bought).not_to_have_count(0)
+            page.screenshot(path=str(screenshots / "landing-trading.png"), full_page=True)
             assert "scheduler.1 | scheduler " in server.text() and "leading" in server.text(), server.text()
 
             page.get_by_role("button", name="Sign out").click()

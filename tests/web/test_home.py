@@ -1,4 +1,4 @@
-"""The landing page's money: after a filled BUY on a paper account it shows the BTC held, the equity near the 100 USDT
+"""The dashboard's money: after a filled BUY on a paper account it shows the BTC held, the equity near the 100 USDT
 the account started with (not the 63 USDT of cash left), and the watch run that bought it."""
 
 import html
@@ -41,33 +41,40 @@ def text_of(page: str) -> str:
     return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", page))).replace("\xa0", " ")
 
 
-def row(page: str, testid: str) -> str:
-    found = re.search(rf'<tr data-testid="{testid}">(.*?)</tr>', page, re.S)
+def card(page: str, testid: str) -> str:
+    """The text of the account card `testid`."""
+    found = re.search(rf'<article [^>]*data-testid="{testid}"[^>]*>(.*?)</article>', page, re.S)
     assert found, page
     return text_of(found.group(1))
 
 
-def test_after_a_buy_the_landing_page_shows_the_btc_held_and_equity_near_the_start(client, bought):
+def section(page: str, heading: str) -> str:
+    found = re.search(rf">{heading}</h2>(.*?)</section>", page, re.S)
+    assert found, page
+    return text_of(found.group(1))
+
+
+def test_after_a_buy_the_dashboard_shows_the_btc_held_and_equity_near_the_start(client, bought):
     _, account = bought
     sign_in(client)
     page = client.get("/").get_data(as_text=True)
 
-    accounts = row(page, f"account-{account.id}")
-    equity = Decimal(re.search(r"My paper ACTIVE paper, binance ([\d,.]+) USDT", accounts).group(1).replace(",", ""))
+    accounts = card(page, f"account-{account.id}")
+    equity = Decimal(re.search(r"My paper Trading .*? ([\d,.]+) USDT [+-]", accounts).group(1).replace(",", ""))
     assert Decimal(98) < equity < Decimal(102), accounts  # cash alone is 63.32 USDT
-    assert "63.32 USDT" in accounts  # the cash, shown beside the equity
-    assert "at replay prices" in accounts
-    assert re.search(r"[+-]\d+\.\d\d USDT \([+-]\d+\.\d\d?%\)", accounts), accounts  # change vs. the start
-    assert "started with 100.00 USDT" in accounts
+    assert "Cash 63.32 USDT" in accounts  # the cash, shown beside the equity
+    assert "valued at replay prices" in accounts
+    assert re.search(r"[+-]\d+\.\d\d+ USDT \([+-]\d+\.\d\d?%\)", accounts), accounts  # change vs. the start
+    assert "since the start of 100.00 USDT" in accounts
 
-    held = text_of(re.search(r"<h2>Open positions</h2>(.*?)</section>", page, re.S).group(1))
+    held = section(page, "Open positions")
     assert "BTC/USDT" in held and "0.00084 BTC" in held and "43,624.00 USDT" in held, held
     assert "replay 1h close" in held and "replay time" in held
     assert "42,434.55 USDT" in held  # the stop loss
 
-    runs = text_of(re.search(r"<h2>Recent watch runs</h2>(.*?)</section>", page, re.S).group(1))
+    runs = section(page, "Recent watch runs")
     assert re.search(
-        r"2024-01-12 16:00 #\d+ BTC/USDT 1h rules:rsi_reversion "
+        r"2024-01-12 16:00 UTC #\d+ BTC/USDT 1h rules:rsi_reversion "
         r"BUY \(confidence 62\); approved \(APPROVED, SIZED\); order",
         runs,
     ), runs
@@ -88,13 +95,13 @@ def test_a_position_without_a_price_says_so(client, app):
     db.session.commit()
     sign_in(client)
     page = client.get("/").get_data(as_text=True)
-    accounts = row(page, f"account-{account.id}")
-    assert "100.00 USDT" in accounts and "price unavailable for SOL/USDT: counted at entry" in accounts
-    held = text_of(re.search(r"<h2>Open positions</h2>(.*?)</section>", page, re.S).group(1))
+    accounts = card(page, f"account-{account.id}")
+    assert "100.00 USDT" in accounts and "No price for SOL/USDT: counted at the entry price." in accounts
+    held = section(page, "Open positions")
     assert "SOL/USDT" in held and "price unavailable" in held
 
 
-def test_the_landing_page_says_where_the_replay_is_and_when_it_has_finished(client, bought):
+def test_the_dashboard_says_where_the_replay_is_and_when_it_has_finished(client, bought):
     sign_in(client, "ada@example.com")
     page = client.get("/").get_data(as_text=True)
     assert "replay-finished" not in page
@@ -105,8 +112,8 @@ def test_the_landing_page_says_where_the_replay_is_and_when_it_has_finished(clie
     started = db.session.get(OperatorSetting, replay.STARTED_AT)
     started.value = (datetime.now(UTC) - timedelta(days=30)).isoformat()
     db.session.commit()
-    finished = text_of(
-        client.get("/").get_data(as_text=True).split('data-testid="replay-finished">')[1].split("</p>")[0]
-    )
-    assert "finished at 2024-09-06 04:00 (held at the last bar)" in finished
+    page = client.get("/").get_data(as_text=True)
+    now = text_of(re.search(r'data-testid="replay-now">(.*?)</p>', page, re.S).group(1))
+    assert "finished at 2024-09-06 04:00 (held at the last bar)" in now
+    finished = text_of(page.split('data-testid="replay-finished">')[1].split("</p>")[0])
     assert "nothing new closes" in finished and "delete instance/steadyhand.db" in finished

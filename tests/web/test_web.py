@@ -94,7 +94,7 @@ def test_sign_out(client, user):
     assert client.get("/").status_code == 302
 
 
-def test_login_attempts_are_rate_limited(tmp_path):
+def test_failed_sign_ins_are_throttled_per_email_and_per_address(tmp_path):
     app = create_app(
         environ=clean_environ(tmp_path, f"sqlite:///{tmp_path / 'db.sqlite'}"), config={"WTF_CSRF_ENABLED": False}
     )
@@ -102,10 +102,17 @@ def test_login_attempts_are_rate_limited(tmp_path):
         upgrade()
         client = app.test_client()
         client.environ_base["REMOTE_ADDR"] = "192.0.2.77"
-        statuses = [client.post("/login", data={"email": "a@b.co", "password": "x"}).status_code for _ in range(11)]
+        # Guessing one user's password: five failures, then that email is refused whatever the address.
+        one_email = [client.post("/login", data={"email": "a@b.co", "password": "x"}).status_code for _ in range(6)]
+        client.environ_base["REMOTE_ADDR"] = "192.0.2.78"
+        elsewhere = client.post("/login", data={"email": "A@b.co", "password": "x"}).status_code
+        # Trying many emails from one address: ten sign-ins a minute, then that address is refused.
+        client.environ_base["REMOTE_ADDR"] = "192.0.2.79"
+        many = [client.post("/login", data={"email": f"u{n}@b.co", "password": "x"}).status_code for n in range(11)]
         db.engine.dispose()
-    assert statuses[:10] == [401] * 10
-    assert statuses[10] == 429
+    assert one_email == [401] * 5 + [429]
+    assert elsewhere == 429
+    assert many == [401] * 10 + [429]
 
 
 def test_rate_limits_are_shared_through_redis_when_configured(tmp_path):
@@ -124,13 +131,16 @@ def test_rate_limits_are_shared_through_redis_when_configured(tmp_path):
             upgrade()
             client = app.test_client()
             client.environ_base["REMOTE_ADDR"] = address
-            statuses += [client.post("/login", data={"email": "a@b.co", "password": "x"}).status_code for _ in range(6)]
+            statuses += [
+                client.post("/login", data={"email": f"{uuid.uuid4().hex}@b.co", "password": "x"}).status_code
+                for _ in range(6)
+            ]
             db.engine.dispose()
     assert statuses.count(429) == 2, statuses
     assert statuses[-2:] == [429, 429]
 
 
-def test_landing_page_lists_analyses_and_backtests_and_serves_only_own_reports(client, user, runner):
+def test_analyses_and_backtests_are_listed_and_only_own_reports_are_served(client, user, runner):
     factories.candles(db.session, "binance_BTCUSDT_1h_2024-01_2024-09.csv")
     db.session.commit()
     assert runner.invoke(args=["analyze", "BTC/USDT", "--signals", "rules:sma_cross"]).exit_code == 0
@@ -141,9 +151,11 @@ def test_landing_page_lists_analyses_and_backtests_and_serves_only_own_reports(c
         == 0
     )
     sign_in(client)
-    page = client.get("/").get_data(as_text=True)
-    assert "rules:sma_cross" in page and "Recent analyses" in page
-    link = re.search(r'href="(/backtests/\d+/report)"', page).group(1)
+    assert "rules:sma_cross" in client.get("/analyses").get_data(as_text=True)
+    page = client.get("/backtests").get_data(as_text=True)
+    assert "rules:sma_cross" in page
+    detail = re.search(r'href="(/backtests/\d+)"', page).group(1)
+    link = re.search(r'href="(/backtests/\d+/report)"', client.get(detail).get_data(as_text=True)).group(1)
     response = client.get(link)
     assert response.status_code == 200 and b"<svg" in response.data
     assert client.get("/backtests/999999/report").status_code == 404
@@ -156,7 +168,7 @@ def test_landing_page_lists_analyses_and_backtests_and_serves_only_own_reports(c
     assert client.get(f"/backtests/{theirs.id}/report").status_code == 404
 
 
-def test_the_landing_page_shows_each_watch_with_its_schedule_and_last_run(client, user):
+def test_the_watches_page_shows_each_watch_with_its_schedule_and_last_run(client, user):
     watch = factories.watch(db.session, user, auto_execute=False)
     db.session.add(
         WatchRun(
@@ -171,15 +183,9 @@ def test_the_landing_page_shows_each_watch_with_its_schedule_and_last_run(client
     )
     db.session.commit()
     sign_in(client)
-    page = client.get("/").get_data(as_text=True)
-    assert "Market: <strong>replay</strong> of the bundled Binance 2024 candles, one 1h candle every\n    10 s." in page
-    row = re.search(rf"<tr>\s*<td>#{watch.id} BTC/USDT 1h</td>.*?</tr>", page, re.S).group(0)
-    cells = [re.sub(r"<[^>]+>", " ", cell).strip() for cell in re.findall(r"<td>(.*?)</td>", row, re.S)]
-    assert cells == [
-        f"#{watch.id} BTC/USDT 1h",
-        "on every 1h close",
-        "rules:sma_cross",
-        "advice only",
-        "yes",
-        "bar 2024-01-16 09:00 UTC: failed (RUN_TIMEOUT)  still running after 120 s (worker a:1): stopped waiting",
-    ]
+    page = client.get("/watches").get_data(as_text=True)
+    row = re.search(rf'<tr data-testid="watch-{watch.id}">(.*?)</tr>', page, re.S).group(1)
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", row))
+    assert "BTC/USDT 1h" in text and "rules:sma_cross" in text and "advice only" in text.lower()
+    assert "2024-01-16 09:00 UTC" in text and "RUN_TIMEOUT" in text, text
+    assert "still running after 120 s (worker a:1): stopped waiting" in text, text

@@ -1,0 +1,75 @@
+"""What every page blueprint shares: the signed-in user, owned-object lookups that answer 404, and service
+errors shown on the form field they concern.
+
+A page never queries the database: it calls `app.services` through these helpers and renders a template.
+"""
+
+import re
+from collections.abc import Callable
+from datetime import datetime
+
+from flask import abort, flash
+from flask_login import current_user
+from flask_wtf import FlaskForm
+
+from app import current_settings
+from app.errors import NotFoundError, ServiceError
+from app.extensions import db_session
+from app.services import system_clock
+
+__all__ = ["current_settings", "db_session", "now", "owned", "show_error", "user_id"]
+
+
+def user_id() -> int:
+    """The signed-in user's id (views using it are `@login_required`)."""
+    return int(current_user.id)
+
+
+def now() -> datetime:
+    """The wall clock in UTC, read once per use-case call."""
+    return system_clock()
+
+
+def owned[T](lookup: Callable[..., T], *args: object, **kwargs: object) -> T:
+    """Call a service lookup; missing or someone else's object -> the 404 page (both look the same to the user)."""
+    try:
+        return lookup(*args, **kwargs)
+    except NotFoundError:
+        abort(404)
+
+
+def worded(form: FlaskForm | None, message: str) -> str:
+    """`message` with the service's input names (`starting_balance`, `max_cost`) in the words the form shows: its
+    fields' labels, its `FIELD_ALIASES` (service name -> form field) and its `FIELD_WORDS` (service name -> words)
+    for inputs the form names differently; a name that opens the message keeps its capital ("Starting balance
+    (USDT) must be ...")."""
+    if form is None:
+        return message
+    words = {name: str(field.label.text) for name, field in form._fields.items() if name != "csrf_token"}
+    words |= {service: words[own] for service, own in getattr(form, "FIELD_ALIASES", {}).items() if own in words}
+    words |= getattr(form, "FIELD_WORDS", {})
+    for name, text in sorted(words.items(), key=lambda item: -len(item[0])):
+        message = re.sub(rf"^{re.escape(name)}\b", text, message)
+        # Inside a sentence only names no prose uses ("name" and "email" are words too).
+        if "_" in name or name in getattr(form, "FIELD_WORDS", {}):
+            message = re.sub(rf"\b{re.escape(name)}\b", text[:1].lower() + text[1:], message)
+    return message
+
+
+def show_error(form: FlaskForm | None, error: ServiceError) -> None:
+    """Put a service refusal on the form field it names (kept with what the user typed), else flash it; either way
+    in the form's words (see `worded`).
+
+    Service field names are the domain's (`max_cost`, `signals`); a form names its fields the same or lists
+    aliases in `FIELD_ALIASES` on the form class.
+    """
+    message = worded(form, error.message)
+    field = None
+    if form is not None and error.field:
+        name = getattr(form, "FIELD_ALIASES", {}).get(error.field, error.field)
+        field = getattr(form, name, None)
+    if field is not None and hasattr(field, "errors"):
+        # WTForms keeps errors as a tuple after validation; a list lets the page show this one too.
+        field.errors = [*field.errors, message]
+    else:
+        flash(message, "error")

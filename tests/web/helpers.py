@@ -1,0 +1,21 @@
+"""Signing in through the real form (CSRF on) for the page tests."""
+
+import re
+
+PASSWORD = "a long enough password"
+
+
+def csrf_token(client, path="/login") -> str:
+    """The CSRF token of the form at `path`, as a browser would send it back."""
+    page = client.get(path).get_data(as_text=True)
+    return re.search(r'name="csrf_token"[^>]*?value="([^"]+)"', page).group(1)
+
+
+def sign_in(client, email="ada@example.com", password=PASSWORD, next_path=None):
+    url = "/login" + (f"?next={next_path}" if next_path else "")
+    return client.post(url, data={"email": email, "password": password, "csrf_token": csrf_token(client)})
+
+
+def post_form(client, path: str, data: dict, form_path: str | None = None):
+    """POST `data` to `path` with the CSRF token of the page at `form_path` (default: `path`)."""
+    return client.post(path, data={**data, "csrf_token": csrf_token(client, form_path or path)})
