@@ -48,4 +48,7 @@ def equity_json(account_id: int) -> ResponseReturnValue:
         start = float(account.starting_balance)
         ends = [{"time": data[0]["time"], "value": start}, {"time": data[-1]["time"], "value": start}]
         series.append({"type": "line", "name": f"Starting balance ({currency})", "color": "#8a94a6", "data": ends})
-    return jsonify(panes=[{"title": f"Equity of {account.name}", "height": 220, "series": series}])
+    return jsonify(
+        panes=[{"title": f"Equity of {account.name}", "height": 220, "series": series}],
+        empty=f"{account.name} has no fills yet: its curve starts with the first fill.",
+    )

@@ -86,6 +86,8 @@ def _chart(report: UsageReport) -> dict[str, object]:
         }
         for spend in report.by_day
     ]
+    if not any(point["value"] for point in points):
+        points = []  # an all-zero histogram draws as a flat line on a -0.0006..0.0006 axis; the sentence says it
     series = {
         "type": "histogram",
         "name": "AI spend per UTC day (USD)",
@@ -93,7 +95,10 @@ def _chart(report: UsageReport) -> dict[str, object]:
         "data": points,
         "price_format": {"precision": 4, "min_move": 0.0001},
     }
-    return {"panes": [{"title": f"AI spend per day, last {report.days} days (USD)", "height": 260, "series": [series]}]}
+    return {
+        "panes": [{"title": f"AI spend per day, last {report.days} days (USD)", "height": 260, "series": [series]}],
+        "empty": f"No AI spend in the last {report.days} days: nothing to chart.",
+    }
 
 
 def _plain(amount: object) -> str:

@@ -9,6 +9,7 @@
  *       "markers": [{"time", "position": "belowBar"|"aboveBar", "shape": "arrowUp"|"arrowDown"|"circle",
  *                    "color", "text"}] (optional),
  *       "price_format": {"precision": int, "min_move": float} (optional)}]}]}
+ * An optional top-level "empty": str is the sentence shown instead of charts when no series has data.
  * One chart per pane, stacked, time scales kept in step. The element's own server-rendered text stays as the
  * accessible summary; each chart sits after it as role="img" labelled by its pane title, with a text legend.
  * A container is drawn once (data-chart-state records loading / drawn / failed), also after htmx swaps.
@@ -189,6 +190,17 @@
       })
       .then(function (body) {
         var panes = (body && Array.isArray(body.panes)) ? body.panes : [];
+        var hasData = panes.some(function (pane) {
+          return (pane.series || []).some(function (spec) { return Array.isArray(spec.data) && spec.data.length; });
+        });
+        if (!hasData) {
+          var note = document.createElement("p");
+          note.className = "chart-empty";
+          note.textContent = (body && typeof body.empty === "string") ? body.empty : "Nothing to chart yet.";
+          container.appendChild(note);
+          container.setAttribute("data-chart-state", "drawn");
+          return;
+        }
         var holder = document.createElement("div");
         holder.className = "chart-panes";
         container.appendChild(holder);

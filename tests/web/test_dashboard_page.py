@@ -198,3 +198,4 @@ def test_equity_chart_is_not_drawn_for_an_account_without_fills(signed_in, ada):
     chart = signed_in.get(f"/accounts/{ada.accounts[0].id}/equity.json").get_json()
     [pane] = chart["panes"]
     assert pane["series"][0]["data"] == [] and len(pane["series"]) == 1
+    assert chart["empty"] == f"{ada.accounts[0].name} has no fills yet: its curve starts with the first fill."

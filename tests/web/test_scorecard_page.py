@@ -62,6 +62,18 @@ def test_a_source_and_its_watch_are_scored(signed_in, ada, stranger):
     assert 'data-chart-url="/scorecard/chart.json"' in page
 
 
+def test_a_source_with_only_hold_signals_shows_no_money_in_no_currency(signed_in, ada):
+    scored(ada, [(0, "HOLD"), (1, "HOLD")])
+    page = signed_in.get("/scorecard").get_data(as_text=True)
+    row = page[page.index(f'data-testid="score-source-{AI}"') :]
+    row = row[: row.index("</tr>")]
+    assert "0 buy, 0 sell" in row and "2 analyses" in row
+    assert row.count("no BUY or SELL signal") == 1  # said once, in the first cell
+    assert " quote" not in row
+    for column in ("Traded PnL", "Advice-only PnL", "Net after AI cost"):
+        assert f'data-label="{column}" class="num">\u2013</td>' in row
+
+
 def test_the_chart_follows_every_signal_beside_buy_and_hold(signed_in, ada):
     scored(ada, [(0, "BUY"), (1, "BUY"), (3, "SELL")])
     response = signed_in.get("/scorecard/chart.json")

@@ -79,6 +79,12 @@ def test_the_chart_json_has_one_bar_per_day(signed_in, ada):
     assert 'data-chart-url="/usage/chart.json?days=7"' in signed_in.get("/usage?days=7").get_data(as_text=True)
 
 
+def test_the_chart_of_a_window_without_spend_has_no_bars_and_says_so(signed_in):
+    chart = signed_in.get("/usage/chart.json?days=7").get_json()
+    assert chart["panes"][0]["series"][0]["data"] == []
+    assert chart["empty"] == "No AI spend in the last 7 days: nothing to chart."
+
+
 def test_budgets_are_changed_and_shown(signed_in, ada):
     response = post_form(
         signed_in, "/usage/budgets", {"daily_budget_usd": "2.5", "monthly_budget_usd": "20.1234"}, "/usage"
