@@ -1,16 +1,19 @@
 """REST API keys: create (name, scopes, caps, allowed models, expiry), list, revoke.
 
 A new key is shown once, in the answer to the create form (not cached, never flashed, kept in the session or
-logged): only its SHA-256 is stored, so it cannot be shown again.
+logged): only its SHA-256 is stored, so it cannot be shown again. Each rendered form carries a one-time request id;
+the ids already used are remembered in the session, so reloading that answer (the browser re-sends the form) does
+not create a second key.
 """
 
+import secrets
 from decimal import Decimal, InvalidOperation
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, flash, redirect, render_template, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import login_required
 from flask_wtf import FlaskForm
-from wtforms import StringField
+from wtforms import HiddenField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
@@ -20,6 +23,8 @@ from app.web.common import db_session, now, owned, user_id
 from app.web.settings_forms import MultiCheckboxField, show_worded
 
 blueprint = Blueprint("api_keys", __name__)
+USED_REQUESTS = "api_key_requests_used"
+USED_REQUESTS_KEPT = 20
 
 SCOPE_WORDS = {
     "read": "Read: accounts, analyses, watches, backtests, usage",
@@ -46,6 +51,7 @@ class ApiKeyForm(FlaskForm):
     monthly_budget_usd = StringField("Monthly cap (USD)", validators=[Optional()])
     allowed_models = MultiCheckboxField("Allowed models (none ticked: any model)", choices=[])
     expires_in_days = StringField("Expires after (days)", validators=[Optional()])
+    request_id = HiddenField()
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
@@ -71,7 +77,7 @@ def _page(form: ApiKeyForm, status: int = 200, issued: api_keys.IssuedKey | None
 @blueprint.get("/api-keys")
 @login_required
 def index() -> ResponseReturnValue:
-    return _page(ApiKeyForm(formdata=None))
+    return _page(_blank_form())
 
 
 @blueprint.post("/api-keys")
@@ -80,10 +86,19 @@ def create() -> ResponseReturnValue:
     form = ApiKeyForm()
     if not form.validate_on_submit():
         return _page(form, 400)
-    session = db_session()
+    request_id = form.request_id.data or ""
+    used: list[str] = session.get(USED_REQUESTS, [])
+    if request_id in used:
+        flash(
+            "That form was already sent and its key created (see the list): a key is shown only once. "
+            "Revoke it and create another if you did not copy it.",
+            "warning",
+        )
+        return redirect(url_for("api_keys.index"))
+    database = db_session()
     try:
         issued = api_keys.issue_key(
-            session,
+            database,
             user_id(),
             form.name.data or "",
             form.scopes.data or [],
@@ -94,20 +109,28 @@ def create() -> ResponseReturnValue:
             allowed_models=form.allowed_models.data or [],
         )
     except ServiceError as error:
-        session.rollback()
+        database.rollback()
         show_worded(form, error)
         return _page(form, 400)
-    session.commit()
+    database.commit()
+    if request_id:
+        session[USED_REQUESTS] = [*used, request_id][-USED_REQUESTS_KEPT:]
     # A fresh form below the new key: the request's values are not echoed into a second create.
-    return _page(ApiKeyForm(formdata=None), 201, issued)
+    return _page(_blank_form(), 201, issued)
+
+
+def _blank_form() -> ApiKeyForm:
+    form = ApiKeyForm(formdata=None)
+    form.request_id.data = secrets.token_urlsafe(16)
+    return form
 
 
 @blueprint.post("/api-keys/<int:key_id>/revoke")
 @login_required
 def revoke(key_id: int) -> ResponseReturnValue:
-    session = db_session()
-    key = owned(api_keys.revoke_key, session, user_id(), key_id, now())
-    session.commit()
+    database = db_session()
+    key = owned(api_keys.revoke_key, database, user_id(), key_id, now())
+    database.commit()
     flash(f"API key #{key.id} {key.name} ({key.prefix}...) revoked: its next request is refused.", "info")
     return redirect(url_for("api_keys.index"))
 

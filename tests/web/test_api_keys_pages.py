@@ -49,6 +49,25 @@ def test_a_key_is_shown_once_then_only_its_prefix(signed_in, ada, caplog):
         assert token not in repr(dict(session))
 
 
+def test_reloading_the_answer_that_shows_a_key_does_not_create_another(signed_in, ada):
+    page = signed_in.get("/api-keys").get_data(as_text=True)
+    sent = {
+        **NEW,
+        "csrf_token": re.search(r'name="csrf_token"[^>]*?value="([^"]+)"', page).group(1),
+        "request_id": re.search(r'name="request_id"[^>]*?value="([^"]+)"', page).group(1),
+    }
+    first = signed_in.post("/api-keys", data=sent)
+    assert first.status_code == 201
+    again = signed_in.post("/api-keys", data=sent)  # what a reload of the 201 page sends
+    assert again.status_code == 302 and again.headers["Location"] == "/api-keys"
+    assert len(api_keys.list_keys(db.session, ada.id)) == 1
+    assert "already sent and its key created" in signed_in.get("/api-keys").get_data(as_text=True)
+    fresh = re.search(r'name="request_id"[^>]*?value="([^"]+)"', first.get_data(as_text=True)).group(1)
+    assert fresh != sent["request_id"]
+    assert signed_in.post("/api-keys", data={**sent, "request_id": fresh}).status_code == 201
+    assert len(api_keys.list_keys(db.session, ada.id)) == 2
+
+
 def test_last_use_shows_its_time_and_address(signed_in, ada):
     issued = api_keys.issue_key(db.session, ada.id, "bot", ["read"], datetime.now(UTC))
     api_keys.authenticate(db.session, issued.token, datetime(2026, 11, 30, 9, 15, tzinfo=UTC), "203.0.113.7")
