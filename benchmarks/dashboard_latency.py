@@ -68,7 +68,20 @@ def add_trades(environ: dict[str, str], trades: int) -> int:
             cash += pnl
             decision_id = None
             if n < len(analyses):
-                decision = Decision(analysis_id=analyses[n], account_id=account.id, approved=True, reasons=[])
+                spec = {
+                    "symbol": "BTC/USDT",
+                    "side": "buy",
+                    "quantity": str(quantity),
+                    "order_type": "market",
+                    "stop_loss": str(entry * Decimal("0.98")),
+                    "take_profit": str(entry * Decimal("1.03")),
+                    "reference_price": str(entry),
+                    "notional": str(quantity * entry),
+                    "risk_amount": str(quantity * entry * Decimal("0.02")),
+                }
+                decision = Decision(
+                    analysis_id=analyses[n], account_id=account.id, approved=True, reasons=[], order_spec=spec
+                )
                 session.add(decision)
                 session.flush()
                 decision_id = decision.id

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from app.config import Settings
 from app.errors import NotFoundError
 from app.models import Account, Analysis, AnalysisStatus, Decision, Order, Position, PositionStatus
-from app.services import accounts, kill_switch, usage, users
+from app.services import Clock, accounts, kill_switch, system_clock, usage, users
 from app.services.accounts import AccountSummary
 from app.services.equity_curve import EquityCurve, equity_curve
 from app.services.kill_switch import KillSwitchState
@@ -61,8 +61,12 @@ class Dashboard:
     replay: ReplayStatus | None  # None unless the scheduler's market is the replay
 
 
-def dashboard(session: Session, settings: Settings, user_id: int, now: datetime) -> Dashboard:
-    """Everything the dashboard shows for `user_id`; `NotFoundError` for an unknown or inactive user."""
+def dashboard(
+    session: Session, settings: Settings, user_id: int, now: datetime, wall: Clock = system_clock
+) -> Dashboard:
+    """Everything the dashboard shows for `user_id` at `now` (UTC); the replay's status is read on `wall`, the clock
+    the installation's replay runs on (one loaded replay per clock, so never a clock made per request).
+    `NotFoundError` for an unknown or inactive user."""
     user = users.active_user(session, user_id)
     if user is None:
         raise NotFoundError(f"no user #{user_id}", field="user")
@@ -72,7 +76,7 @@ def dashboard(session: Session, settings: Settings, user_id: int, now: datetime)
         budgets=usage.budget_status(session, user, now),
         global_switch=kill_switch.global_state(session),
         dust=dust(session, user_id),
-        replay=replay_status(session, settings, lambda: now) if settings.scheduler.market == "replay" else None,
+        replay=replay_status(session, settings, wall) if settings.scheduler.market == "replay" else None,
     )
 
 

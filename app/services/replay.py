@@ -34,8 +34,10 @@ RESTART_EVENT = "replay.restart"
 # install shows a signal, a paper trade and equity moving within about a minute at the default speed.
 START_BARS = 365
 
-# By wall clock too: production has one (the system clock); a test's own clock gets its own replay.
+# By wall clock too: production has one (the system clock); a test's own clock gets its own replay. Bounded: each
+# replay holds every bundled candle (~82,000), so a caller making a clock per request must not grow the process.
 _markets: dict[tuple[Path, float, datetime, Clock], ReplayMarket] = {}
+MARKETS_KEPT = 4
 _lock = threading.Lock()
 
 
@@ -57,6 +59,8 @@ def replay_market(session: Session, settings: Settings, wall: Clock = system_clo
                 warmup_bars=START_BARS,
                 wall_start=started,
             )
+            while len(_markets) >= MARKETS_KEPT:
+                del _markets[next(iter(_markets))]  # the oldest loaded
             _markets[key] = market
     return market
 

@@ -13,7 +13,7 @@ from app import current_settings
 from app.errors import NotFoundError
 from app.extensions import db
 from app.models import AnalysisStatus, Decision, Position, PositionStatus, Trade
-from app.services import dashboard, overview
+from app.services import dashboard, overview, replay
 from app.services.equity_curve import equity_curve
 from exchanges.orders import OrderSide
 from tests import factories
@@ -137,3 +137,26 @@ def test_the_dashboard_lists_dust_and_the_budgets(trader):
     assert [period.name for period in view.budgets] == ["today", "this month"]
     assert view.replay is not None  # the test app's scheduler market is the replay
     assert [summary.overview.account.id for summary in view.accounts] == [account.id]
+
+
+def test_every_dashboard_reads_the_one_loaded_replay(trader, monkeypatch):
+    """A page per request must not load the bundled candles per request (it did: ~0.3 s and ~80,000 candles more
+    held in memory each time, until the worker ran out of memory)."""
+    user = trader[0]
+    loads = []
+    real_load = replay.load_replay_market
+    monkeypatch.setattr(replay, "load_replay_market", lambda *a, **k: loads.append(1) or real_load(*a, **k))
+    monkeypatch.setattr(replay, "_markets", {})
+    wall = itertools.repeat(datetime(2030, 5, 1, 9, tzinfo=UTC)).__next__
+    for minute in range(3):
+        dashboard.dashboard(db.session, current_settings(), user.id, datetime(2030, 5, 1, 9, minute, tzinfo=UTC), wall)
+    assert len(loads) == 1
+
+
+def test_the_loaded_replays_stay_few_whatever_clocks_ask(app, monkeypatch):
+    monkeypatch.setattr(replay, "_markets", {})
+    for hour in range(replay.MARKETS_KEPT + 2):
+        replay.replay_market(
+            db.session, current_settings(), itertools.repeat(datetime(2030, 5, 1, hour, tzinfo=UTC)).__next__
+        )
+    assert len(replay._markets) == replay.MARKETS_KEPT
