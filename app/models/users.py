@@ -1,5 +1,6 @@
 """People and their secrets: users, API keys (hashed), exchange and LLM credentials (encrypted)."""
 
+import hashlib
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -41,6 +42,16 @@ class User(UserMixin, Model):
 
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)
+
+    def get_id(self) -> str:
+        """Flask-Login's session id: `"<id>:<password fingerprint>"`. A new password changes the fingerprint, so it
+        ends every session and remember-me cookie that holds the old one (the user loader compares them)."""
+        return f"{self.id}:{self.password_fingerprint()}"
+
+    def password_fingerprint(self) -> str:
+        """16 hex digits of the SHA-256 of the salted password hash: says nothing about the password (the salt is
+        not in it), changes with every new password."""
+        return hashlib.sha256(self.password_hash.encode()).hexdigest()[:16]
 
 
 class ApiKey(Model):

@@ -3,6 +3,8 @@
 Each page is thin: a form or query string -> a service in `app.services` -> a template in `templates/<noun>/`.
 """
 
+import hmac
+
 from flask import Flask
 
 from app import current_settings
@@ -40,5 +42,13 @@ def register_blueprints(app: Flask, settings: Settings) -> None:
 
 
 @login_manager.user_loader
-def _load_user(user_id: str) -> User | None:
-    return users.active_user(db_session(), int(user_id)) if user_id.isdigit() else None
+def _load_user(session_id: str) -> User | None:
+    """The active user of a session id made by `User.get_id`; None (signed out) when the password has changed since,
+    or for any other shape."""
+    user_id, _, fingerprint = session_id.partition(":")
+    if not user_id.isdigit() or not fingerprint:
+        return None
+    user = users.active_user(db_session(), int(user_id))
+    if user is None or not hmac.compare_digest(user.password_fingerprint(), fingerprint):
+        return None
+    return user

@@ -153,13 +153,14 @@ def change_password() -> ResponseReturnValue:
         return render_template("auth/password.html", form=form), 400 if request.method == "POST" else 200
     session = db_session()
     try:
-        users.change_password(session, user_id(), form.current_password.data or "", form.new_password.data or "")
+        user = users.change_password(session, user_id(), form.current_password.data or "", form.new_password.data or "")
     except ServiceError as error:
         session.rollback()
         show_error(form, error)
         return render_template("auth/password.html", form=form), 400
     session.commit()
-    flash("Password changed.", "info")
+    login_user(user)  # this session goes on under the new password; every other one is signed out
+    flash("Password changed. Other browsers signed in to your account are signed out.", "info")
     return redirect(url_for("dashboard.index"))
 
 

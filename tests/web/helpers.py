@@ -11,9 +11,10 @@ def csrf_token(client, path="/login") -> str:
     return re.search(r'name="csrf_token"[^>]*?value="([^"]+)"', page).group(1)
 
 
-def sign_in(client, email="ada@example.com", password=PASSWORD, next_path=None):
+def sign_in(client, email="ada@example.com", password=PASSWORD, next_path=None, remember=False):
     url = "/login" + (f"?next={next_path}" if next_path else "")
-    return client.post(url, data={"email": email, "password": password, "csrf_token": csrf_token(client)})
+    data = {"email": email, "password": password, "csrf_token": csrf_token(client)}
+    return client.post(url, data={**data, "remember": "y"} if remember else data)
 
 
 def post_form(client, path: str, data: dict, form_path: str | None = None):

@@ -6,6 +6,7 @@ import re
 from decimal import Decimal
 
 import pytest
+from flask import g
 
 from app.extensions import db
 from app.models import Decision
@@ -160,6 +161,33 @@ def test_changing_the_password_needs_the_current_one(signed_in):
     signed_in.post("/logout", data={"csrf_token": csrf_token(signed_in, "/")})
     assert sign_in(signed_in, password=PASSWORD).status_code == 401
     assert sign_in(signed_in, password=new).status_code == 302
+
+
+def test_a_new_password_signs_out_every_other_browser_but_this_one(app, signed_in):
+    def fresh(client):
+        """`client`, its next request loading its own user and CSRF token: the test's app context (and so `g`,
+        where Flask-Login and Flask-WTF keep them) is shared by every request of every client in this test."""
+        g.pop("_login_user", None)
+        g.pop("csrf_token", None)
+        return client
+
+    other, remembered = app.test_client(), app.test_client()
+    assert sign_in(fresh(other)).status_code == 302
+    assert sign_in(fresh(remembered), remember=True).status_code == 302
+    with remembered.session_transaction() as session:
+        session.clear()  # the browser closed: only its remember-me cookie is left
+    assert fresh(remembered).get("/").status_code == 200
+    new = "a brand new passphrase"
+    data = {"current_password": PASSWORD, "new_password": new, "confirm": new}
+    token = csrf_token(fresh(signed_in), "/password")
+    assert signed_in.post("/password", data={**data, "csrf_token": token}).status_code == 302
+    assert "Other browsers signed in to your account are signed out" in page_text(fresh(signed_in).get("/"))
+    assert fresh(signed_in).get("/").status_code == 200
+    with remembered.session_transaction() as session:
+        session.clear()
+    for browser in (other, remembered):
+        response = fresh(browser).get("/")
+        assert response.status_code == 302 and response.headers["Location"].startswith("/login")
 
 
 def test_error_pages_are_styled_and_lead_back(signed_in):
