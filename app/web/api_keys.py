@@ -19,8 +19,8 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from app.errors import InvalidInputError, ServiceError
 from app.services import api_keys
-from app.web.common import db_session, now, owned, user_id
-from app.web.settings_forms import MultiCheckboxField, show_worded
+from app.web.common import db_session, now, owned, show_error, user_id
+from app.web.settings_forms import MultiCheckboxField
 
 blueprint = Blueprint("api_keys", __name__)
 USED_REQUESTS = "api_key_requests_used"
@@ -110,7 +110,7 @@ def create() -> ResponseReturnValue:
         )
     except ServiceError as error:
         database.rollback()
-        show_worded(form, error)
+        show_error(form, error)
         return _page(form, 400)
     database.commit()
     if request_id:

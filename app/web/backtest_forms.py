@@ -2,7 +2,6 @@
 `BacktestRequest`. The service validates everything that needs data (symbol, window, source, amounts); the form only
 checks that required fields are there and that strategy parameters are written NAME=VALUE."""
 
-import re
 from datetime import date
 
 from flask_wtf import FlaskForm
@@ -10,7 +9,6 @@ from wtforms import BooleanField, DateField, HiddenField, IntegerField, SelectFi
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
-from app.errors import ServiceError
 from app.services.backtests import BacktestRequest
 from app.services.watch_pages import source_choices, timeframe_choices
 from app.web.watch_forms import parse_params
@@ -30,19 +28,6 @@ FIELD_WORDS = {
     "params": "The strategy parameters",
     "every": "Decide every",
 }
-
-
-def worded[E: ServiceError](error: E) -> E:
-    """`error` with the service's input names in its message in words (the field it concerns stays as it is)."""
-    names = re.compile(r"\b(" + "|".join(FIELD_WORDS) + r")\b")
-
-    def words(match: re.Match[str]) -> str:
-        text = FIELD_WORDS[match.group(1)]
-        return text if match.start() == 0 else text[0].lower() + text[1:]
-
-    # One pass: a name's words never get replaced again ("balance" inside "The starting balance").
-    error.message = names.sub(words, error.message)
-    return error
 
 
 def _params_syntax(form: FlaskForm, field: StringField) -> None:
@@ -77,6 +62,7 @@ class BacktestForm(FlaskForm):
     most it may spend unless a limit was typed)."""
 
     FIELD_ALIASES = {"signals": "signal_source", "start": "start", "end": "end", "symbol": "symbol"}
+    FIELD_WORDS = FIELD_WORDS
 
     symbol = StringField(
         "Symbol",

@@ -11,7 +11,7 @@ from app.errors import ServiceError
 from app.services import backtests
 from app.services.backtest_results import BacktestResults, backtest_results, chart_file, window_text
 from app.services.backtest_setup import BacktestPreview, preview_backtest
-from app.web.backtest_forms import BacktestForm, worded
+from app.web.backtest_forms import BacktestForm
 from app.web.common import current_settings, db_session, owned, show_error, user_id
 from app.web.security import REPORT_POLICY, talisman
 
@@ -45,7 +45,7 @@ def estimate() -> ResponseReturnValue:
     try:
         preview = preview_backtest(session, current_settings(), form.to_request(user_id(), use_estimate=False))
     except ServiceError as error:
-        show_error(form, worded(error))
+        show_error(form, error)
         return _index(form, status=400)
     finally:
         # The preview writes nothing; end its read transaction.
@@ -66,7 +66,7 @@ def create() -> ResponseReturnValue:
         record = backtests.create_backtest(session, current_settings(), form.to_request(user_id(), use_estimate=True))
     except ServiceError as error:
         session.rollback()
-        show_error(form, worded(error))
+        show_error(form, error)
         return _index(form, status=400)
     session.commit()
     flash(f"Backtest #{record.id} {record.symbol} {record.timeframe} with {record.signal_source} queued.", "info")

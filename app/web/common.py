@@ -42,18 +42,29 @@ def worded(form: FlaskForm | None, message: str) -> str:
     """`message` with the service's input names (`starting_balance`, `max_cost`) in the words the form shows: its
     fields' labels, its `FIELD_ALIASES` (service name -> form field) and its `FIELD_WORDS` (service name -> words)
     for inputs the form names differently; a name that opens the message keeps its capital ("Starting balance
-    (USDT) must be ...")."""
+    (USDT) must be ..."). One pass, so words put in are never replaced again ("balance" inside "The starting
+    balance")."""
     if form is None:
         return message
+    field_words: dict[str, str] = getattr(form, "FIELD_WORDS", {})
     words = {name: str(field.label.text) for name, field in form._fields.items() if name != "csrf_token"}
     words |= {service: words[own] for service, own in getattr(form, "FIELD_ALIASES", {}).items() if own in words}
-    words |= getattr(form, "FIELD_WORDS", {})
-    for name, text in sorted(words.items(), key=lambda item: -len(item[0])):
-        message = re.sub(rf"^{re.escape(name)}\b", text, message)
-        # Inside a sentence only names no prose uses ("name" and "email" are words too).
-        if "_" in name or name in getattr(form, "FIELD_WORDS", {}):
-            message = re.sub(rf"\b{re.escape(name)}\b", text[:1].lower() + text[1:], message)
-    return message
+    words |= field_words
+    if not words:
+        return message
+    names = re.compile(r"\b(" + "|".join(re.escape(name) for name in sorted(words, key=len, reverse=True)) + r")\b")
+
+    def replace(match: re.Match[str]) -> str:
+        name, text = match.group(1), words[match.group(1)]
+        if match.start() == 0:
+            return text
+        # Inside a sentence: a label is quoted as the page shows it, words read as prose ("the fee rate"); and only
+        # names no prose uses ("name" and "email" are words too).
+        if name in field_words:
+            return text[:1].lower() + text[1:]
+        return text if "_" in name else name
+
+    return names.sub(replace, message)
 
 
 def show_error(form: FlaskForm | None, error: ServiceError) -> None:

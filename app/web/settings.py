@@ -18,7 +18,7 @@ from app.services import account_opening, accounts, credentials, kill_switch, no
 from app.services.account_opening import NewLiveAccount
 from app.services.credentials import ExchangeKeys
 from app.services.notification_wire import EVENT_TITLES
-from app.web.common import current_settings, db_session, now, owned, user_id
+from app.web.common import current_settings, db_session, now, owned, show_error, user_id
 from app.web.settings_forms import (
     PROVIDER_NAMES,
     ChannelForm,
@@ -26,7 +26,6 @@ from app.web.settings_forms import (
     LiveAccountForm,
     LlmKeyForm,
     PaperAccountForm,
-    show_worded,
 )
 
 blueprint = Blueprint("settings", __name__)
@@ -75,7 +74,7 @@ def add_paper_account() -> ResponseReturnValue:
         )
     except ServiceError as error:
         session.rollback()
-        show_worded(form, error)
+        show_error(form, error)
         return render_index(400, paper_form=form)
     session.commit()
     flash(
@@ -108,7 +107,7 @@ def add_live_account() -> ResponseReturnValue:
         )
     except ServiceError as error:
         session.rollback()
-        show_worded(form, error)
+        show_error(form, error)
         return render_index(400, live_form=form)
     session.commit()
     hint = account.credential.api_key_hint if account.credential else ""
@@ -133,7 +132,7 @@ def set_llm_key() -> ResponseReturnValue:
         )
     except ServiceError as error:
         session.rollback()
-        show_worded(form, error)
+        show_error(form, error)
         return render_index(400, llm_form=form)
     session.commit()
     flash(f"{PROVIDER_NAMES.get(stored.provider, stored.provider)} key saved: {stored.api_key_hint}.", "info")

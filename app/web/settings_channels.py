@@ -9,9 +9,9 @@ from flask_login import login_required
 from app.errors import ServiceError
 from app.models import DeliveryStatus
 from app.services import notification_channels, notifications
-from app.web.common import current_settings, db_session, now, owned, user_id
+from app.web.common import current_settings, db_session, now, owned, show_error, user_id
 from app.web.settings import blueprint, render_index
-from app.web.settings_forms import ChannelForm, show_worded
+from app.web.settings_forms import ChannelForm
 
 CHANNELS = "#notifications"
 
@@ -40,7 +40,7 @@ def add_channel() -> ResponseReturnValue:
         )
     except ServiceError as error:
         session.rollback()
-        show_worded(form, error)
+        show_error(form, error)
         return render_index(400, channel_form=form)
     session.commit()
     flash(f"Channel #{added.channel.id} {added.channel.label} added ({added.channel.hint}).", "info")

@@ -5,7 +5,6 @@ Secret inputs (exchange keys, LLM keys, notification URLs) are never written bac
 submit the user types them again, so a secret never travels back in HTML.
 """
 
-import re
 from typing import Any
 
 from flask_wtf import FlaskForm
@@ -14,9 +13,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from app.errors import ServiceError
 from app.services.notification_wire import EVENT_TITLES, EVENTS
-from app.web.common import show_error
 from risk.config import MEANINGS
 
 # Secrets: no autofill from a password manager's saved site password, no saving them as one.
@@ -34,23 +31,6 @@ class SecretTextField(StringField):
 class MultiCheckboxField(SelectMultipleField):
     widget = ListWidget(prefix_label=False)
     option_widget = CheckboxInput()
-
-
-def show_worded(form: FlaskForm | None, error: ServiceError) -> None:
-    """`show_error` with the service's field names (`daily_budget_usd`) replaced by the form's labels, so a message
-    reads "Daily budget (USD) must be between 0 and 100,000 USD, got -1"."""
-    if form is not None:
-        labels = {name: field.label.text for name, field in form._fields.items() if name != "csrf_token"}
-        aliases = {service: labels[own] for service, own in getattr(form, "FIELD_ALIASES", {}).items() if own in labels}
-        labels.update(aliases)
-        message = error.message
-        for name, text in sorted(labels.items(), key=lambda item: -len(item[0])):
-            if "_" in name:
-                message = re.sub(rf"\b{re.escape(name)}\b", text, message)
-        if error.field and error.field in labels and message.startswith(error.field):
-            message = labels[error.field] + message[len(error.field) :]
-        error.message = message
-    show_error(form, error)
 
 
 class BudgetForm(FlaskForm):

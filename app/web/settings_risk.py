@@ -12,9 +12,9 @@ from flask_wtf import FlaskForm
 from app.errors import ServiceError
 from app.services import accounts
 from app.services.accounts import RiskChange, RiskView
-from app.web.common import current_settings, db_session, owned, user_id
+from app.web.common import current_settings, db_session, owned, show_error, user_id
 from app.web.settings import blueprint
-from app.web.settings_forms import HaltForm, RiskForm, risk_label, show_worded
+from app.web.settings_forms import HaltForm, RiskForm, risk_label
 from risk import RiskConfig
 
 # What an empty setting means, in words, for the hint under its input.
@@ -79,7 +79,7 @@ def change_risk(account_id: int) -> ResponseReturnValue:
         accounts.change_risk_settings(session, current_settings(), user_id(), account_id, change)
     except ServiceError as error:
         session.rollback()
-        show_worded(form, error)
+        show_error(form, error)
         return _page(accounts.risk_view(session, user_id(), account_id), form, 400)
     session.commit()
     words = [f"{risk_label(name)} {value or 'none'}" for name, value in change.set.items()]

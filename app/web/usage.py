@@ -10,8 +10,8 @@ from flask_login import current_user, login_required
 from app.errors import ServiceError
 from app.services import usage
 from app.services.usage import BudgetChange, UsageReport
-from app.web.common import db_session, now, user_id
-from app.web.settings_forms import BudgetForm, show_worded
+from app.web.common import db_session, now, show_error, user_id
+from app.web.settings_forms import BudgetForm
 
 blueprint = Blueprint("usage", __name__)
 
@@ -60,7 +60,7 @@ def change_budgets() -> ResponseReturnValue:
         )
     except ServiceError as error:
         session.rollback()
-        show_worded(form, error)
+        show_error(form, error)
         return _page(form, 400)
     session.commit()
     flash(

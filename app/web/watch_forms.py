@@ -2,7 +2,6 @@
 `WatchChange`. The service validates everything that needs the database (symbol, account, chain, budgets); these
 forms only check that required fields are there and that rule parameters are written NAME=VALUE."""
 
-import re
 from collections.abc import Mapping
 
 from flask_wtf import FlaskForm
@@ -10,7 +9,6 @@ from wtforms import BooleanField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
-from app.errors import ServiceError
 from app.models import Account, Watch
 from app.services.watch_pages import source_choices, timeframe_choices
 from app.services.watches import NewWatch, WatchChange
@@ -29,16 +27,6 @@ FIELD_WORDS = {
     "signals": "The signal source",
     "params": "The rule parameters",
 }
-
-
-def worded[E: ServiceError](error: E) -> E:
-    """`error` with the service's input names in its message in words (the field it concerns stays as it is)."""
-    message = error.message
-    for name, words in FIELD_WORDS.items():
-        message = re.sub(rf"^{name}\b", words, message)
-        message = re.sub(rf"\b{name}\b", words[0].lower() + words[1:], message)
-    error.message = message
-    return error
 
 
 def parse_params(text: str) -> dict[str, str]:
@@ -71,6 +59,7 @@ class WatchSettingsForm(FlaskForm):
 
     # The service names the signal spec `signals` and budgets by their column names.
     FIELD_ALIASES = {"signals": "signal_source", "params": "params", "account_id": "account_id"}
+    FIELD_WORDS = FIELD_WORDS
 
     signal_source = SelectField("Signal source", choices=[], validate_choice=False)
     signal_chain = StringField(

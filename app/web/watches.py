@@ -10,7 +10,7 @@ from app.services import accounts, run_history, watch_pages, watch_runs, watches
 from app.services.watch_pages import RunOutcome
 from app.web.common import current_settings, db_session, now, owned, show_error, user_id
 from app.web.formatting import money
-from app.web.watch_forms import BUDGET_HINT, EditWatchForm, NewWatchForm, worded
+from app.web.watch_forms import BUDGET_HINT, EditWatchForm, NewWatchForm
 
 blueprint = Blueprint("watches", __name__, url_prefix="/watches")
 
@@ -45,7 +45,7 @@ def create() -> ResponseReturnValue:
         view = watches.create_watch(session, current_settings(), user_id(), form.to_new_watch())
     except ServiceError as error:
         session.rollback()
-        show_error(form, worded(error))
+        show_error(form, error)
         return _form_page(form, None), 400
     watch = view.watch
     session.commit()
@@ -92,7 +92,7 @@ def edit(watch_id: int) -> ResponseReturnValue:
         changed = watches.change_watch(session, user_id(), watch_id, form.to_change())
     except ServiceError as error:
         session.rollback()
-        show_error(form, worded(error))
+        show_error(form, error)
         return _form_page(form, owned(watches.get_watch, session, user_id(), watch_id)), 400
     session.commit()
     flash(f"Watch #{watch_id} {changed.watch.symbol} {changed.watch.timeframe} saved.", "info")
