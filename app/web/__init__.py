@@ -12,6 +12,7 @@ from app.config import Settings
 from app.extensions import db_session, login_manager
 from app.models import User
 from app.services import users
+from app.web.common import RowIdConverter
 
 
 def register_blueprints(app: Flask, settings: Settings) -> None:
@@ -30,6 +31,8 @@ def register_blueprints(app: Flask, settings: Settings) -> None:
     from app.web.usage import blueprint as usage
     from app.web.watches import blueprint as watches
 
+    # Before any blueprint binds its rules: every `<int:...>` in the app and the API is bounded to a row id.
+    app.url_map.converters["int"] = RowIdConverter
     security.secure(app, settings)
     errors.register(app)
     formatting.register(app)

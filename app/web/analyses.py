@@ -10,7 +10,7 @@ from app.models import AnalysisStatus
 from app.schemas.explain import ReproductionOut
 from app.services import analysis_pages, explain
 from app.services.analyses import AnalysisFilter
-from app.web.common import current_settings, db_session, owned, user_id
+from app.web.common import before_id, current_settings, db_session, owned, user_id
 
 blueprint = Blueprint("analyses", __name__, url_prefix="/analyses")
 
@@ -23,10 +23,10 @@ def index() -> ResponseReturnValue:
     """Newest first, `PER_PAGE` at a time (`?before=<id>` for older ones), filtered by `symbol` and `status`."""
     symbol = (request.args.get("symbol") or "").strip()
     status = (request.args.get("status") or "").strip()
-    before = request.args.get("before", type=int)
     filters = AnalysisFilter(symbol=symbol or None, status=status or None)
-    code = 200
+    code, before = 200, None
     try:
+        before = before_id(request.args.get("before"))
         page = analysis_pages.analysis_page(db_session(), user_id(), filters, PER_PAGE, before)
         items, next_before = page.items, page.next_before_id
     except ServiceError as error:

@@ -11,9 +11,10 @@ from datetime import datetime
 from flask import abort, flash
 from flask_login import current_user
 from flask_wtf import FlaskForm
+from werkzeug.routing import IntegerConverter
 
 from app import current_settings
-from app.errors import NotFoundError, ServiceError
+from app.errors import InvalidInputError, NotFoundError, ServiceError
 from app.extensions import db_session
 from app.services import system_clock
 
@@ -84,3 +85,26 @@ def show_error(form: FlaskForm | None, error: ServiceError) -> None:
         field.errors = [*field.errors, message]
     else:
         flash(message, "error")
+
+
+# The largest row id either database can hold (PostgreSQL INTEGER); a larger number names no row.
+MAX_ROW_ID = 2_147_483_647
+
+
+class RowIdConverter(IntegerConverter):
+    """`<int:...>` in every URL: a number above `MAX_ROW_ID` does not match, so it is a 404 like any other missing
+    row, instead of an integer the database driver cannot bind (SQLite raised OverflowError: a 500)."""
+
+    def __init__(self, map: object, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("max", MAX_ROW_ID)
+        super().__init__(map, *args, **kwargs)  # type: ignore[arg-type]
+
+
+def before_id(value: str | None) -> int | None:
+    """The `before` query value (the row id a page starts below; empty: the first page). `InvalidInputError`
+    (field `before`) for anything but a whole number from 1 to `MAX_ROW_ID`."""
+    if not value:
+        return None
+    if not value.isascii() or not value.isdigit() or not 1 <= int(value) <= MAX_ROW_ID:
+        raise InvalidInputError(f'before must be a row number, got "{value[:40]}"', field="before")
+    return int(value)

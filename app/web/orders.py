@@ -17,7 +17,7 @@ from app.errors import InvalidInputError, shown
 from app.services import accounts, orders
 from app.services.orders import HistoryFilters, OrderLine, TradeLine
 from app.services.pages import Page
-from app.web.common import db_session, now, owned, user_id
+from app.web.common import before_id, db_session, now, owned, user_id
 from exchanges.orders import OrderStatus
 
 blueprint = Blueprint("orders", __name__)
@@ -103,15 +103,6 @@ def parse_filters(typed: Mapping[str, str], with_status: bool = False) -> Histor
         since=typed["since"],
         until=typed["until"],
     )
-
-
-def before_id(value: str | None) -> int | None:
-    """The `before` query value (the id a page starts below); `InvalidInputError` naming it."""
-    if not value:
-        return None
-    if not value.isdigit() or not 1 <= int(value) <= 2_147_483_647:
-        raise InvalidInputError(f'before must be a row number, got "{value[:40]}"', field="before")
-    return int(value)
 
 
 def csv_url(endpoint: str) -> str:

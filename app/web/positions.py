@@ -13,8 +13,8 @@ from app.models import PositionStatus
 from app.services import accounts, positions
 from app.services.overview import PositionOverview
 from app.services.positions import ClosedLine
-from app.web.common import current_settings, db_session, owned, user_id
-from app.web.orders import PAGE_SIZE, before_id, cell, csv_response, every_row, parse_filters, typed_filters
+from app.web.common import before_id, current_settings, db_session, owned, user_id
+from app.web.orders import PAGE_SIZE, cell, csv_response, every_row, parse_filters, typed_filters
 
 blueprint = Blueprint("positions", __name__)
 

@@ -1,14 +1,14 @@
 """Watches: the user's watches with their last and next runs; add, change, pause, resume, delete and "run now", through
 the same services as the REST API and the CLI (`services.watches`, `services.watch_runs`, `services.run_history`)."""
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import login_required
 
-from app.errors import ServiceError
+from app.errors import InvalidInputError, ServiceError
 from app.services import accounts, run_history, watch_pages, watch_runs, watches
 from app.services.watch_pages import RunOutcome
-from app.web.common import current_settings, db_session, now, owned, show_error, user_id
+from app.web.common import before_id, current_settings, db_session, now, owned, show_error, user_id
 from app.web.formatting import money
 from app.web.watch_forms import BUDGET_HINT, EditWatchForm, NewWatchForm
 
@@ -64,7 +64,10 @@ def create() -> ResponseReturnValue:
 def detail(watch_id: int) -> ResponseReturnValue:
     session = db_session()
     view = owned(watches.get_watch, session, user_id(), watch_id)
-    before = request.args.get("before", type=int)
+    try:
+        before = before_id(request.args.get("before"))
+    except InvalidInputError:
+        abort(400)
     page, orders = watch_pages.run_page(session, user_id(), watch_id, RUNS_PER_PAGE, before)
     return render_template(
         "watches/detail.html",
