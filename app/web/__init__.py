@@ -31,8 +31,8 @@ def register_blueprints(app: Flask, settings: Settings) -> None:
     from app.web.usage import blueprint as usage
     from app.web.watches import blueprint as watches
 
-    # Before any blueprint binds its rules: every `<int:...>` in the app and the API is bounded to a row id.
-    app.url_map.converters["int"] = RowIdConverter
+    # Before any page binds its rules. The API keeps `<int:...>`: its own validation answers 422 naming the field.
+    app.url_map.converters["id"] = RowIdConverter
     security.secure(app, settings)
     errors.register(app)
     formatting.register(app)

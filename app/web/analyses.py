@@ -43,7 +43,7 @@ def index() -> ResponseReturnValue:
     ), code
 
 
-@blueprint.get("/<int:analysis_id>")
+@blueprint.get("/<id:analysis_id>")
 @login_required
 def detail(analysis_id: int) -> ResponseReturnValue:
     session = db_session()

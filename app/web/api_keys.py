@@ -125,7 +125,7 @@ def _blank_form() -> ApiKeyForm:
     return form
 
 
-@blueprint.post("/api-keys/<int:key_id>/revoke")
+@blueprint.post("/api-keys/<id:key_id>/revoke")
 @login_required
 def revoke(key_id: int) -> ResponseReturnValue:
     database = db_session()

@@ -77,14 +77,14 @@ def _results(backtest_id: int) -> BacktestResults:
     return owned(backtest_results, db_session(), current_settings(), user_id(), backtest_id)
 
 
-@blueprint.get("/<int:backtest_id>")
+@blueprint.get("/<id:backtest_id>")
 @login_required
 def detail(backtest_id: int) -> ResponseReturnValue:
     results = _results(backtest_id)
     return render_template("backtests/detail.html", results=results, window_text=window_text, poll=POLL_SECONDS)
 
 
-@blueprint.get("/<int:backtest_id>/progress")
+@blueprint.get("/<id:backtest_id>/progress")
 @login_required
 def progress(backtest_id: int) -> ResponseReturnValue:
     """The progress fragment the detail page polls; once the run is finished the page reloads to show results."""
@@ -95,7 +95,7 @@ def progress(backtest_id: int) -> ResponseReturnValue:
     return response
 
 
-@blueprint.get("/<int:backtest_id>/chart.json")
+@blueprint.get("/<id:backtest_id>/chart.json")
 @login_required
 def chart_json(backtest_id: int) -> ResponseReturnValue:
     """Equity, drawdown and price with entries and exits, in static/js/charts.js's protocol."""
@@ -103,7 +103,7 @@ def chart_json(backtest_id: int) -> ResponseReturnValue:
     return send_file(path, mimetype="application/json", max_age=0)
 
 
-@blueprint.get("/<int:backtest_id>/report", endpoint="report")
+@blueprint.get("/<id:backtest_id>/report", endpoint="report")
 @login_required
 @talisman(content_security_policy=REPORT_POLICY)
 def report(backtest_id: int) -> ResponseReturnValue:
@@ -112,7 +112,7 @@ def report(backtest_id: int) -> ResponseReturnValue:
     return send_file(path, mimetype="text/html", max_age=0)
 
 
-@blueprint.post("/<int:backtest_id>/delete")
+@blueprint.post("/<id:backtest_id>/delete")
 @login_required
 def delete(backtest_id: int) -> ResponseReturnValue:
     session = db_session()

@@ -92,8 +92,8 @@ MAX_ROW_ID = 2_147_483_647
 
 
 class RowIdConverter(IntegerConverter):
-    """`<int:...>` in every URL: a number above `MAX_ROW_ID` does not match, so it is a 404 like any other missing
-    row, instead of an integer the database driver cannot bind (SQLite raised OverflowError: a 500)."""
+    """`<id:...>`, a row id in a page's URL: a number above `MAX_ROW_ID` does not match, so it is a 404 like any
+    other missing row, instead of an integer the database driver cannot bind (SQLite raised OverflowError: a 500)."""
 
     def __init__(self, map: object, *args: object, **kwargs: object) -> None:
         kwargs.setdefault("max", MAX_ROW_ID)

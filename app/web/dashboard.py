@@ -34,7 +34,7 @@ def live() -> ResponseReturnValue:
     return render_template("dashboard/_live.html", **_live_context())
 
 
-@blueprint.get("/accounts/<int:account_id>/equity.json")
+@blueprint.get("/accounts/<id:account_id>/equity.json")
 @login_required
 def equity_json(account_id: int) -> ResponseReturnValue:
     """The account's equity curve in the chart protocol of static/js/charts.js: equity and the starting balance."""

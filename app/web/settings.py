@@ -149,7 +149,7 @@ def delete_llm_key(provider: str) -> ResponseReturnValue:
     return redirect(url_for("settings.index") + "#llm-keys")
 
 
-@blueprint.post("/settings/accounts/<int:account_id>/halt")
+@blueprint.post("/settings/accounts/<id:account_id>/halt")
 @login_required
 def halt_account(account_id: int) -> ResponseReturnValue:
     """Stop new positions on one account (HALTED; exits still run) with an optional reason from the form."""
@@ -176,7 +176,7 @@ def halt_account(account_id: int) -> ResponseReturnValue:
     return redirect(_back())
 
 
-@blueprint.post("/settings/accounts/<int:account_id>/resume")
+@blueprint.post("/settings/accounts/<id:account_id>/resume")
 @login_required
 def resume_account(account_id: int) -> ResponseReturnValue:
     """A person's deliberate resume of a HALTED or REDUCING account (the drawdown is measured afresh)."""

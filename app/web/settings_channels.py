@@ -51,7 +51,7 @@ def add_channel() -> ResponseReturnValue:
     return redirect(url_for("settings.index") + CHANNELS)
 
 
-@blueprint.post("/settings/channels/<int:channel_id>/test")
+@blueprint.post("/settings/channels/<id:channel_id>/test")
 @login_required
 def test_channel(channel_id: int) -> ResponseReturnValue:
     """Send a test now through the same delivery path as real notifications (committed by the service)."""
@@ -63,7 +63,7 @@ def test_channel(channel_id: int) -> ResponseReturnValue:
     return redirect(url_for("settings.index") + CHANNELS)
 
 
-@blueprint.post("/settings/channels/<int:channel_id>/disable")
+@blueprint.post("/settings/channels/<id:channel_id>/disable")
 @login_required
 def disable_channel(channel_id: int) -> ResponseReturnValue:
     switched = owned(notification_channels.disable_channel, db_session(), user_id(), channel_id)
@@ -75,7 +75,7 @@ def disable_channel(channel_id: int) -> ResponseReturnValue:
     return redirect(url_for("settings.index") + CHANNELS)
 
 
-@blueprint.post("/settings/channels/<int:channel_id>/enable")
+@blueprint.post("/settings/channels/<id:channel_id>/enable")
 @login_required
 def enable_channel(channel_id: int) -> ResponseReturnValue:
     owned(notification_channels.enable_channel, db_session(), user_id(), channel_id)
@@ -84,7 +84,7 @@ def enable_channel(channel_id: int) -> ResponseReturnValue:
     return redirect(url_for("settings.index") + CHANNELS)
 
 
-@blueprint.post("/settings/channels/<int:channel_id>/remove")
+@blueprint.post("/settings/channels/<id:channel_id>/remove")
 @login_required
 def remove_channel(channel_id: int) -> ResponseReturnValue:
     removed = owned(notification_channels.remove_channel, db_session(), user_id(), channel_id)

@@ -56,14 +56,14 @@ def _default_text(name: str) -> str:
     return shown_value(getattr(RiskConfig(), name))
 
 
-@blueprint.get("/settings/accounts/<int:account_id>/risk")
+@blueprint.get("/settings/accounts/<id:account_id>/risk")
 @login_required
 def risk(account_id: int) -> ResponseReturnValue:
     view = owned(accounts.risk_view, db_session(), user_id(), account_id)
     return _page(view, _form_for(view))
 
 
-@blueprint.post("/settings/accounts/<int:account_id>/risk")
+@blueprint.post("/settings/accounts/<id:account_id>/risk")
 @login_required
 def change_risk(account_id: int) -> ResponseReturnValue:
     session = db_session()

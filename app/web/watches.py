@@ -59,7 +59,7 @@ def create() -> ResponseReturnValue:
     return redirect(url_for("watches.detail", watch_id=watch.id))
 
 
-@blueprint.get("/<int:watch_id>")
+@blueprint.get("/<id:watch_id>")
 @login_required
 def detail(watch_id: int) -> ResponseReturnValue:
     session = db_session()
@@ -80,7 +80,7 @@ def detail(watch_id: int) -> ResponseReturnValue:
     )
 
 
-@blueprint.route("/<int:watch_id>/edit", methods=["GET", "POST"])
+@blueprint.route("/<id:watch_id>/edit", methods=["GET", "POST"])
 @login_required
 def edit(watch_id: int) -> ResponseReturnValue:
     session = db_session()
@@ -102,7 +102,7 @@ def edit(watch_id: int) -> ResponseReturnValue:
     return redirect(url_for("watches.detail", watch_id=watch_id))
 
 
-@blueprint.post("/<int:watch_id>/pause")
+@blueprint.post("/<id:watch_id>/pause")
 @login_required
 def pause(watch_id: int) -> ResponseReturnValue:
     session = db_session()
@@ -114,7 +114,7 @@ def pause(watch_id: int) -> ResponseReturnValue:
     return redirect(_back(watch_id))
 
 
-@blueprint.post("/<int:watch_id>/resume")
+@blueprint.post("/<id:watch_id>/resume")
 @login_required
 def resume(watch_id: int) -> ResponseReturnValue:
     session = db_session()
@@ -124,7 +124,7 @@ def resume(watch_id: int) -> ResponseReturnValue:
     return redirect(_back(watch_id))
 
 
-@blueprint.post("/<int:watch_id>/delete")
+@blueprint.post("/<id:watch_id>/delete")
 @login_required
 def delete(watch_id: int) -> ResponseReturnValue:
     session = db_session()
@@ -135,7 +135,7 @@ def delete(watch_id: int) -> ResponseReturnValue:
     return redirect(url_for("watches.index"))
 
 
-@blueprint.post("/<int:watch_id>/run")
+@blueprint.post("/<id:watch_id>/run")
 @login_required
 def run_now(watch_id: int) -> ResponseReturnValue:
     """Run the watch on its market's latest closed bar, as `POST /api/v1/watches/<id>/run` does, then open what it

@@ -18,7 +18,6 @@ HUGE = "99999999999999999999"
         f"/analyses/{2**63}",
         f"/analyses/{MAX_ROW_ID + 1}",
         f"/accounts/{HUGE}/equity.json",
-        f"/api/v1/accounts/{HUGE}",
     ],
 )
 def test_an_id_no_row_can_have_is_a_404(signed_in, path):
