@@ -82,6 +82,13 @@ def issue_key(
         )
     daily = _cap(daily_budget_usd, "daily_budget")
     monthly = _cap(monthly_budget_usd, "monthly_budget")
+    if daily is not None and monthly is not None and daily > monthly:
+        raise InvalidInputError(
+            f"daily_budget {shown(daily)} is more than the monthly cap {shown(monthly)} USD: "
+            "a day could never spend it",
+            field="daily_budget",
+            details={"value": shown(daily)},
+        )
     models = _models(allowed_models or ())
     token = _new_token()
     key = ApiKey(
@@ -206,17 +213,14 @@ def _cap(amount: Decimal | None, field: str) -> Decimal | None:
     """A key's cap in USD: None (no cap of its own) or a positive amount of at most `MAX_CAP_USD`."""
     if amount is None:
         return None
+    typed = str(amount)[:40]  # as given (1E+300), not its 300 digits
     if not isinstance(amount, Decimal) or not amount.is_finite() or amount <= 0:
         raise InvalidInputError(
-            f'{field} must be a positive amount in USD, got "{shown(amount)}"',
-            field=field,
-            details={"value": str(amount)},
+            f'{field} must be a positive amount in USD, got "{typed}"', field=field, details={"value": typed}
         )
     if amount > MAX_CAP_USD:
         raise InvalidInputError(
-            f'{field} must be at most {shown(MAX_CAP_USD)} USD, got "{shown(amount)}"',
-            field=field,
-            details={"value": str(amount)},
+            f'{field} must be at most {MAX_CAP_USD:,} USD, got "{typed}"', field=field, details={"value": typed}
         )
     return amount
 

@@ -109,6 +109,8 @@ def prepare(session: Session, settings: Settings, request: BacktestRequest) -> P
             f'max_gap_bars must be a whole number of bars, at least 0, got "{request.max_gap_bars}"',
             field="max_gap_bars",
         )
+    if request.max_cost not in (None, ""):  # checked even when the source is free: a wrong value is never ignored
+        parse_number(request.max_cost, "max_cost", "a positive amount in USD", lambda v: v > 0)
     engine_settings = BacktestSettings(
         symbol=request.symbol,
         timeframe=request.timeframe,

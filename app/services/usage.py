@@ -258,10 +258,18 @@ def change_budgets(session: Session, user_id: int, change: BudgetChange) -> User
 
     0 is allowed (no paid AI calls at all). Raises `InvalidInputError` on field `daily_budget_usd` or
     `monthly_budget_usd` naming the value when it is not a number from 0 to `MAX_BUDGET_USD` with at most
-    `BUDGET_DECIMALS` decimals, and `NotFoundError` for a missing user. The caller commits.
+    `BUDGET_DECIMALS` decimals, or when the daily budget is above the monthly one; `NotFoundError` for a missing
+    user. The caller commits.
     """
     daily = budget_amount(change.daily_budget_usd, "daily_budget_usd")
     monthly = budget_amount(change.monthly_budget_usd, "monthly_budget_usd")
+    if daily > monthly:
+        raise InvalidInputError(
+            f"daily_budget_usd {shown(daily)} is more than the monthly budget {shown(monthly)} USD: "
+            "a day could never spend it",
+            field="daily_budget_usd",
+            details={"value": shown(daily)},
+        )
     user = session.get(User, user_id)
     if user is None:
         raise NotFoundError(f"no user #{user_id}", field="user_id")
@@ -290,9 +298,13 @@ def budget_amount(value: str | Decimal, field: str) -> Decimal:
             field=field,
             details={"value": str(value)[:40]},
         ) from None
-    if not amount.is_finite() or not 0 <= amount <= MAX_BUDGET_USD:
+    if not amount.is_finite():
         raise InvalidInputError(
-            f"{field} must be between 0 and {MAX_BUDGET_USD:,} USD, got {text[:40]}",
+            f'{field} must be an amount in USD, got "{text[:40]}"', field=field, details={"value": text[:40]}
+        )
+    if not 0 <= amount <= MAX_BUDGET_USD:
+        raise InvalidInputError(
+            f'{field} must be between 0 and {MAX_BUDGET_USD:,} USD, got "{text[:40]}"',
             field=field,
             details={"value": text[:40]},
         )

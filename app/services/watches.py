@@ -7,7 +7,7 @@ refusal leaves nothing written.
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import Enum
 from typing import Any, Literal
 
@@ -21,6 +21,7 @@ from app.services import api_keys, audit, markets, watch_market_data
 from app.services.analysis_inputs import rule_params_for, signal_chain
 from app.services.lookup import owned
 from app.services.pages import Page, page_of
+from app.services.usage import budget_amount
 from exchanges.timeframes import TIMEFRAME_SECONDS
 
 # The longest signal-source spec a watch can hold (the column's width).
@@ -222,7 +223,8 @@ def delete_watch(session: Session, user_id: int, watch_id: int) -> Watch:
 
 
 def parse_budget(value: str | Decimal | None, name: str) -> Decimal | None:
-    """An amount in USD >= 0 from text as typed ("0.002"); None, "" or "none" mean no cap.
+    """An amount in USD from text as typed ("0.002"), read as a user's own budget is (`usage.budget_amount`: 0 to
+    100,000 USD, at most 4 decimals); None, "" or "none" mean no cap.
 
     Raises `InvalidInputError` (field `name`) naming the value as written."""
     if value is None:
@@ -230,17 +232,7 @@ def parse_budget(value: str | Decimal | None, name: str) -> Decimal | None:
     text = value if isinstance(value, str) else shown(value)
     if text.strip().lower() in NO_CAP:
         return None
-    try:
-        amount = Decimal(text.strip())
-    except InvalidOperation:
-        raise InvalidInputError(
-            f'{name} must be an amount in USD, got "{text}"', field=name, details={"value": text}
-        ) from None
-    if not amount.is_finite() or amount < 0:
-        raise InvalidInputError(
-            f'{name} must be an amount in USD of 0 or more, got "{text}"', field=name, details={"value": text}
-        )
-    return amount
+    return budget_amount(text, name)
 
 
 def _set_enabled(session: Session, user_id: int, watch_id: int, *, enabled: bool) -> WatchView:

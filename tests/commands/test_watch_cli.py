@@ -96,7 +96,7 @@ def test_no_watches_yet(runner, owner):
         ),
         (
             ["--daily-budget", "-1"],
-            'Error: daily_budget_usd must be an amount in USD of 0 or more, got "-1" [--daily-budget]',
+            'Error: daily_budget_usd must be between 0 and 100,000 USD, got "-1" [--daily-budget]',
         ),
         (
             ["--timeframe", "7m"],

@@ -133,7 +133,12 @@ def test_revoking_is_audited_once_and_someone_elses_key_is_not_found(owner):
         (
             {"monthly_budget_usd": Decimal("1e9")},
             "monthly_budget",
-            'monthly_budget must be at most 1000000 USD, got "1000000000"',
+            'monthly_budget must be at most 1,000,000 USD, got "1E+9"',
+        ),
+        (
+            {"daily_budget_usd": Decimal(5), "monthly_budget_usd": Decimal(1)},
+            "daily_budget",
+            "daily_budget 5 is more than the monthly cap 1 USD: a day could never spend it",
         ),
         (
             {"allowed_models": ["openai:gpt-5"]},

@@ -56,6 +56,7 @@ def recorded():
         ({"balance": "-5"}, "balance", "balance must be a positive amount"),
         ({"fee_rate": "5"}, "fee_rate", 'fee_rate must be a fraction in [0, 0.1), e.g. 0.001 for 0.1%, got "5"'),
         ({"slippage_bps": "2000"}, "slippage_bps", "slippage_bps must be basis points in [0, 1000]"),
+        ({"max_cost": "-1"}, "max_cost", 'max_cost must be a positive amount in USD, got "-1"'),  # free source too
         ({"risk": {"min_stop_pct": 12}}, "risk", "max_stop_pct"),
         ({"start": "2024-02-30"}, "start", 'start must be a calendar date, YYYY-MM-DD, got "2024-02-30"'),
         ({"start": "2030-01-01"}, "start", f"start 2030-01-01 is after the stored BTC/USDT 1h candles ({STORED[8:]})"),

@@ -13,13 +13,13 @@ from tests import factories
 
 def test_budgets_are_set_from_typed_text_and_audited(app):
     user = factories.user(db.session)
-    change_budgets(db.session, user.id, BudgetChange("1,000", "$0.0001"))
+    change_budgets(db.session, user.id, BudgetChange("$0.0001", "1,000"))
     db.session.commit()
     db.session.expire_all()
     stored = db.session.get(User, user.id)
-    assert (stored.daily_budget_usd, stored.monthly_budget_usd) == (Decimal(1000), Decimal("0.0001"))
+    assert (stored.daily_budget_usd, stored.monthly_budget_usd) == (Decimal("0.0001"), Decimal(1000))
     [event] = db.session.query(AuditEvent).filter_by(event="user.budgets").all()
-    assert event.message == "AI budgets set to 1000 USD a day and 0.0001 USD a month (were 1 and 10)"
+    assert event.message == "AI budgets set to 0.0001 USD a day and 1000 USD a month (were 1 and 10)"
 
 
 def test_zero_means_no_paid_calls_and_is_allowed(app):
@@ -31,11 +31,17 @@ def test_zero_means_no_paid_calls_and_is_allowed(app):
 @pytest.mark.parametrize(
     ("daily", "monthly", "field", "message"),
     [
-        ("-1", "10", "daily_budget_usd", "daily_budget_usd must be between 0 and 100,000 USD, got -1"),
-        ("1", "100001", "monthly_budget_usd", "monthly_budget_usd must be between 0 and 100,000 USD, got 100001"),
+        ("-1", "10", "daily_budget_usd", 'daily_budget_usd must be between 0 and 100,000 USD, got "-1"'),
+        ("1", "100001", "monthly_budget_usd", 'monthly_budget_usd must be between 0 and 100,000 USD, got "100001"'),
+        (
+            "20",
+            "5",
+            "daily_budget_usd",
+            "daily_budget_usd 20 is more than the monthly budget 5 USD: a day could never spend it",
+        ),
         ("0.12345", "10", "daily_budget_usd", "daily_budget_usd has at most 4 decimals, got 0.12345"),
         ("1", "ten", "monthly_budget_usd", 'monthly_budget_usd must be an amount in USD, got "ten"'),
-        ("NaN", "10", "daily_budget_usd", "daily_budget_usd must be between 0 and 100,000 USD, got NaN"),
+        ("NaN", "10", "daily_budget_usd", 'daily_budget_usd must be an amount in USD, got "NaN"'),
         ("", "10", "daily_budget_usd", 'daily_budget_usd must be an amount in USD, got ""'),
     ],
 )

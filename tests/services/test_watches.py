@@ -127,12 +127,17 @@ def test_budgets_account_and_auto_execution_are_stored(owner):
         (
             {"daily_budget_usd": "-1"},
             "daily_budget_usd",
-            'daily_budget_usd must be an amount in USD of 0 or more, got "-1"',
+            'daily_budget_usd must be between 0 and 100,000 USD, got "-1"',
         ),
         (
             {"daily_budget_usd": "NaN"},
             "daily_budget_usd",
-            'daily_budget_usd must be an amount in USD of 0 or more, got "NaN"',
+            'daily_budget_usd must be an amount in USD, got "NaN"',
+        ),
+        (
+            {"max_cost_per_call_usd": "1e308"},
+            "max_cost_per_call_usd",
+            'max_cost_per_call_usd must be between 0 and 100,000 USD, got "1e308"',
         ),
         ({"auto_execute": True}, "auto_execute", "auto_execute needs an account: orders go to one named account"),
         (

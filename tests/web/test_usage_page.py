@@ -1,5 +1,6 @@
 """The AI usage page: spend by day, model, watch and API key, cache hit rate, budgets (editable), chart JSON."""
 
+import html
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -100,9 +101,9 @@ def test_budgets_are_changed_and_shown(signed_in, ada):
 
 def test_a_bad_budget_is_refused_on_its_field_and_what_was_typed_is_kept(signed_in, ada):
     response = post_form(signed_in, "/usage/budgets", {"daily_budget_usd": "-1", "monthly_budget_usd": "abc"}, "/usage")
-    page = response.get_data(as_text=True)
+    page = html.unescape(response.get_data(as_text=True))
     assert response.status_code == 400
-    assert "Daily budget (USD) must be between 0 and 100,000 USD, got -1" in page
+    assert 'Daily budget (USD) must be between 0 and 100,000 USD, got "-1"' in page
     assert 'value="-1"' in page and 'value="abc"' in page
     response = post_form(
         signed_in, "/usage/budgets", {"daily_budget_usd": "0.12345", "monthly_budget_usd": "5"}, "/usage"

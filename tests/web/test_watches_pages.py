@@ -191,7 +191,7 @@ def test_add_with_a_chain_typed_uses_the_chain(signed_in, ada, btc_candles):
         (
             {"daily_budget_usd": "-1"},
             "daily_budget_usd",
-            'The daily cap must be an amount in USD of 0 or more, got "-1"',
+            'The daily cap must be between 0 and 100,000 USD, got "-1"',
             "-1",
         ),
         ({"params": "fast"}, "params", 'Rule parameters must be written NAME=VALUE, got "fast".', "fast"),
