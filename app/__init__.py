@@ -87,6 +87,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, environ: Mapping[str,
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message_category = "info"
+    login_manager.login_message = "Sign in to see that page."
 
     from app import models  # noqa: F401  (registers every table before migrations compare)
     from app.api import register_api

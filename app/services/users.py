@@ -103,7 +103,7 @@ def change_password(session: Session, user_id: int, current_password: str, new_p
     if user is None:
         raise NotFoundError(f"no user #{user_id}", field="user")
     if not user.check_password(current_password):
-        raise InvalidInputError("current_password is not your current password", field="current_password")
+        raise InvalidInputError("current_password is not the password you sign in with", field="current_password")
     if current_password == new_password:
         raise InvalidInputError("new_password must differ from the current one", field="new_password")
     user.set_password(_checked_password(new_password, "new_password"))

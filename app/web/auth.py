@@ -29,7 +29,7 @@ FAILED_SIGN_IN_LIMIT = "5 per 15 minutes"
 PASSWORD_LENGTH = Length(
     min=users.MIN_PASSWORD_LENGTH,
     max=users.MAX_PASSWORD_LENGTH,
-    message=f"Use {users.MIN_PASSWORD_LENGTH} to {users.MAX_PASSWORD_LENGTH} characters.",
+    message=f"A password needs {users.MIN_PASSWORD_LENGTH} to {users.MAX_PASSWORD_LENGTH} characters.",
 )
 # Password managers fill in and save by these hints.
 NEW_PASSWORD = {"autocomplete": "new-password"}
@@ -38,9 +38,15 @@ NEW_PASSWORD = {"autocomplete": "new-password"}
 class LoginForm(FlaskForm):
     # No address syntax check here: signing in only looks the address up, and a strict validator would
     # lock out accounts on special-use domains such as the local demo's steadyhand.local.
-    email = EmailField("Email", validators=[DataRequired(), Length(max=254)], render_kw={"autocomplete": "username"})
+    email = EmailField(
+        "Email",
+        validators=[DataRequired("Enter your email address."), Length(max=254)],
+        render_kw={"autocomplete": "username"},
+    )
     password = PasswordField(
-        "Password", validators=[DataRequired(), Length(max=256)], render_kw={"autocomplete": "current-password"}
+        "Password",
+        validators=[DataRequired("Enter your password."), Length(max=256)],
+        render_kw={"autocomplete": "current-password"},
     )
     remember = BooleanField("Keep me signed in")
 
@@ -72,12 +78,16 @@ class SignUpForm(FlaskForm):
 
 class ChangePasswordForm(FlaskForm):
     current_password = PasswordField(
-        "Current password", validators=[DataRequired(), Length(max=256)], render_kw={"autocomplete": "current-password"}
+        "Current password",
+        validators=[DataRequired("Enter your current password."), Length(max=256)],
+        render_kw={"autocomplete": "current-password"},
     )
-    new_password = PasswordField("New password", validators=[DataRequired(), PASSWORD_LENGTH], render_kw=NEW_PASSWORD)
+    new_password = PasswordField(
+        "New password", validators=[DataRequired("Choose a new password."), PASSWORD_LENGTH], render_kw=NEW_PASSWORD
+    )
     confirm = PasswordField(
         "Repeat the new password",
-        validators=[DataRequired(), EqualTo("new_password", "Passwords differ.")],
+        validators=[DataRequired("Repeat the new password."), EqualTo("new_password", "Passwords differ.")],
         render_kw=NEW_PASSWORD,
     )
 

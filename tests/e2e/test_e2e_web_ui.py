@@ -85,7 +85,7 @@ def test_a_new_user_trades_on_paper_from_sign_up_to_kill_switch(served_app):
             page.get_by_label("Repeat the password").fill("short")
             page.get_by_label("Paper account balance (USDT)").fill("250")
             page.get_by_role("button", name="Create account").click()
-            expect(page.locator("#password-error")).to_have_text("Use 10 to 256 characters.")
+            expect(page.locator("#password-error")).to_have_text("A password needs 10 to 256 characters.")
             expect(page.get_by_label("Paper account balance (USDT)")).to_have_value("250")
             audit("sign-up-refused", status=400)
             page.get_by_label("Password", exact=True).fill(password)

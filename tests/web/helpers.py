@@ -20,3 +20,8 @@ def sign_in(client, email="ada@example.com", password=PASSWORD, next_path=None, 
 def post_form(client, path: str, data: dict, form_path: str | None = None):
     """POST `data` to `path` with the CSRF token of the page at `form_path` (default: `path`)."""
     return client.post(path, data={**data, "csrf_token": csrf_token(client, form_path or path)})
+
+
+def page_text(response) -> str:
+    """The page's text as a reader sees it: tags dropped, whitespace collapsed (entities left as sent)."""
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", response.get_data(as_text=True)))

@@ -15,7 +15,7 @@ from app.services import watch_runs
 from app.services.credentials import signal_services
 from app.services.watch_runs import DueRun
 from tests import factories
-from tests.web.helpers import post_form
+from tests.web.helpers import page_text, post_form
 
 BTC_1H = "binance_BTCUSDT_1h_2024-01_2024-09.csv"
 BUY_BAR = datetime(2024, 1, 12, 16, tzinfo=UTC)  # rules:rsi_reversion BUYs 0.00084 BTC at 43,624.00 USDT here
@@ -92,6 +92,23 @@ def test_a_filled_buy_shows_signal_indicators_decision_order_and_fills(signed_in
     for reason in decision.reasons:
         for name in reason.get("values") or {}:
             assert html.escape(name.replace("_", " ").capitalize()) in page or name in page
+
+
+def test_a_hold_is_no_trade_not_a_refusal_and_numbers_keep_six_digits(signed_in, ada):
+    account = db.session.query(Account).filter_by(user_id=ada.id).one()
+    hold = factories.analysis(db.session, ada, account, signal={**factories.HOLD_SIGNAL, "horizon_bars": 1})
+    reason = {"code": "HOLD_SIGNAL", "message": "the signal proposes no trade", "values": {}}
+    db.session.add(Decision(analysis_id=hold.id, account_id=account.id, approved=False, reasons=[reason]))
+    small = factories.analysis(db.session, ada, account, bar_time=datetime(2024, 1, 2, tzinfo=UTC))
+    values = {"notional": "49.840056", "risk_quantity": "0.03126954346"}
+    reason = {"code": "NOTIONAL_TOO_SMALL", "message": "too small", "values": values}
+    db.session.add(Decision(analysis_id=small.id, account_id=account.id, approved=False, reasons=[reason]))
+    db.session.commit()
+    risk = section(signed_in.get(f"/analyses/{hold.id}").get_data(as_text=True), "risk-h")
+    assert "Ada paper: no trade: HOLD" in risk and "refused" not in risk
+    assert "1 bar of 1h" in page_text(signed_in.get(f"/analyses/{hold.id}"))
+    risk = section(signed_in.get(f"/analyses/{small.id}").get_data(as_text=True), "risk-h")
+    assert "Notional 49.8401" in risk and "Risk quantity 0.0312695" in risk and "Ada paper: refused" in risk
 
 
 def test_a_refused_buy_shows_its_codes_and_numbers(signed_in, ada):

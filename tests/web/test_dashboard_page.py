@@ -13,7 +13,7 @@ from app.models import Decision
 from risk import TradingState
 from tests import factories
 from tests.services.test_overview import BUY_BAR, run
-from tests.web.helpers import PASSWORD, csrf_token, sign_in
+from tests.web.helpers import PASSWORD, csrf_token, page_text, sign_in
 
 
 @pytest.fixture
@@ -25,10 +25,6 @@ def bought(ada):
     db.session.commit()
     run(watch, BUY_BAR)
     return account
-
-
-def page_text(response) -> str:
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", response.get_data(as_text=True)))
 
 
 def test_signed_out_visitors_are_sent_to_sign_in(client):
@@ -153,7 +149,7 @@ def test_changing_the_password_needs_the_current_one(signed_in):
     data = {"current_password": "wrong one!", "new_password": new, "confirm": new}
     response = signed_in.post("/password", data={**data, "csrf_token": csrf_token(signed_in, "/password")})
     assert response.status_code == 400
-    assert "Current password is not your current password" in response.get_data(as_text=True)
+    assert "Current password is not the password you sign in with" in response.get_data(as_text=True)
 
     data["current_password"] = PASSWORD
     response = signed_in.post("/password", data={**data, "csrf_token": csrf_token(signed_in, "/password")})
@@ -161,6 +157,21 @@ def test_changing_the_password_needs_the_current_one(signed_in):
     signed_in.post("/logout", data={"csrf_token": csrf_token(signed_in, "/")})
     assert sign_in(signed_in, password=PASSWORD).status_code == 401
     assert sign_in(signed_in, password=new).status_code == 302
+
+
+def test_an_empty_password_form_says_what_each_field_needs(signed_in):
+    empty = {"current_password": "", "new_password": "", "confirm": ""}
+    response = signed_in.post("/password", data={**empty, "csrf_token": csrf_token(signed_in, "/password")})
+    text = page_text(response)
+    assert response.status_code == 400
+    for needed in ("Enter your current password.", "Choose a new password.", "Repeat the new password."):
+        assert needed in text
+    assert "This field is required" not in text
+
+
+def test_a_page_behind_sign_in_says_so_in_the_words_of_the_button(client):
+    client.get("/watches")
+    assert "Sign in to see that page." in page_text(client.get("/login"))
 
 
 def test_a_new_password_signs_out_every_other_browser_but_this_one(app, signed_in):
