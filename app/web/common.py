@@ -5,7 +5,7 @@ A page never queries the database: it calls `app.services` through these helpers
 """
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
 
 from flask import abort, flash
@@ -42,15 +42,20 @@ def owned[T](lookup: Callable[..., T], *args: object, **kwargs: object) -> T:
 def worded(form: FlaskForm | None, message: str) -> str:
     """`message` with the service's input names (`starting_balance`, `max_cost`) in the words the form shows: its
     fields' labels, its `FIELD_ALIASES` (service name -> form field) and its `FIELD_WORDS` (service name -> words)
-    for inputs the form names differently; a name that opens the message keeps its capital ("Starting balance
-    (USDT) must be ..."). One pass, so words put in are never replaced again ("balance" inside "The starting
-    balance")."""
+    for inputs the form names differently (see `reword`)."""
     if form is None:
         return message
     field_words: dict[str, str] = getattr(form, "FIELD_WORDS", {})
     words = {name: str(field.label.text) for name, field in form._fields.items() if name != "csrf_token"}
     words |= {service: words[own] for service, own in getattr(form, "FIELD_ALIASES", {}).items() if own in words}
-    words |= field_words
+    return reword(message, words | field_words, prose=set(field_words))
+
+
+def reword(message: str, words: Mapping[str, str], prose: Collection[str] = ()) -> str:
+    """`message` with each input name of `words` replaced by its words, in one pass (words put in are never replaced
+    again: "balance" inside "The starting balance"). A name that opens the message takes its words as they are
+    ("Starting balance (USDT) must be ..."); inside a sentence a name in `prose` reads in lower case ("the fee
+    rate"), another name with an underscore as its label, and a plain word ("name", "email") stays."""
     if not words:
         return message
     names = re.compile(r"\b(" + "|".join(re.escape(name) for name in sorted(words, key=len, reverse=True)) + r")\b")
@@ -59,9 +64,7 @@ def worded(form: FlaskForm | None, message: str) -> str:
         name, text = match.group(1), words[match.group(1)]
         if match.start() == 0:
             return text
-        # Inside a sentence: a label is quoted as the page shows it, words read as prose ("the fee rate"); and only
-        # names no prose uses ("name" and "email" are words too).
-        if name in field_words:
+        if name in prose:
             return text[:1].lower() + text[1:]
         return text if "_" in name else name
 

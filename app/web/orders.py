@@ -17,7 +17,7 @@ from app.errors import InvalidInputError, shown
 from app.services import accounts, orders
 from app.services.orders import HistoryFilters, OrderLine, TradeLine
 from app.services.pages import Page
-from app.web.common import before_id, db_session, now, owned, user_id
+from app.web.common import before_id, db_session, now, owned, reword, user_id
 from exchanges.orders import OrderStatus
 
 blueprint = Blueprint("orders", __name__)
@@ -25,6 +25,22 @@ blueprint = Blueprint("orders", __name__)
 PAGE_SIZE = 50
 CSV_PAGE = 500  # rows read per service call while writing a CSV of every matching row
 FILTER_NAMES = ("account", "symbol", "status", "side", "since", "until")
+# The filter form's labels, for a refusal's message; the days read as prose inside a sentence too.
+FILTER_WORDS = {
+    "account": "Account",
+    "symbol": "Symbol",
+    "status": "Status",
+    "side": "Side",
+    "since": "From (UTC day)",
+    "until": "Through (UTC day)",
+    "before": "The page to start from",
+}
+
+
+def filter_refusal(error: InvalidInputError) -> dict[str, str | None]:
+    """What the filter form shows for a refused filter: the message in the form's words and the field to mark."""
+    message = reword(error.message, FILTER_WORDS, prose={"since", "until"})
+    return {"error": message, "error_field": error.field}
 
 
 @blueprint.get("/orders")
@@ -64,7 +80,7 @@ def _history(
         filters = parse_filters(typed, with_status=noun == "orders")
         before = before_id(request.args.get("before"))
     except InvalidInputError as error:
-        return _page(noun, typed, error=error.message), 400
+        return _page(noun, typed, **filter_refusal(error)), 400
     if as_csv or request.args.get("format") == "csv":
         lines = every_row(lambda limit, before_id: owned(lister, session, user_id(), filters, limit, before_id))
         return csv_response(noun, columns, (row(line) for line in lines))

@@ -14,7 +14,7 @@ from app.services import accounts, positions
 from app.services.overview import PositionOverview
 from app.services.positions import ClosedLine
 from app.web.common import before_id, current_settings, db_session, owned, user_id
-from app.web.orders import PAGE_SIZE, cell, csv_response, every_row, parse_filters, typed_filters
+from app.web.orders import PAGE_SIZE, cell, csv_response, every_row, filter_refusal, parse_filters, typed_filters
 
 blueprint = Blueprint("positions", __name__)
 
@@ -45,7 +45,7 @@ def _positions(as_csv: bool) -> ResponseReturnValue:
         status = positions.position_status(typed["status"])
         before = before_id(request.args.get("before"))
     except InvalidInputError as error:
-        return _page(typed, error=error.message), 400
+        return _page(typed, **filter_refusal(error)), 400
     held: list[PositionOverview] = []
     if status in (None, PositionStatus.OPEN):
         held = owned(positions.open_holdings, session, current_settings(), user_id(), filters)

@@ -5,6 +5,7 @@ user's account as a filter answering 404."""
 
 import csv
 import io
+import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -128,19 +129,27 @@ def test_order_filters_narrow_and_keep_what_was_typed(signed_in, ada):
 def test_a_bad_filter_is_a_message_naming_the_field_and_value(signed_in, ada):
     history(ada)
     cases = {
-        "/orders?since=2024-13-01": 'since must be a day as YYYY-MM-DD, got "2024-13-01"',
-        "/orders?status=lost": 'status must be one of pending, open, closed, canceled, expired, rejected, got "lost"',
-        "/trades?side=long": 'side must be one of buy, sell, got "long"',
-        "/trades?symbol=BTCUSDT": 'symbol must look like BTC/USDT, got "BTCUSDT"',
-        "/orders?account=abc": 'account must be an account number, got "abc"',
-        "/orders?since=2024-02-01&until=2024-01-01": "since 2024-02-01 is after until 2024-01-01",
-        "/orders?before=x": 'before must be a row number, got "x"',
+        "/orders?since=2024-13-01": ("since", 'From (UTC day) must be a day as YYYY-MM-DD, got "2024-13-01"'),
+        "/orders?status=lost": (
+            "status",
+            'Status must be one of pending, open, closed, canceled, expired, rejected, got "lost"',
+        ),
+        "/trades?side=long": ("side", 'Side must be one of buy, sell, got "long"'),
+        "/trades?symbol=BTCUSDT": ("symbol", 'Symbol must look like BTC/USDT, got "BTCUSDT"'),
+        "/orders?account=abc": ("account", 'Account must be an account number, got "abc"'),
+        "/orders?since=2024-02-01&until=2024-01-01": (
+            "since",
+            "From (UTC day) 2024-02-01 is after through (UTC day) 2024-01-01",
+        ),
+        "/orders?before=x": ("before", 'The page to start from must be a row number, got "x"'),
     }
-    for path, message in cases.items():
+    for path, (field, message) in cases.items():
         response = signed_in.get(path)
         assert response.status_code == 400, path
         page = response.get_data(as_text=True)
         assert message.replace('"', "&#34;") in page, path
+        marked = re.findall(r'id="f-(\w+)" name="\w+" aria-invalid="true"', page)
+        assert marked == ([] if field == "before" else [field]), path
     page = signed_in.get("/trades?symbol=BTCUSDT").get_data(as_text=True)
     assert 'value="BTCUSDT"' in page  # what the user typed stays in the input
 

@@ -50,7 +50,7 @@ def test_position_filters(signed_in, ada):
     response = signed_in.get("/positions?status=maybe")
     assert response.status_code == 400
     page = response.get_data(as_text=True)
-    assert "status must be open or closed, got &#34;maybe&#34;" in page
+    assert "Status must be open or closed, got &#34;maybe&#34;" in page
 
 
 def test_another_users_account_is_404(signed_in, ada, stranger):
