@@ -14,11 +14,13 @@ from typing import Any, Literal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ai.signals import PROVIDER_KEY_VARIABLES
 from app.config import Settings
 from app.errors import ConflictError, InvalidInputError, shown
 from app.models import Account, Watch, WatchRun
 from app.services import api_keys, audit, markets, watch_market_data
 from app.services.analysis_inputs import rule_params_for, signal_chain
+from app.services.credentials import provider_keys
 from app.services.lookup import owned
 from app.services.pages import Page, page_of
 from app.services.usage import budget_amount
@@ -133,6 +135,7 @@ def create_watch(session: Session, settings: Settings, user_id: int, request: Ne
     markets.market_rules(session, settings, exchange_id, symbol)
     source, params = _source_and_params(request.signals, request.params)
     api_keys.usable_key(session, user_id, request.api_key_id, signal_chain(source))
+    _check_provider_keys(session, settings, user_id, source)
     max_cost = parse_budget(request.max_cost_per_call_usd, "max_cost_per_call_usd")
     daily = parse_budget(request.daily_budget_usd, "daily_budget_usd")
     account = _account(session, user_id, request.account_id, exchange_id)
@@ -243,6 +246,21 @@ def _set_enabled(session: Session, user_id: int, watch_id: int, *, enabled: bool
         verb = "resumed" if enabled else "paused"
         _audit(session, watch, f"watch.{verb}", f"{verb} {_label(watch)}", watch_id=watch.id)
     return get_watch(session, user_id, watch.id)
+
+
+def _check_provider_keys(session: Session, settings: Settings, user_id: int, source: str) -> None:
+    """Refuse a chain whose paid source has no API key, neither the user's own nor the operator's: every run would
+    fail. `InvalidInputError` (field `signals`)."""
+    keys = provider_keys(session, settings, user_id)
+    for spec in signal_chain(source):
+        provider = spec.provider or spec.kind
+        if spec.is_paid and provider not in keys:
+            raise InvalidInputError(
+                f"signals {source} asks {provider}, which has no API key yet: store your own {provider} key first "
+                f"(Settings, AI provider keys), or ask the operator to set {PROVIDER_KEY_VARIABLES[provider]}",
+                field="signals",
+                details={"value": source},
+            )
 
 
 def _source_and_params(signals: str, raw: Mapping[str, str]) -> tuple[str, dict[str, Any]]:

@@ -9,8 +9,10 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import func, select
 
+from app import current_settings
 from app.extensions import db
 from app.models import RunStatus, Watch, WatchRun
+from app.services.credentials import store_llm_key
 from tests import factories
 
 
@@ -18,6 +20,7 @@ from tests import factories
 def owner(app):
     user = factories.user(db.session, email="owner@example.com")
     account = factories.paper_account(db.session, user)
+    store_llm_key(db.session, current_settings(), user.id, "deepseek", "sk-test-owner-key")  # paid sources need one
     db.session.commit()
     return user, account
 

@@ -13,6 +13,7 @@ from app.errors import ConflictError, InvalidInputError, NotFoundError
 from app.extensions import db
 from app.models import AuditEvent, RunStatus, Watch, WatchRun
 from app.schemas.watches import WatchOut
+from app.services.credentials import store_llm_key
 from app.services.watches import (
     NewWatch,
     WatchChange,
@@ -33,6 +34,7 @@ BAR = datetime(2024, 1, 12, 16, 0, tzinfo=UTC)
 def owner(app):
     user = factories.user(db.session)
     account = factories.paper_account(db.session, user)
+    store_llm_key(db.session, current_settings(), user.id, "deepseek", "sk-test-owner-key")  # paid sources need one
     db.session.commit()
     return user, account
 
@@ -79,6 +81,18 @@ def test_a_new_watch_runs_on_every_close_of_its_timeframe_and_gives_advice_only(
     [event] = events()
     assert (event.event, event.user_id) == ("watch.created", user.id)
     assert event.message == f"created watch #{watch.id} (BTC/USDT 1d on binance, rules:sma_cross)"
+
+
+def test_a_paid_source_without_any_api_key_is_refused(app):
+    user = factories.user(db.session, email="keyless@example.com")
+    db.session.commit()
+    with pytest.raises(InvalidInputError) as refusal:
+        create_watch(
+            db.session, current_settings(), user.id, NewWatch(symbol="BTC/USDT", timeframe="1h", signals="claude")
+        )
+    assert refusal.value.field == "signals"
+    assert refusal.value.message.startswith("signals claude asks claude, which has no API key yet")
+    assert db.session.scalar(select(func.count()).select_from(Watch)) == 0
 
 
 def test_budgets_account_and_auto_execution_are_stored(owner):
