@@ -175,6 +175,23 @@ def percentile(ordered: list[float], fraction: float) -> float:
     return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
 
 
+def server_environ(instance: Path, database_url: str, **extra: str) -> dict[str, str]:
+    """A benchmark server's environment: production mode (as the Procfile runs it) with fresh secrets, its own
+    instance folder and database, quiet logs, plus `extra` settings."""
+    from cryptography.fernet import Fernet
+
+    return {
+        **{key: os.environ[key] for key in ("PATH", "HOME", "LANG", "TZ") if key in os.environ},
+        "STEADYHAND_ENV": "production",
+        "SECRET_KEY": secrets.token_urlsafe(48),
+        "STEADYHAND_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        "STEADYHAND_INSTANCE_PATH": str(instance),
+        "DATABASE_URL": database_url,
+        "LOG_LEVEL": "WARNING",
+        **extra,
+    }
+
+
 def main() -> None:
     from benchmarks.celery_throughput import DEFAULT_POSTGRES_URL, Database
 
@@ -187,22 +204,12 @@ def main() -> None:
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL, help="with --database postgresql")
     args = parser.parse_args()
-    from cryptography.fernet import Fernet
 
     instance = Path(tempfile.mkdtemp(prefix="steadyhand-api-bench-"))
     database = Database(args.database, instance, args.postgres_url)
     server = None
     try:
-        environ = {
-            **{key: os.environ[key] for key in ("PATH", "HOME", "LANG", "TZ") if key in os.environ},
-            "STEADYHAND_ENV": "production",
-            "SECRET_KEY": secrets.token_urlsafe(48),
-            "STEADYHAND_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
-            "STEADYHAND_INSTANCE_PATH": str(instance),
-            "DATABASE_URL": database.url,
-            "STEADYHAND_API_RATE_LIMIT": "1000000 per minute",
-            "LOG_LEVEL": "WARNING",
-        }
+        environ = server_environ(instance, database.url, STEADYHAND_API_RATE_LIMIT="1000000 per minute")
         started = time.perf_counter()
         token = populate(environ, args.analyses)
         print(f"populated {args.analyses:,} + {OTHER_USER_ANALYSES} analyses in {time.perf_counter() - started:.1f} s")

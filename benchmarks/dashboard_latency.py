@@ -20,7 +20,6 @@ import argparse
 import http.client
 import os
 import re
-import secrets
 import sys
 import tempfile
 import time
@@ -32,7 +31,7 @@ from urllib.parse import urlencode
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.api_latency import WARMUP, free_port, load, percentile, populate, start_server  # noqa: E402
+from benchmarks.api_latency import WARMUP, free_port, load, percentile, populate, server_environ, start_server  # noqa: E402
 
 GOAL = 5.0
 EMAIL, PASSWORD = "bench@example.com", "benchmark password"
@@ -175,21 +174,12 @@ def main() -> None:
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL, help="with --database postgresql")
     args = parser.parse_args()
-    from cryptography.fernet import Fernet
 
     instance = Path(tempfile.mkdtemp(prefix="steadyhand-dashboard-bench-"))
     database = Database(args.database, instance, args.postgres_url)
     server = None
     try:
-        environ = {
-            **{key: os.environ[key] for key in ("PATH", "HOME", "LANG", "TZ") if key in os.environ},
-            "STEADYHAND_ENV": "production",
-            "SECRET_KEY": secrets.token_urlsafe(48),
-            "STEADYHAND_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
-            "STEADYHAND_INSTANCE_PATH": str(instance),
-            "DATABASE_URL": database.url,
-            "LOG_LEVEL": "WARNING",
-        }
+        environ = server_environ(instance, database.url)
         started = time.perf_counter()
         populate(environ, args.analyses)
         account_id = add_trades(environ, args.trades)
